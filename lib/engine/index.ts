@@ -1,0 +1,142 @@
+/**
+ * The engine: one call picks and initializes the best available TensorFlow.js backend.
+ *
+ * Order of preference (see README "Choosing an engine"):
+ *   1. tfjs-node-gpu / tfjs-node, when they resolve (optional; never installed by default)
+ *   2. WebGPU through Dawn's Node bindings (npm `webgpu`), on a hardware adapter only
+ *   3. wasm, threaded SIMD build, one thread per core, plus the training kernels it lacks
+ *   4. the pure-JS cpu backend, as a last resort
+ * `initEngine({ engine })` or the environment variable DIFFUSION_ENGINE forces one.
+ */
+import * as os from 'node:os';
+import * as tf from '@tensorflow/tfjs-core';
+// tfjs-core's own gradient and chained-op registrations are ES modules that a CommonJS build
+// cannot load; the union package's Node bundle registers both (and re-uses this tfjs-core).
+import '@tensorflow/tfjs';
+import type {} from '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_chained_ops';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { registerThreadedWasm, wasmThreadsLoaded } from './wasmThreaded';
+import { registerWasmTrainingKernels } from './wasmKernels';
+
+export type EngineName = 'node' | 'node-gpu' | 'webgpu' | 'wasm' | 'cpu';
+export type EngineChoice = EngineName | 'auto';
+
+/** What initEngine chose, for the first line of every notebook and command. */
+export interface EngineInfo {
+  /** Engine name as chosen ('wasm', 'webgpu', ...). */
+  name: EngineName;
+  /** TF.js backend name actually active (tf.getBackend()). */
+  backend: string;
+  /** Worker threads used by the backend's kernels (1 for single-threaded engines). */
+  threads: number;
+  /** GPU adapter description, for WebGPU (vendor, architecture, device, description). */
+  adapter?: { vendor: string; architecture: string; device: string; description: string; isSoftware: boolean };
+  /** Why a more preferred engine was skipped, one short line each. */
+  skipped: string[];
+}
+
+export interface EngineOptions {
+  /** Force an engine; defaults to process.env.DIFFUSION_ENGINE, then 'auto'. */
+  engine?: EngineChoice;
+  /** wasm thread count; defaults to DIFFUSION_THREADS, then the number of logical cores. */
+  threads?: number;
+  /** Print the one-line report (default true). */
+  quiet?: boolean;
+}
+
+const ENGINES: EngineChoice[] = ['auto', 'node', 'node-gpu', 'webgpu', 'wasm', 'cpu'];
+let current: EngineInfo | undefined;
+
+/** The engine chosen by the last initEngine call, if any. */
+export function engineInfo(): EngineInfo | undefined {
+  return current;
+}
+
+/** One line: "engine: wasm (threaded SIMD, 2 threads)". */
+export function describeEngine(info: EngineInfo): string {
+  let s = `engine: ${info.name} (backend ${info.backend}, ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
+  if (info.adapter) {
+    const a = info.adapter;
+    s += `, adapter ${a.vendor || '?'} ${a.architecture || ''} ${a.device || a.description || ''}`.trimEnd();
+    if (a.isSoftware) s += ' [software]';
+  }
+  s += ')';
+  return s;
+}
+
+function parseChoice(raw: string | undefined): EngineChoice {
+  const v = (raw ?? 'auto').trim().toLowerCase() as EngineChoice;
+  if (!ENGINES.includes(v)) {
+    throw new Error(`Unknown engine "${raw}": use one of ${ENGINES.join(', ')} (option engine or DIFFUSION_ENGINE).`);
+  }
+  return v;
+}
+
+async function tryNode(gpu: boolean): Promise<EngineInfo> {
+  const pkg = gpu ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+  require(pkg); // registers the 'tensorflow' backend; throws when the package or libtensorflow is missing
+  if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded but its backend failed to start`);
+  return { name: gpu ? 'node-gpu' : 'node', backend: 'tensorflow', threads: os.cpus().length, skipped: [] };
+}
+
+async function tryWebgpu(allowSoftware: boolean): Promise<EngineInfo> {
+  const { initWebgpu } = await import('./webgpu.js');
+  const adapter = await initWebgpu(allowSoftware);
+  return { name: 'webgpu', backend: tf.getBackend(), threads: 1, adapter, skipped: [] };
+}
+
+async function tryWasm(threads: number): Promise<EngineInfo> {
+  registerThreadedWasm(threads);
+  registerWasmTrainingKernels();
+  if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend failed to start');
+  return { name: 'wasm', backend: 'wasm', threads: wasmThreadsLoaded(), skipped: [] };
+}
+
+async function tryCpu(): Promise<EngineInfo> {
+  await tf.setBackend('cpu');
+  return { name: 'cpu', backend: 'cpu', threads: 1, skipped: [] };
+}
+
+function firstLine(e: unknown): string {
+  return String((e as Error)?.message ?? e).split('\n')[0];
+}
+
+/**
+ * Initializes the best available backend (or the forced one) and reports it.
+ * Calling it again returns the engine already chosen unless a different one is forced.
+ */
+export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
+  const choice = parseChoice(opts.engine ?? process.env.DIFFUSION_ENGINE);
+  const threadsEnv = process.env.DIFFUSION_THREADS ? Number(process.env.DIFFUSION_THREADS) : undefined;
+  const threads = Math.max(1, Math.floor(opts.threads ?? threadsEnv ?? os.cpus().length));
+  if (current && (choice === 'auto' || choice === current.name)) return current;
+
+  let info: EngineInfo | undefined;
+  const skipped: string[] = [];
+  const attempts: Array<[EngineName, () => Promise<EngineInfo>]> =
+    choice === 'auto'
+      ? [
+          ['node-gpu', () => tryNode(true)],
+          ['node', () => tryNode(false)],
+          ['webgpu', () => tryWebgpu(false)],
+          ['wasm', () => tryWasm(threads)],
+          ['cpu', tryCpu],
+        ]
+      : [[choice, () => (choice === 'node' || choice === 'node-gpu' ? tryNode(choice === 'node-gpu') : choice === 'webgpu' ? tryWebgpu(true) : choice === 'wasm' ? tryWasm(threads) : tryCpu())]];
+  for (const [name, attempt] of attempts) {
+    try {
+      info = await attempt();
+      break;
+    } catch (e) {
+      if (choice !== 'auto') throw new Error(`Engine "${name}" could not start: ${firstLine(e)}`);
+      skipped.push(`${name}: ${firstLine(e)}`);
+    }
+  }
+  if (!info) throw new Error(`No TF.js engine could start:\n  ${skipped.join('\n  ')}`);
+  await tf.ready();
+  info.skipped = skipped;
+  current = info;
+  if (!opts.quiet) console.log(describeEngine(info));
+  return info;
+}

@@ -1,0 +1,158 @@
+/**
+ * Training kernels for the wasm backend, composed from its own XNNPACK Conv2D.
+ *
+ * tfjs-backend-wasm has no Conv2DBackpropFilter (so training fails), and its
+ * Conv2DBackpropInput (also the forward pass of conv2dTranspose) and Tile are scalar loops.
+ * Each replacement here calls only stock wasm kernels, so all heavy work runs in XNNPACK's
+ * threaded, SIMD convolutions. Replaced kernels keep the stock kernel's setupFunc.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { backend_util } from '@tensorflow/tfjs-core';
+import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
+
+type Backend = { disposeData(dataId: object): boolean };
+type Pads = { top: number; bottom: number; left: number; right: number };
+
+function stock(name: string): KernelFunc {
+  const k = tf.getKernel(name, 'wasm');
+  if (!k) throw new Error(`wasm kernel ${name} is not registered (is @tensorflow/tfjs-backend-wasm imported?)`);
+  return k.kernelFunc;
+}
+
+/** Runs a stock wasm kernel by name. */
+function run(backend: Backend, name: string, inputs: Record<string, TensorInfo>, attrs: NamedAttrMap = {}): TensorInfo {
+  return stock(name)({ inputs, backend: backend as never, attrs }) as TensorInfo;
+}
+
+/** Frees intermediates created inside a kernel. */
+function free(backend: Backend, ...ts: TensorInfo[]): void {
+  for (const t of ts) backend.disposeData(t.dataId);
+}
+
+const transpose = (b: Backend, x: TensorInfo, perm: number[]) => run(b, 'Transpose', { x }, { perm });
+
+/**
+ * Stride-1 NHWC convolution with explicit (possibly negative) padding and a dilation.
+ * Negative padding crops the input first, since XNNPACK only takes non-negative pads.
+ * x: [N,H,W,Cin], w: [fh,fw,Cin,Cout] -> [N,Ho,Wo,Cout].
+ */
+function convExplicit(b: Backend, x: TensorInfo, w: TensorInfo, dilation: [number, number], pads: Pads): TensorInfo {
+  const [n, h, wd, c] = x.shape;
+  const crop = { top: Math.max(0, -pads.top), bottom: Math.max(0, -pads.bottom), left: Math.max(0, -pads.left), right: Math.max(0, -pads.right) };
+  let input = x;
+  if (crop.top || crop.bottom || crop.left || crop.right) {
+    input = run(b, 'Slice', { x }, { begin: [0, crop.top, crop.left, 0], size: [n, h - crop.top - crop.bottom, wd - crop.left - crop.right, c] });
+  }
+  const pad = [
+    [0, 0],
+    [Math.max(0, pads.top), Math.max(0, pads.bottom)],
+    [Math.max(0, pads.left), Math.max(0, pads.right)],
+    [0, 0],
+  ];
+  const out = run(b, 'Conv2D', { x: input, filter: w }, { strides: [1, 1], pad: pad as never, dilations: dilation, dataFormat: 'NHWC', dimRoundingMode: undefined as never });
+  if (input !== x) free(b, input);
+  return out;
+}
+
+/** dW = conv of x^T ([Cin,H,W,N]) with dy^T ([Ho,Wo,N,Cout]) as filter, dilation = forward stride. */
+const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
+  const b = backend as unknown as Backend;
+  const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
+    strides: [number, number] | number; pad: 'valid' | 'same' | number | backend_util.ExplicitPadding; dataFormat: 'NHWC' | 'NCHW';
+    dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
+  };
+  if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on wasm supports NHWC only');
+  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode);
+  const [, h, w] = x.shape;
+  const [, ho, wo] = dy.shape;
+  const { top, left } = info.padInfo;
+  const xt = transpose(b, x, [3, 1, 2, 0]);
+  const dyt = transpose(b, dy, [1, 2, 0, 3]);
+  const pads: Pads = {
+    top,
+    left,
+    bottom: info.filterHeight - h - top + (ho - 1) * info.strideHeight,
+    right: info.filterWidth - w - left + (wo - 1) * info.strideWidth,
+  };
+  const dwT = convExplicit(b, xt, dyt, [info.strideHeight, info.strideWidth], pads); // [Cin,fh,fw,Cout]
+  const dw = transpose(b, dwT, [1, 2, 0, 3]);
+  free(b, xt, dyt, dwT);
+  return dw;
+};
+
+/** dx = conv of zero-inserted dy with the spatially flipped filter, transposed to [fh,fw,Cout,Cin]. */
+const conv2DBackpropInput: KernelFunc = ({ inputs, backend, attrs }) => {
+  const b = backend as unknown as Backend;
+  const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as {
+    strides: [number, number] | number; pad: 'valid' | 'same' | number | backend_util.ExplicitPadding; dataFormat: 'NHWC' | 'NCHW';
+    dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: [number, number, number, number];
+  };
+  if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropInput on wasm supports NHWC only');
+  const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
+  const [n, ho, wo, co] = dy.shape;
+  const [, h, w] = inputShape;
+  const sh = info.strideHeight;
+  const sw = info.strideWidth;
+  let z = dy;
+  if (sh > 1 || sw > 1) {
+    // Zero insertion: [N,Ho,1,Wo,1,C] padded to [N,Ho,sh,Wo,sw,C], then cropped to (Ho-1)*sh+1 rows.
+    const r = run(b, 'Reshape', { x: dy }, { shape: [n, ho, 1, wo, 1, co] });
+    const p = run(b, 'PadV2', { x: r }, { paddings: [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]] as never, constantValue: 0 });
+    const f = run(b, 'Reshape', { x: p }, { shape: [n, ho * sh, wo * sw, co] });
+    z = run(b, 'Slice', { x: f }, { begin: [0, 0, 0, 0], size: [n, (ho - 1) * sh + 1, (wo - 1) * sw + 1, co] });
+    free(b, r, p, f);
+  }
+  const rev = run(b, 'Reverse', { x: filter }, { dims: [0, 1] });
+  const wT = transpose(b, rev, [0, 1, 3, 2]); // [fh,fw,Cout,Cin]
+  const fh = info.filterHeight;
+  const fw = info.filterWidth;
+  const zh = z.shape[1];
+  const zw = z.shape[2];
+  const top = fh - 1 - info.padInfo.top;
+  const left = fw - 1 - info.padInfo.left;
+  const pads: Pads = { top, left, bottom: h + fh - 1 - zh - top, right: w + fw - 1 - zw - left };
+  const dx = convExplicit(b, z, wT, [1, 1], pads);
+  free(b, rev, wT);
+  if (z !== dy) free(b, z);
+  return dx;
+};
+
+/** Tile as one memcpy-speed Concat per repeated axis (the stock kernel is a scalar index loop). */
+const tile: KernelFunc = ({ inputs, backend, attrs }) => {
+  const b = backend as unknown as Backend;
+  const { x } = inputs as { x: TensorInfo };
+  const { reps } = attrs as unknown as { reps: number[] };
+  let cur = x;
+  reps.forEach((r, axis) => {
+    if (r === 1) return;
+    const next = run(b, 'Concat', Array.from({ length: r }, () => cur) as never, { axis });
+    if (cur !== x) free(b, cur);
+    cur = next;
+  });
+  // Kernels must return a fresh tensor; an all-ones reps still needs a copy.
+  return cur === x ? run(b, 'Identity', { x }) : cur;
+};
+
+/** The kernels this module supplies, by name. */
+export const SUPPLIED_WASM_KERNELS: Record<string, KernelFunc> = {
+  Conv2DBackpropFilter: conv2DBackpropFilter,
+  Conv2DBackpropInput: conv2DBackpropInput,
+  Tile: tile,
+};
+
+let registered = false;
+
+/** Registers (or replaces) the supplied kernels on the 'wasm' backend; idempotent. */
+export function registerWasmTrainingKernels(): void {
+  if (registered) return;
+  for (const [kernelName, kernelFunc] of Object.entries(SUPPLIED_WASM_KERNELS)) {
+    const old = tf.getKernel(kernelName, 'wasm');
+    if (old) tf.unregisterKernel(kernelName, 'wasm');
+    const config: KernelConfig = { kernelName, backendName: 'wasm', kernelFunc };
+    if (old?.setupFunc) config.setupFunc = old.setupFunc;
+    tf.registerKernel(config);
+  }
+  registered = true;
+}

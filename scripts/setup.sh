@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs whatever is missing for the notebooks, the figures job and the tests; quiet when all is there.
+# Debian/Ubuntu: apt packages need root (or sudo). Safe to run repeatedly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
+
+# 1. apt packages: Jupyter (classic notebook + nbconvert), headless Chromium (report test), PyTorch (bench, comparisons).
+need=()
+[ -x /usr/bin/jupyter-nbconvert ] || need+=(jupyter-nbconvert jupyter-notebook jupyter-client python3-ipykernel)
+[ -x /usr/bin/chromium ] || need+=(chromium)
+/usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing apt packages: ${need[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# 2. npm dependencies, from the lockfile.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund
+fi
+
+# 3. The tslab kernel, registered for Debian's Python (the python3 on PATH may be another interpreter).
+if ! /usr/bin/jupyter kernelspec list 2>/dev/null | grep -q '^ *tslab '; then
+  echo "setup: registering the tslab kernel"
+  PATH="$PWD/node_modules/.bin:$PATH" npx tslab install --python=/usr/bin/python3 >/dev/null
+fi

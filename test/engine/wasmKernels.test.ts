@@ -1,0 +1,98 @@
+/**
+ * The supplied wasm kernels against the pure-JS cpu backend, over many shapes, strides and paddings.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as tf from '@tensorflow/tfjs-core';
+import { initEngine } from '../../lib/engine';
+import { mulberry32 } from '../helpers';
+
+type Case = { n: number; h: number; w: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' | number };
+
+const cases: Case[] = [
+  { n: 2, h: 8, w: 8, cin: 3, cout: 4, k: 3, s: 1, pad: 'same' },
+  { n: 3, h: 9, w: 7, cin: 2, cout: 5, k: 3, s: 2, pad: 1 },
+  { n: 2, h: 8, w: 8, cin: 4, cout: 3, k: 4, s: 2, pad: 'same' },
+  { n: 1, h: 7, w: 7, cin: 3, cout: 2, k: 7, s: 7, pad: 'valid' },
+  { n: 2, h: 10, w: 6, cin: 2, cout: 2, k: 5, s: 3, pad: 'valid' },
+  { n: 2, h: 6, w: 6, cin: 5, cout: 4, k: 1, s: 1, pad: 0 },
+  { n: 2, h: 11, w: 11, cin: 3, cout: 3, k: 3, s: 2, pad: 'same' },
+  { n: 1, h: 5, w: 9, cin: 2, cout: 3, k: 2, s: 2, pad: 'valid' },
+];
+
+function randArray(rng: () => number, n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng() * 2 - 1;
+  return a;
+}
+
+/** conv2d forward/backward and conv2dTranspose forward on the current backend. */
+function convGrads(c: Case, xa: Float32Array, wa: Float32Array, ta: Float32Array) {
+  return tf.tidy(() => {
+    const x = tf.tensor4d(xa, [c.n, c.h, c.w, c.cin]);
+    const w = tf.tensor4d(wa, [c.k, c.k, c.cin, c.cout]);
+    const f = (xx: tf.Tensor4D, ww: tf.Tensor4D) => tf.conv2d(xx, ww, c.s, c.pad).mul(tf.tensor(ta.subarray(0, tf.conv2d(xx, ww, c.s, c.pad).size)).reshape(tf.conv2d(xx, ww, c.s, c.pad).shape)).sum();
+    const [dx, dw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => f(xx as tf.Tensor4D, ww as tf.Tensor4D))([x, w]);
+    return [dx.dataSync().slice() as Float32Array, dw.dataSync().slice() as Float32Array];
+  });
+}
+
+function maxRelErr(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  let scale = 1e-6;
+  for (let i = 0; i < a.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m / scale;
+}
+
+test('Conv2DBackpropFilter and Conv2DBackpropInput on wasm match the cpu backend', async () => {
+  await initEngine({ engine: 'wasm', quiet: true });
+  const rng = mulberry32(7);
+  for (const c of cases) {
+    const xa = randArray(rng, c.n * c.h * c.w * c.cin);
+    const wa = randArray(rng, c.k * c.k * c.cin * c.cout);
+    const ta = randArray(rng, c.n * c.h * c.w * c.cout * 4);
+    await tf.setBackend('cpu');
+    const [dxRef, dwRef] = convGrads(c, xa, wa, ta);
+    await tf.setBackend('wasm');
+    const [dx, dw] = convGrads(c, xa, wa, ta);
+    assert.ok(maxRelErr(dx, dxRef) < 1e-5, `dx mismatch for ${JSON.stringify(c)}: ${maxRelErr(dx, dxRef)}`);
+    assert.ok(maxRelErr(dw, dwRef) < 1e-5, `dW mismatch for ${JSON.stringify(c)}: ${maxRelErr(dw, dwRef)}`);
+  }
+});
+
+test('conv2dTranspose forward on wasm matches the cpu backend', async () => {
+  await initEngine({ engine: 'wasm', quiet: true });
+  const rng = mulberry32(11);
+  const shapes: Array<{ n: number; h: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' | number; out: number }> = [
+    { n: 2, h: 7, cin: 4, cout: 3, k: 4, s: 2, pad: 1, out: 14 },
+    { n: 2, h: 1, cin: 4, cout: 3, k: 7, s: 7, pad: 'valid', out: 7 },
+    { n: 1, h: 5, cin: 2, cout: 2, k: 3, s: 1, pad: 'same', out: 5 },
+    { n: 2, h: 4, cin: 3, cout: 5, k: 3, s: 2, pad: 'same', out: 8 },
+  ];
+  for (const c of shapes) {
+    const xa = randArray(rng, c.n * c.h * c.h * c.cin);
+    const wa = randArray(rng, c.k * c.k * c.cout * c.cin);
+    const f = () => tf.tidy(() => tf.conv2dTranspose(tf.tensor4d(xa, [c.n, c.h, c.h, c.cin]), tf.tensor4d(wa, [c.k, c.k, c.cout, c.cin]), [c.n, c.out, c.out, c.cout], c.s, c.pad).dataSync().slice() as Float32Array);
+    await tf.setBackend('cpu');
+    const ref = f();
+    await tf.setBackend('wasm');
+    const got = f();
+    assert.ok(maxRelErr(got, ref) < 1e-5, `conv2dTranspose mismatch for ${JSON.stringify(c)}`);
+  }
+});
+
+test('Tile on wasm matches the cpu backend and broadcasting semantics', async () => {
+  await initEngine({ engine: 'wasm', quiet: true });
+  const rng = mulberry32(3);
+  for (const [shape, reps] of [[[2, 3], [3, 2]], [[1, 4, 1, 2], [5, 1, 3, 2]], [[3], [4]]] as Array<[number[], number[]]>) {
+    const a = randArray(rng, shape.reduce((p, q) => p * q, 1));
+    const f = () => tf.tidy(() => tf.tile(tf.tensor(a, shape), reps).dataSync().slice() as Float32Array);
+    await tf.setBackend('cpu');
+    const ref = f();
+    await tf.setBackend('wasm');
+    const got = f();
+    assert.deepEqual(Array.from(got), Array.from(ref));
+  }
+});
