@@ -1,0 +1,112 @@
+/**
+ * The display layer of every notebook and command.
+ *
+ *   showImages(images, {id, title, captions?, caption?, cols?, range?, scale?})  image grid
+ *   showLossCurve({id, title, series, xLabel?, yLabel?, logY?, caption?})       Plotly chart
+ *   showGif(frames, {id, title, fps?, ...})                                     animation
+ *   progress(total, label) -> {tick(n?, info?), done()}                          progress line
+ *   makeGrid(images, opts) -> PNG bytes; isNotebook()
+ *
+ * In a tslab notebook the show* functions display inline; in a terminal they print one line.
+ * Under `npm run figures` (FIGURES_DIR set) they also register the figure for the report: see
+ * ./registry.ts. Figure ids are unique per notebook (a re-used id replaces the earlier figure).
+ *
+ * Notebooks import the compiled library, relative to the notebook's folder (tslab's cwd):
+ *   import { showImages } from '../dist/lib/display';
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { makeGrid, type GridOptions } from './grid';
+import { makeGif, type GifOptions } from './gif';
+import { isNotebook, sendDisplay, escapeXml } from './notebook';
+import { registerFigure, checkFigureId } from './registry';
+import { lineChartSpec, linePlotPng, chartHtml, plotlyScriptTag, FLUSH_QUEUE_SCRIPT, type LossCurveOptions } from './plot';
+
+export { makeGrid, gridLayout, type GridOptions, type GridLayout } from './grid';
+export { progress, formatProgress, type Progress } from './progress';
+export { isNotebook } from './notebook';
+export { makeGif, type GifOptions } from './gif';
+export { lineChartSpec, svgLinePlot, linePlotPng, type Series, type LossCurveOptions, type PlotlySpec } from './plot';
+export { registerFigure, readManifest, type FigureRecord } from './registry';
+
+/** Identifies a figure: id (file name stem, unique per notebook), title, optional figure caption. */
+export interface FigureMeta {
+  id: string;
+  title: string;
+  caption?: string;
+}
+
+function terminalNote(kind: string, meta: FigureMeta, detail: string, saved?: string): void {
+  console.log(`[${kind} ${meta.id}] ${meta.title} (${detail})${saved ? ` -> ${saved}` : ''}`);
+}
+
+function showCaption(caption?: string): void {
+  if (caption) sendDisplay({ 'text/plain': caption, 'text/markdown': `*${caption.replace(/([*_`\\])/g, '\\$1')}*` });
+}
+
+/**
+ * Shows a grid of images [B,H,W,C] (or a list of batches) with the title drawn on top and one
+ * caption per tile. Returns the PNG bytes. Does not dispose the tensors.
+ */
+export async function showImages(images: tf.Tensor4D | tf.Tensor4D[], opts: GridOptions & FigureMeta): Promise<Buffer> {
+  checkFigureId(opts.id);
+  const png = await makeGrid(images, { ...opts, title: opts.title });
+  const saved = registerFigure({ id: opts.id, title: opts.title, caption: opts.caption, kind: 'image' }, { png });
+  if (isNotebook()) {
+    sendDisplay({ 'image/png': png.toString('base64'), 'text/plain': `[figure ${opts.id}] ${opts.title}` });
+    showCaption(opts.caption);
+  } else {
+    const n = Array.isArray(images) ? images.reduce((s, t) => s + t.shape[0], 0) : images.shape[0];
+    terminalNote('figure', opts, `${n} image${n === 1 ? '' : 's'}`, saved);
+  }
+  return png;
+}
+
+let plotlySent = false;
+let chartCount = 0;
+
+/**
+ * Shows line charts (e.g. training loss per step) as an interactive Plotly chart, with a static
+ * PNG rendering saved for the report. Returns the PNG bytes.
+ */
+export async function showLossCurve(opts: LossCurveOptions): Promise<Buffer> {
+  checkFigureId(opts.id);
+  const spec = lineChartSpec(opts);
+  const png = await linePlotPng(opts);
+  const saved = registerFigure({ id: opts.id, title: opts.title, caption: opts.caption, kind: 'plot' }, { png, plot: spec, width: 720, height: 400 });
+  if (isNotebook()) {
+    const divId = `plot-${opts.id}-${process.pid}-${++chartCount}`;
+    // The first chart of this kernel session carries plotly.js itself (see ./plot.ts).
+    const lib = plotlySent ? '' : plotlyScriptTag() + FLUSH_QUEUE_SCRIPT;
+    plotlySent = true;
+    const b64 = png.toString('base64');
+    sendDisplay({ 'text/html': chartHtml(divId, spec, b64, opts.title) + lib, 'image/png': b64, 'text/plain': `[chart ${opts.id}] ${opts.title}` });
+    showCaption(opts.caption);
+  } else {
+    const last = opts.series.map((s) => `${s.name}: ${s.y.length} points${s.y.length ? `, last ${Number(s.y[s.y.length - 1].toPrecision(4))}` : ''}`).join('; ');
+    terminalNote('chart', opts, last, saved);
+  }
+  return png;
+}
+
+/**
+ * Shows an animation: each frame a batch [B,H,W,C] drawn as a grid (same layout for all frames).
+ * Saves <id>.gif and <id>.png (the last frame) for the report. Returns the GIF bytes.
+ */
+export async function showGif(frames: tf.Tensor4D[], opts: GifOptions & FigureMeta): Promise<Uint8Array> {
+  checkFigureId(opts.id);
+  const { gif, lastPng, width, height } = await makeGif(frames, opts);
+  const saved = registerFigure({ id: opts.id, title: opts.title, caption: opts.caption, kind: 'gif' }, { png: lastPng, gif, width, height });
+  if (isNotebook()) {
+    const b64 = Buffer.from(gif).toString('base64');
+    sendDisplay({
+      'text/html': `<img src="data:image/gif;base64,${b64}" alt="${escapeXml(opts.title)}" width="${width}" height="${height}"/>`,
+      'image/gif': b64,
+      'image/png': lastPng.toString('base64'),
+      'text/plain': `[animation ${opts.id}] ${opts.title}`,
+    });
+    showCaption(opts.caption);
+  } else {
+    terminalNote('animation', opts, `${frames.length} frames, ${width}x${height}`, saved);
+  }
+  return gif;
+}

@@ -1,0 +1,60 @@
+/**
+ * Talking to the notebook front end from library code.
+ *
+ * Inside a tslab kernel, the kernel's own `tslab/dist/jupyter.js` module holds the function that
+ * sends display messages for the cell being executed (`lastWriteDisplayData`; it is set at the
+ * start of every execution, and stdout/stderr are forwarded to the cell the same way). We find
+ * that module in Node's require cache rather than importing 'tslab', so the library works with the
+ * kernel's copy of tslab whichever node_modules it came from, and costs nothing outside a notebook.
+ * tslab's public `display` only sends one MIME type per output; going one level down lets us send
+ * bundles (e.g. an interactive chart as text/html plus a static image/png fallback) and display ids
+ * for outputs that update in place (Jupyter's update_display_data).
+ */
+
+/** One Jupyter output: MIME type -> content (binary types base64-encoded). */
+export type MimeBundle = Record<string, string>;
+
+type WriteDisplayData = (content: { data: MimeBundle; metadata: object; transient: object }, update: boolean) => void;
+
+interface TslabJupyterModule {
+  lastWriteDisplayData: WriteDisplayData | null;
+}
+
+function kernelModule(): TslabJupyterModule | undefined {
+  const cache = require.cache;
+  for (const key of Object.keys(cache)) {
+    if (/[\\/]tslab[\\/]dist[\\/]jupyter\.js$/.test(key)) {
+      const mod = cache[key]?.exports as TslabJupyterModule | undefined;
+      if (mod && typeof mod.lastWriteDisplayData === 'function') return mod;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * True when running inside a tslab Jupyter kernel (a cell is or was being executed).
+ * DIFFUSION_DISPLAY=terminal forces false (e.g. to debug display code in a notebook).
+ */
+export function isNotebook(): boolean {
+  if (process.env.DIFFUSION_DISPLAY === 'terminal') return false;
+  return kernelModule() !== undefined;
+}
+
+/**
+ * Sends one output to the current cell. With a displayId, later calls with update=true replace
+ * that output in place. Returns false (and sends nothing) outside a notebook.
+ */
+export function sendDisplay(data: MimeBundle, opts: { displayId?: string; update?: boolean } = {}): boolean {
+  const mod = kernelModule();
+  if (!mod || process.env.DIFFUSION_DISPLAY === 'terminal') return false;
+  mod.lastWriteDisplayData!(
+    { data, metadata: {}, transient: opts.displayId ? { display_id: opts.displayId } : {} },
+    Boolean(opts.update && opts.displayId),
+  );
+  return true;
+}
+
+/** Escapes text for HTML/SVG/XML content and attribute values. */
+export function escapeXml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}

@@ -1,0 +1,195 @@
+/**
+ * Line charts: interactive Plotly charts in notebooks and in the report, plus a static PNG (an SVG
+ * line plot rendered by sharp) so every figure also exists as a PNG.
+ *
+ * Plotly comes from the npm package plotly.js-dist-min, embedded into the page, never from a CDN.
+ * In a notebook the first chart of a kernel session carries the library (about 4.8 MB) inside its
+ * output; later charts reuse window.Plotly. Each chart output holds the static PNG as its initial
+ * content, so a front end that does not run scripts (an untrusted notebook, GitHub's viewer) still
+ * shows the curve. Jupyter only runs output scripts of trusted notebooks: scripts/figures.sh signs
+ * the notebooks it executes (`jupyter trust`), and cells you run yourself are trusted.
+ */
+import * as fs from 'node:fs';
+import sharp from 'sharp';
+import { FONT_FAMILY } from './grid';
+import { escapeXml } from './notebook';
+
+export interface Series {
+  name: string;
+  x: number[];
+  y: number[];
+}
+
+export interface LossCurveOptions {
+  id: string;
+  title: string;
+  caption?: string;
+  series: Series[];
+  xLabel?: string;
+  yLabel?: string;
+  logY?: boolean;
+}
+
+/** A Plotly figure: the `data` and `layout` arguments of Plotly.newPlot. */
+export interface PlotlySpec {
+  data: Array<Record<string, unknown>>;
+  layout: Record<string, unknown>;
+}
+
+// Plotly's default colour cycle, so the static PNG matches the live chart.
+export const COLORS = ['#636efa', '#EF553B', '#00cc96', '#ab63fa', '#FFA15A', '#19d3f3', '#FF6692', '#B6E880', '#FF97FF', '#FECB52'];
+
+/** Checks series and returns a one-line error for bad input. */
+export function checkSeries(series: Series[]): void {
+  if (!Array.isArray(series) || series.length === 0) throw new Error('showLossCurve: series is empty; pass [{name, x, y}, ...].');
+  for (const s of series) {
+    if (!s || !Array.isArray(s.x) || !Array.isArray(s.y)) throw new Error(`showLossCurve: series "${s?.name}" needs number arrays x and y.`);
+    if (s.x.length !== s.y.length) throw new Error(`showLossCurve: series "${s.name}" has ${s.x.length} x values but ${s.y.length} y values.`);
+  }
+}
+
+/** The Plotly spec of a line chart. */
+export function lineChartSpec(opts: Omit<LossCurveOptions, 'id'>): PlotlySpec {
+  checkSeries(opts.series);
+  return {
+    data: opts.series.map((s, i) => ({ type: 'scatter', mode: 'lines', name: s.name, x: s.x, y: s.y, line: { color: COLORS[i % COLORS.length], width: 2 } })),
+    layout: {
+      title: { text: opts.title },
+      xaxis: { title: { text: opts.xLabel ?? 'step' } },
+      yaxis: { title: { text: opts.yLabel ?? 'loss' }, type: opts.logY ? 'log' : 'linear' },
+      margin: { l: 70, r: 20, t: 50, b: 50 },
+      height: 400,
+      showlegend: opts.series.length > 1,
+    },
+  };
+}
+
+/** About 5 round tick values covering [lo, hi]. */
+export function niceTicks(lo: number, hi: number, count = 5): number[] {
+  if (!(hi > lo)) {
+    const d = Math.abs(lo) > 0 ? Math.abs(lo) * 0.1 : 1;
+    lo -= d;
+    hi += d;
+  }
+  const raw = (hi - lo) / count;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw)!;
+  const ticks: number[] = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
+  return ticks;
+}
+
+function fmtTick(v: number): string {
+  if (v === 0) return '0';
+  const a = Math.abs(v);
+  if (a >= 1e5 || a < 1e-3) return v.toExponential(1).replace('e+', 'e');
+  return String(Number(v.toPrecision(4)));
+}
+
+/** A static line plot as SVG (axes, ticks, labels, legend), width x height pixels. */
+export function svgLinePlot(opts: Omit<LossCurveOptions, 'id'>, width = 720, height = 400): string {
+  checkSeries(opts.series);
+  const ml = 70, mr = 20, mt = 40, mb = 50;
+  const pw = width - ml - mr, ph = height - mt - mb;
+  const tf = (y: number) => (opts.logY ? Math.log10(y) : y);
+  const pts = opts.series.map((s) => s.x.map((x, i) => [x, tf(s.y[i])] as [number, number]).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
+  const all = pts.flat();
+  const xs = all.map((p) => p[0]);
+  const ys = all.map((p) => p[1]);
+  let [x0, x1] = xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 1];
+  let [y0, y1] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
+  if (x1 === x0) { x0 -= 1; x1 += 1; }
+  if (y1 === y0) { const d = Math.abs(y0) * 0.1 || 1; y0 -= d; y1 += d; }
+  const yPad = (y1 - y0) * 0.05;
+  y0 -= yPad; y1 += yPad;
+  const X = (x: number) => ml + ((x - x0) / (x1 - x0)) * pw;
+  const Y = (y: number) => mt + ph - ((y - y0) / (y1 - y0)) * ph;
+  const parts: string[] = [];
+  parts.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
+  parts.push(`<rect x="${ml}" y="${mt}" width="${pw}" height="${ph}" fill="#f4f6fa"/>`);
+  const xt = niceTicks(x0, x1).filter((v) => v >= x0 && v <= x1);
+  let yt: number[];
+  if (opts.logY) {
+    yt = [];
+    for (let e = Math.ceil(y0); e <= Math.floor(y1); e++) yt.push(e);
+    if (yt.length < 2) yt = niceTicks(y0, y1).filter((v) => v >= y0 && v <= y1);
+  } else {
+    yt = niceTicks(y0, y1).filter((v) => v >= y0 && v <= y1);
+  }
+  for (const v of xt) {
+    parts.push(`<line x1="${X(v).toFixed(1)}" x2="${X(v).toFixed(1)}" y1="${mt}" y2="${mt + ph}" stroke="#dde1ea"/>`);
+    parts.push(`<text x="${X(v).toFixed(1)}" y="${mt + ph + 16}" text-anchor="middle" font-size="11">${fmtTick(v)}</text>`);
+  }
+  for (const v of yt) {
+    const label = opts.logY ? fmtTick(10 ** v) : fmtTick(v);
+    parts.push(`<line x1="${ml}" x2="${ml + pw}" y1="${Y(v).toFixed(1)}" y2="${Y(v).toFixed(1)}" stroke="#dde1ea"/>`);
+    parts.push(`<text x="${ml - 6}" y="${(Y(v) + 4).toFixed(1)}" text-anchor="end" font-size="11">${label}</text>`);
+  }
+  parts.push(`<rect x="${ml}" y="${mt}" width="${pw}" height="${ph}" fill="none" stroke="#888"/>`);
+  pts.forEach((p, i) => {
+    if (p.length === 0) return;
+    // Thin very long series to about 2 points per pixel column.
+    const stride = Math.max(1, Math.floor(p.length / (2 * pw)));
+    const d = p.filter((_, j) => j % stride === 0 || j === p.length - 1).map(([x, y], j) => `${j ? 'L' : 'M'}${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join('');
+    parts.push(`<path d="${d}" fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="2"/>`);
+  });
+  parts.push(`<text x="${width / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(opts.title)}</text>`);
+  parts.push(`<text x="${ml + pw / 2}" y="${height - 10}" text-anchor="middle" font-size="12">${escapeXml(opts.xLabel ?? 'step')}</text>`);
+  parts.push(`<text transform="translate(16 ${mt + ph / 2}) rotate(-90)" text-anchor="middle" font-size="12">${escapeXml((opts.yLabel ?? 'loss') + (opts.logY ? ' (log)' : ''))}</text>`);
+  if (opts.series.length > 1) {
+    opts.series.forEach((s, i) => {
+      const y = mt + 14 + i * 16;
+      parts.push(`<line x1="${ml + pw - 130}" x2="${ml + pw - 110}" y1="${y - 4}" y2="${y - 4}" stroke="${COLORS[i % COLORS.length]}" stroke-width="2"/>`);
+      parts.push(`<text x="${ml + pw - 104}" y="${y}" font-size="11">${escapeXml(s.name.slice(0, 18))}</text>`);
+    });
+  }
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><g font-family="${FONT_FAMILY}" fill="#222">${parts.join('')}</g></svg>`;
+}
+
+/** Static PNG of a line chart. */
+export async function linePlotPng(opts: Omit<LossCurveOptions, 'id'>, width = 720, height = 400): Promise<Buffer> {
+  return sharp(Buffer.from(svgLinePlot(opts, width, height))).png().toBuffer();
+}
+
+let plotlySource: string | undefined;
+
+/** The plotly.js bundle from node_modules (throws a one-line error when it is missing). */
+export function plotlyPath(): string {
+  try {
+    return require.resolve('plotly.js-dist-min/plotly.min.js');
+  } catch {
+    throw new Error('plotly.js-dist-min is not installed: run `npm ci` (or scripts/setup.sh).');
+  }
+}
+
+/**
+ * A <script> that defines window.Plotly once. The bundle is wrapped so that AMD/CommonJS
+ * globals of the host page (Jupyter's require.js) cannot capture it.
+ */
+export function plotlyScriptTag(): string {
+  plotlySource ??= fs.readFileSync(plotlyPath(), 'utf8').replace(/<\/script/gi, '<\\/script');
+  return `<script type="text/javascript">if (!window.Plotly) { (function (module, exports, define) {\n${plotlySource}\n}).call(window); }</script>`;
+}
+
+/**
+ * The HTML of one chart: a div that first shows the static PNG, then is replaced by the live
+ * chart as soon as window.Plotly exists (immediately, or when a later script defines it).
+ */
+export function chartHtml(divId: string, spec: PlotlySpec, pngBase64?: string, alt = 'chart'): string {
+  const json = JSON.stringify(spec).replace(/</g, '\\u003c');
+  const img = pngBase64 ? `<img src="data:image/png;base64,${pngBase64}" alt="${escapeXml(alt)}" style="max-width:100%"/>` : '';
+  return `<div id="${divId}" class="diffusion-plot" style="width:100%;max-width:860px;min-height:400px">${img}</div>
+<script type="text/javascript">(function () {
+  var spec = ${json};
+  function draw() {
+    var el = document.getElementById(${JSON.stringify(divId)});
+    if (!el || el.getAttribute('data-drawn')) return;
+    el.setAttribute('data-drawn', '1'); el.innerHTML = '';
+    window.Plotly.newPlot(el, spec.data, spec.layout, {responsive: true, displaylogo: false});
+  }
+  if (window.Plotly) draw(); else (window.__diffusionPlots = window.__diffusionPlots || []).push(draw);
+})();</script>`;
+}
+
+/** Runs the charts queued before Plotly was loaded (used right after plotlyScriptTag). */
+export const FLUSH_QUEUE_SCRIPT = `<script type="text/javascript">(window.__diffusionPlots || []).splice(0).forEach(function (f) { f(); });</script>`;

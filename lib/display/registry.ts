@@ -1,0 +1,98 @@
+/**
+ * Figure registration for the report (`npm run figures`).
+ *
+ * scripts/figures.sh runs each notebook in its own kernel with two environment variables:
+ *   FIGURES_DIR       the output folder (figures/ by default)
+ *   FIGURES_NOTEBOOK  the notebook's name without .ipynb (e.g. "00-smoke")
+ * Every show* call then writes its files under FIGURES_DIR/<notebook>/ (always <id>.png, plus
+ * <id>.gif for animations and <id>.plot.json, the Plotly spec, for charts) and appends one JSON
+ * line to FIGURES_DIR/<notebook>/manifest.jsonl, so the report keeps the order figures were shown.
+ * Without FIGURES_DIR (interactive notebooks, commands) nothing is written.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../image/io';
+
+export type FigureKind = 'image' | 'plot' | 'gif';
+
+/** One line of manifest.jsonl. Paths are relative to FIGURES_DIR. */
+export interface FigureRecord {
+  notebook: string;
+  id: string;
+  title: string;
+  caption?: string;
+  kind: FigureKind;
+  png: string;
+  gif?: string;
+  plot?: string;
+  width?: number;
+  height?: number;
+}
+
+export interface FigureFiles {
+  png: Buffer;
+  gif?: Uint8Array;
+  /** Plotly {data, layout}, for kind 'plot'. */
+  plot?: unknown;
+  width?: number;
+  height?: number;
+}
+
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+/** Throws a one-line error unless id is a safe file name stem. */
+export function checkFigureId(id: string): void {
+  if (typeof id !== 'string' || !ID_RE.test(id)) {
+    throw new Error(`Figure id "${id}" is not usable as a file name: use letters, digits, '.', '_' or '-' (e.g. "forward-noise").`);
+  }
+}
+
+/** Where figures of this process go, or undefined when not registering. */
+export function figuresTarget(): { dir: string; notebook: string } | undefined {
+  const dir = process.env.FIGURES_DIR;
+  if (!dir) return undefined;
+  const notebook = (process.env.FIGURES_NOTEBOOK || 'interactive').replace(/[^A-Za-z0-9._-]/g, '_');
+  return { dir: path.resolve(dir), notebook };
+}
+
+/**
+ * Saves a figure's files and appends its manifest line. Returns the PNG path, or undefined when
+ * FIGURES_DIR is not set.
+ */
+export function registerFigure(meta: { id: string; title: string; caption?: string; kind: FigureKind }, files: FigureFiles): string | undefined {
+  checkFigureId(meta.id);
+  const target = figuresTarget();
+  if (!target) return undefined;
+  const nbDir = path.join(target.dir, target.notebook);
+  const rel = (f: string) => `${target.notebook}/${f}`;
+  const rec: FigureRecord = { notebook: target.notebook, id: meta.id, title: meta.title, kind: meta.kind, png: rel(`${meta.id}.png`) };
+  if (meta.caption) rec.caption = meta.caption;
+  if (files.width) rec.width = files.width;
+  if (files.height) rec.height = files.height;
+  writeFileAtomic(path.join(nbDir, `${meta.id}.png`), files.png);
+  if (files.gif) {
+    writeFileAtomic(path.join(nbDir, `${meta.id}.gif`), files.gif);
+    rec.gif = rel(`${meta.id}.gif`);
+  }
+  if (files.plot !== undefined) {
+    writeFileAtomic(path.join(nbDir, `${meta.id}.plot.json`), JSON.stringify(files.plot));
+    rec.plot = rel(`${meta.id}.plot.json`);
+  }
+  fs.appendFileSync(path.join(nbDir, 'manifest.jsonl'), JSON.stringify(rec) + '\n');
+  return path.join(nbDir, `${meta.id}.png`);
+}
+
+/**
+ * Reads a notebook's manifest: one record per id, at the position it was first shown, with the
+ * content of its last showing (a re-shown id overwrote its files).
+ */
+export function readManifest(file: string): FigureRecord[] {
+  if (!fs.existsSync(file)) return [];
+  const byId = new Map<string, FigureRecord>();
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    if (!line.trim()) continue;
+    const rec = JSON.parse(line) as FigureRecord;
+    byId.set(rec.id, rec); // Map keeps first insertion order, set() replaces the value
+  }
+  return [...byId.values()];
+}
