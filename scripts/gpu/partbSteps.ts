@@ -1,0 +1,167 @@
+/**
+ * One training step and one sampling step of each Part B model (SPEC §2.3–2.5), used by the
+ * WebGPU tests (test/gpu) and the GPU check (scripts/gpu/check.ts) to exercise and time the GPU
+ * code path. They follow Alg. B.1–B.4 on the Part B UNet (lib/partb/unet.ts) and the shared
+ * formulas (lib/diffusion/formulas.ts); the notebooks' full training loops live with Part B.
+ *
+ * Batches are generated on the host as Float32Arrays, so two backends can be fed identical data.
+ * Tensors are NHWC: images [B,28,28,1], t/T [B,1], classes [B,10].
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { UNet, UNetKind } from '../../lib/partb/unet';
+import { forward, estimateX0, reverseStepMean, posteriorVariance, cfgNoise } from '../../lib/diffusion/formulas';
+import { NoiseSchedule, alphaBarAt, ddpmSchedule } from '../../lib/diffusion/schedule';
+import { Rng } from '../../lib/tensor/random';
+
+/** The three Part B models. */
+export const PARTB_KINDS: UNetKind[] = ['denoiser', 'time', 'class'];
+
+/** The reference presets of the spec: D=128 batch 256 for the denoiser (§2.3), D=64 batch 128 for the DDPMs (§2.4–2.5). */
+export const REFERENCE: Record<UNetKind, { D: number; batch: number; epochs: number }> = {
+  denoiser: { D: 128, batch: 256, epochs: 5 },
+  time: { D: 64, batch: 128, epochs: 20 },
+  class: { D: 64, batch: 128, epochs: 20 },
+};
+
+/** σ of the single-step denoiser's training noise (§2.3). */
+export const DENOISER_SIGMA = 0.5;
+/** Probability of dropping the class vector in training (§2.5, DDPM default p_uncond). */
+export const P_UNCOND = 0.1;
+
+/** A host-side training batch. x0 [B*28*28] in [0,1]; eps like x0; t indices in [0,T-1]; labels in 0..9. */
+export interface HostBatch {
+  B: number;
+  x0: Float32Array;
+  eps: Float32Array;
+  t: Int32Array;
+  labels: Int32Array;
+  /** 1 = keep the class vector, 0 = drop it (unconditional), drawn with P_UNCOND. */
+  keep: Float32Array;
+}
+
+/** Standard normal via Box–Muller from the seeded stream. */
+function gauss(rng: Rng): number {
+  const u = Math.max(rng.uniform(), 1e-12);
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rng.uniform());
+}
+
+/**
+ * Makes a batch: images from `images` (uint8 [N*784], cycled from `offset`) or smooth random
+ * blobs when none, plus noise, timesteps, labels and the CFG drop mask, all from `seed`.
+ */
+export function makeBatch(B: number, seed: number, T = 300, images?: { pixels: Uint8Array; labels: Uint8Array; offset: number }): HostBatch {
+  const rng = new Rng(seed);
+  const n = B * 784;
+  const x0 = new Float32Array(n);
+  const labels = new Int32Array(B);
+  for (let b = 0; b < B; b++) {
+    if (images) {
+      const N = images.labels.length;
+      const i = (images.offset + b) % N;
+      for (let p = 0; p < 784; p++) x0[b * 784 + p] = images.pixels[i * 784 + p] / 255;
+      labels[b] = images.labels[i];
+    } else {
+      // A Gaussian blob at a random place: image-like data with no dataset at hand.
+      const cx = 6 + rng.uniform() * 16, cy = 6 + rng.uniform() * 16, r = 3 + rng.uniform() * 4;
+      for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) x0[b * 784 + y * 28 + x] = Math.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * r * r));
+      labels[b] = rng.int(0, 9);
+    }
+  }
+  const eps = new Float32Array(n);
+  for (let i = 0; i < n; i++) eps[i] = gauss(rng);
+  const t = new Int32Array(B);
+  const keep = new Float32Array(B);
+  for (let b = 0; b < B; b++) {
+    t[b] = rng.int(0, T - 1);
+    keep[b] = rng.uniform() < P_UNCOND ? 0 : 1;
+  }
+  return { B, x0, eps, t, labels, keep };
+}
+
+/** One-hot class vectors [B,10], each row scaled by keep (0 = the unconditional branch). */
+export function classVectors(labels: Int32Array, keep?: Float32Array): tf.Tensor2D {
+  return tf.tidy(() => {
+    const oh = tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat() as tf.Tensor2D;
+    return keep ? (tf.mul(oh, tf.tensor2d(keep, [labels.length, 1])) as tf.Tensor2D) : oh;
+  });
+}
+
+/**
+ * The training loss of one batch (a scalar), built inside the caller's tape:
+ *  denoiser (§2.3): z = x + σε, L = ‖D(z) − x‖² (mean);
+ *  time / class (Alg. B.1 / B.3): x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε (Eq. A.2), L = ‖ε_θ(x_t, t/T [, c]) − ε‖².
+ * The network sees t as (index + 1) / T, the spec's 1..T counting normalized to (0, 1].
+ */
+export function partbLoss(net: UNet, batch: HostBatch, schedule: NoiseSchedule): tf.Scalar {
+  const { B } = batch;
+  const x0 = tf.tensor4d(batch.x0, [B, 28, 28, 1]);
+  const eps = tf.tensor4d(batch.eps, [B, 28, 28, 1]);
+  if (net.config.kind === 'denoiser') {
+    const z = tf.add(x0, tf.mul(eps, DENOISER_SIGMA)) as tf.Tensor4D;
+    return tf.mean(tf.squaredDifference(net.apply({ x: z }, true), x0)) as tf.Scalar;
+  }
+  const abar = tf.tensor1d(Float32Array.from(batch.t, (t) => alphaBarAt(schedule, t)));
+  const xt = forward(x0, abar, eps);
+  const tn = tf.tensor2d(Float32Array.from(batch.t, (t) => (t + 1) / schedule.T), [B, 1]);
+  const c = net.config.kind === 'class' ? classVectors(batch.labels, batch.keep) : undefined;
+  return tf.mean(tf.squaredDifference(net.apply({ x: xt, t: tn, c }, true), eps)) as tf.Scalar;
+}
+
+/**
+ * Loss value and gradients of every trainable parameter (caller disposes the grads).
+ * Async: the WebGPU backend in Node can only read GPU data asynchronously (its dataSync needs
+ * OffscreenCanvas, which Node lacks).
+ */
+export async function lossAndGrads(net: UNet, batch: HostBatch, schedule: NoiseSchedule): Promise<{ loss: number; grads: Map<string, tf.Tensor> }> {
+  const vars = [...net.store.params.values()];
+  const names = [...net.store.params.keys()];
+  const { value, grads } = tf.variableGrads(() => partbLoss(net, batch, schedule), vars);
+  const loss = (await value.data())[0];
+  value.dispose();
+  net.store.discardPending(); // only a measurement: no running-stat update
+  const out = new Map<string, tf.Tensor>();
+  for (let i = 0; i < vars.length; i++) out.set(names[i], grads[vars[i].name]);
+  return { loss, grads: out };
+}
+
+/**
+ * One optimizer step (Adam in the spec) on one batch, then the BatchNorm running-stat update.
+ * Returns the loss tensor (a kept scalar the caller reads or disposes), so a timing loop need not
+ * wait for the GPU on every step.
+ */
+export function trainStep(net: UNet, opt: tf.Optimizer, batch: HostBatch, schedule: NoiseSchedule): tf.Scalar {
+  const loss = opt.minimize(() => partbLoss(net, batch, schedule), true, [...net.store.params.values()]) as tf.Scalar;
+  net.store.commitBatchNorm();
+  return loss;
+}
+
+/**
+ * One sampling step (Alg. B.2 / B.4, from index t to t−1) in eval mode.
+ *  denoiser: the one-step estimate D(x) (§2.3, no time);
+ *  time: ε̂ = ε_θ(x_t, t), x_{t−1} = mean(Eq. A.3) + σ_t z with σ_t² = β̃_t;
+ *  class: ε̂ = ε_u + γ(ε_c − ε_u) (Eq. A.4), both branches in one batch of 2B.
+ * @param xt [B,28,28,1]; @param z fresh noise like xt; @param labels classes (class model)
+ */
+export function sampleStep(net: UNet, xt: tf.Tensor4D, t: number, z: tf.Tensor4D, schedule: NoiseSchedule, labels?: Int32Array, guidance = 5): tf.Tensor4D {
+  return tf.tidy(() => {
+    const B = xt.shape[0];
+    if (net.config.kind === 'denoiser') return net.apply({ x: xt }, false);
+    const tn = tf.fill([B, 1], (t + 1) / schedule.T) as tf.Tensor2D;
+    let epsHat: tf.Tensor4D;
+    if (net.config.kind === 'class') {
+      if (!labels || labels.length !== B) throw new Error(`sampleStep: the class model needs ${B} labels`);
+      const c = tf.concat([classVectors(labels), tf.zeros([B, 10])], 0) as tf.Tensor2D;
+      const both = net.apply({ x: tf.concat([xt, xt], 0) as tf.Tensor4D, t: tf.concat([tn, tn], 0) as tf.Tensor2D, c }, false);
+      const [epsC, epsU] = tf.split(both, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
+      epsHat = cfgNoise(epsU, epsC, guidance);
+    } else {
+      epsHat = net.apply({ x: xt, t: tn }, false);
+    }
+    const abar = alphaBarAt(schedule, t);
+    const abarPrev = alphaBarAt(schedule, t - 1);
+    const mean = reverseStepMean(estimateX0(xt, epsHat, abar), xt, abar, abarPrev);
+    return t > 0 ? (tf.add(mean, tf.mul(z, Math.sqrt(posteriorVariance(abar, abarPrev)))) as tf.Tensor4D) : mean;
+  });
+}
+
+export { ddpmSchedule };
