@@ -45,9 +45,10 @@ function showCaption(caption?: string): void {
 
 /**
  * Shows a grid of images [B,H,W,C] (or a list of batches) with the title drawn on top and one
- * caption per tile. Returns the PNG bytes. Does not dispose the tensors.
+ * caption per tile. Does not dispose the tensors. (Returns nothing, so that a call ending a cell
+ * prints nothing; use makeGrid for the PNG bytes.)
  */
-export async function showImages(images: tf.Tensor4D | tf.Tensor4D[], opts: GridOptions & FigureMeta): Promise<Buffer> {
+export async function showImages(images: tf.Tensor4D | tf.Tensor4D[], opts: GridOptions & FigureMeta): Promise<void> {
   checkFigureId(opts.id);
   const png = await makeGrid(images, { ...opts, title: opts.title });
   const saved = registerFigure({ id: opts.id, title: opts.title, caption: opts.caption, kind: 'image' }, { png });
@@ -58,7 +59,6 @@ export async function showImages(images: tf.Tensor4D | tf.Tensor4D[], opts: Grid
     const n = Array.isArray(images) ? images.reduce((s, t) => s + t.shape[0], 0) : images.shape[0];
     terminalNote('figure', opts, `${n} image${n === 1 ? '' : 's'}`, saved);
   }
-  return png;
 }
 
 let plotlySent = false;
@@ -66,9 +66,9 @@ let chartCount = 0;
 
 /**
  * Shows line charts (e.g. training loss per step) as an interactive Plotly chart, with a static
- * PNG rendering saved for the report. Returns the PNG bytes.
+ * PNG rendering saved for the report (linePlotPng gives those bytes).
  */
-export async function showLossCurve(opts: LossCurveOptions): Promise<Buffer> {
+export async function showLossCurve(opts: LossCurveOptions): Promise<void> {
   checkFigureId(opts.id);
   const spec = lineChartSpec(opts);
   const png = await linePlotPng(opts);
@@ -85,14 +85,13 @@ export async function showLossCurve(opts: LossCurveOptions): Promise<Buffer> {
     const last = opts.series.map((s) => `${s.name}: ${s.y.length} points${s.y.length ? `, last ${Number(s.y[s.y.length - 1].toPrecision(4))}` : ''}`).join('; ');
     terminalNote('chart', opts, last, saved);
   }
-  return png;
 }
 
 /**
  * Shows an animation: each frame a batch [B,H,W,C] drawn as a grid (same layout for all frames).
- * Saves <id>.gif and <id>.png (the last frame) for the report. Returns the GIF bytes.
+ * Saves <id>.gif and <id>.png (the last frame) for the report (makeGif gives the bytes).
  */
-export async function showGif(frames: tf.Tensor4D[], opts: GifOptions & FigureMeta): Promise<Uint8Array> {
+export async function showGif(frames: tf.Tensor4D[], opts: GifOptions & FigureMeta): Promise<void> {
   checkFigureId(opts.id);
   const { gif, lastPng, width, height } = await makeGif(frames, opts);
   const saved = registerFigure({ id: opts.id, title: opts.title, caption: opts.caption, kind: 'gif' }, { png: lastPng, gif, width, height });
@@ -108,5 +107,4 @@ export async function showGif(frames: tf.Tensor4D[], opts: GifOptions & FigureMe
   } else {
     terminalNote('animation', opts, `${frames.length} frames, ${width}x${height}`, saved);
   }
-  return gif;
 }

@@ -1,0 +1,118 @@
+/**
+ * The main job's runner (called by scripts/figures.sh after setup and build):
+ *
+ *   node dist/scripts/figures.js [--out DIR] [--executed DIR] [--no-html] [notebooks/X.ipynb ...]
+ *
+ * Executes each notebook (default: every notebooks/*.ipynb, sorted) headless in the tslab kernel
+ * with `jupyter nbconvert --execute`, saves it under notebooks/executed/ (signed with `jupyter
+ * trust`, so Jupyter runs its chart scripts, plus an HTML rendering), and rebuilds
+ * figures/index.html from every notebook's figures. The display layer registers figures because
+ * FIGURES_DIR and FIGURES_NOTEBOOK are set in the kernel's environment (lib/display/registry.ts).
+ * Running one notebook replaces only that notebook's figures; the report keeps the others.
+ * Exits 1 when a notebook failed (the report is still written, with the failure listed).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { buildReport, type NotebookRun } from '../lib/report';
+
+const root = path.resolve(__dirname, '..', '..');
+
+interface Args {
+  out: string;
+  executed: string;
+  html: boolean;
+  notebooks: string[];
+}
+
+function parseArgs(argv: string[]): Args {
+  const a: Args = { out: path.join(root, 'figures'), executed: path.join(root, 'notebooks', 'executed'), html: true, notebooks: [] };
+  for (let i = 0; i < argv.length; i++) {
+    const v = argv[i];
+    if (v === '--out') a.out = path.resolve(argv[++i] ?? '');
+    else if (v === '--executed') a.executed = path.resolve(argv[++i] ?? '');
+    else if (v === '--no-html') a.html = false;
+    else if (v.startsWith('--')) throw new Error(`figures: unknown option ${v} (use --out DIR, --executed DIR, --no-html, notebook paths).`);
+    else a.notebooks.push(path.resolve(v));
+  }
+  if (a.notebooks.length === 0) {
+    const dir = path.join(root, 'notebooks');
+    a.notebooks = fs.readdirSync(dir).filter((f) => f.endsWith('.ipynb')).sort().map((f) => path.join(dir, f));
+  }
+  for (const nb of a.notebooks) {
+    if (!fs.existsSync(nb)) throw new Error(`figures: no such notebook ${nb}.`);
+    if (!nb.endsWith('.ipynb')) throw new Error(`figures: ${nb} is not a .ipynb notebook.`);
+  }
+  return a;
+}
+
+function jupyter(): string {
+  return fs.existsSync('/usr/bin/jupyter') ? '/usr/bin/jupyter' : 'jupyter';
+}
+
+function lastLines(s: string, n: number): string {
+  return s.trim().split('\n').slice(-n).join('\n');
+}
+
+function runNotebook(nb: string, a: Args): NotebookRun {
+  const name = path.basename(nb, '.ipynb');
+  const figDir = path.join(a.out, name);
+  fs.rmSync(figDir, { recursive: true, force: true });
+  fs.mkdirSync(figDir, { recursive: true });
+  fs.mkdirSync(a.executed, { recursive: true });
+  const env = {
+    ...process.env,
+    // The kernel spec runs `tslab`, found on PATH; the kernel inherits this environment.
+    PATH: `${path.join(root, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH ?? ''}`,
+    FIGURES_DIR: a.out,
+    FIGURES_NOTEBOOK: name,
+    PYDEVD_DISABLE_FILE_VALIDATION: '1',
+  };
+  const t0 = Date.now();
+  console.log(`figures: executing ${path.relative(root, nb)} ...`);
+  const res = spawnSync(
+    jupyter(),
+    ['nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.kernel_name=tslab', '--ExecutePreprocessor.timeout=-1', '--output-dir', a.executed, '--output', name, nb],
+    { env, encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'inherit', 'pipe'] },
+  );
+  const seconds = (Date.now() - t0) / 1000;
+  const executed = path.join(a.executed, `${name}.ipynb`);
+  const run: NotebookRun = { notebook: name, ok: res.status === 0, seconds, executed: path.relative(a.out, executed) };
+  if (!run.ok) {
+    const err = res.error ? String(res.error.message) : lastLines(res.stderr ?? '', 30);
+    process.stderr.write(err + '\n');
+    run.error = (res.error?.message ?? res.stderr?.match(/\w*Error[^\n]*/g)?.pop() ?? `nbconvert exited with ${res.status}`).slice(0, 300);
+    console.log(`figures: ${name} FAILED after ${seconds.toFixed(1)} s`);
+    return run;
+  }
+  // Sign the executed notebook so Jupyter runs its output scripts (the Plotly charts).
+  spawnSync(jupyter(), ['trust', executed], { env, stdio: 'ignore' });
+  if (a.html) {
+    const h = spawnSync(jupyter(), ['nbconvert', '--to', 'html', '--output-dir', a.executed, executed], { env, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+    if (h.status === 0) run.html = path.relative(a.out, path.join(a.executed, `${name}.html`));
+    else process.stderr.write(`figures: HTML rendering of ${name} failed: ${lastLines(h.stderr ?? '', 3)}\n`);
+  }
+  console.log(`figures: ${name} ok in ${seconds.toFixed(1)} s`);
+  return run;
+}
+
+function main(): void {
+  let a: Args;
+  try {
+    a = parseArgs(process.argv.slice(2));
+  } catch (e) {
+    console.error((e as Error).message);
+    process.exit(2);
+  }
+  const runs = a.notebooks.map((nb) => runNotebook(nb, a));
+  const n = buildReport(a.out, runs);
+  const rel = path.relative(process.cwd(), path.join(a.out, 'index.html'));
+  console.log(`figures: ${n} figures in ${rel.startsWith('..') ? path.join(a.out, 'index.html') : rel}`);
+  const failed = runs.filter((r) => !r.ok);
+  if (failed.length) {
+    console.error(`figures: ${failed.length} notebook(s) failed: ${failed.map((r) => r.notebook).join(', ')}`);
+    process.exit(1);
+  }
+}
+
+main();
