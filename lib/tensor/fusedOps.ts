@@ -1,0 +1,177 @@
+/**
+ * Activation and normalization ops shared by the UNets: exact GELU, and training-mode BatchNorm
+ * with a hand-written gradient.
+ *
+ * On wasm (and cpu) BatchNorm is a few JS passes over the tensor's memory instead of a chain of
+ * single-threaded kernels (moments, tile, sums over non-inner axes, ...): 3x faster forward and
+ * backward at [64,28,28,32]. On other backends (WebGPU) the same maths runs as composite ops.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+
+const SQRT1_2 = Math.SQRT1_2;
+
+// ---- memory access for the JS kernels (wasm heap views or cpu backend arrays) ----
+
+interface JsBackend {
+  typedArrayFromHeap?: (t: TensorInfo) => Float32Array;
+  makeOutput?: (shape: number[], dtype: 'float32') => TensorInfo;
+  data?: { get(id: object): { values: Float32Array } };
+  makeTensorInfo?: (shape: number[], dtype: 'float32', values?: Float32Array) => TensorInfo;
+}
+
+/** Allocates outputs first (allocation may grow and move the wasm heap), then returns views. */
+function withViews(backend: JsBackend, inputs: TensorInfo[], outShapes: number[][], body: (ins: Float32Array[], outs: Float32Array[]) => void): TensorInfo[] {
+  if (backend.typedArrayFromHeap && backend.makeOutput) {
+    const outs = outShapes.map((s) => backend.makeOutput!(s, 'float32'));
+    body(inputs.map((t) => backend.typedArrayFromHeap!(t)), outs.map((t) => backend.typedArrayFromHeap!(t)));
+    return outs;
+  }
+  const arrays = outShapes.map((s) => new Float32Array(s.reduce((a, b) => a * b, 1)));
+  body(inputs.map((t) => backend.data!.get(t.dataId).values), arrays);
+  return outShapes.map((s, i) => backend.makeTensorInfo!(s, 'float32', arrays[i]));
+}
+
+/** Per-channel mean and biased variance of an NHWC tensor (channels innermost), two passes in float64. */
+const bnStatsKernel: KernelFunc = ({ inputs, backend }) => {
+  const { x } = inputs as { x: TensorInfo };
+  const c = x.shape[x.shape.length - 1];
+  return withViews(backend as JsBackend, [x], [[c], [c]], ([xs], [mean, variance]) => {
+    const n = xs.length / c;
+    const s = new Float64Array(c);
+    for (let i = 0; i < xs.length; i += c) for (let k = 0; k < c; k++) s[k] += xs[i + k];
+    for (let k = 0; k < c; k++) s[k] /= n;
+    const q = new Float64Array(c);
+    for (let i = 0; i < xs.length; i += c) {
+      for (let k = 0; k < c; k++) {
+        const d = xs[i + k] - s[k];
+        q[k] += d * d;
+      }
+    }
+    for (let k = 0; k < c; k++) {
+      mean[k] = s[k];
+      variance[k] = q[k] / n;
+    }
+  });
+};
+
+/** y = (x − mean) · invStd · γ + β, per channel. */
+const bnApplyKernel: KernelFunc = ({ inputs, backend }) => {
+  const { x, mean, invStd, gamma, beta } = inputs as Record<string, TensorInfo>;
+  const c = x.shape[x.shape.length - 1];
+  return withViews(backend as JsBackend, [x, mean, invStd, gamma, beta], [x.shape], ([xs, m, is, g, b], [ys]) => {
+    const scale = new Float64Array(c);
+    const shift = new Float64Array(c);
+    for (let k = 0; k < c; k++) {
+      scale[k] = is[k] * g[k];
+      shift[k] = b[k] - m[k] * scale[k];
+    }
+    for (let i = 0; i < xs.length; i += c) for (let k = 0; k < c; k++) ys[i + k] = xs[i + k] * scale[k] + shift[k];
+  })[0];
+};
+
+/**
+ * Training-mode BatchNorm backward (batch statistics depend on x):
+ * dx = γ·invStd · (dy − mean(dy) − x̂ · mean(dy · x̂)), dγ = Σ dy·x̂, dβ = Σ dy.
+ */
+const bnGradKernel: KernelFunc = ({ inputs, backend }) => {
+  const { dy, x, mean, invStd, gamma } = inputs as Record<string, TensorInfo>;
+  const c = x.shape[x.shape.length - 1];
+  return withViews(backend as JsBackend, [dy, x, mean, invStd, gamma], [x.shape, [c], [c]], ([g, xs, m, is, ga], [dx, dgamma, dbeta]) => {
+    const n = xs.length / c;
+    const sdy = new Float64Array(c);
+    const sdyx = new Float64Array(c);
+    for (let i = 0; i < xs.length; i += c) {
+      for (let k = 0; k < c; k++) {
+        const d = g[i + k];
+        sdy[k] += d;
+        sdyx[k] += d * (xs[i + k] - m[k]) * is[k];
+      }
+    }
+    const a = new Float64Array(c);
+    const mdy = new Float64Array(c);
+    const mdyx = new Float64Array(c);
+    for (let k = 0; k < c; k++) {
+      a[k] = ga[k] * is[k];
+      mdy[k] = sdy[k] / n;
+      mdyx[k] = sdyx[k] / n;
+      dgamma[k] = sdyx[k];
+      dbeta[k] = sdy[k];
+    }
+    for (let i = 0; i < xs.length; i += c) {
+      for (let k = 0; k < c; k++) {
+        const xhat = (xs[i + k] - m[k]) * is[k];
+        dx[i + k] = a[k] * (g[i + k] - mdy[k] - xhat * mdyx[k]);
+      }
+    }
+  });
+};
+
+const KERNELS: Record<string, KernelFunc> = {
+  FusedBNStats: bnStatsKernel,
+  FusedBNApply: bnApplyKernel,
+  FusedBNGrad: bnGradKernel,
+};
+/** Backends whose tensors the JS kernels can read directly. */
+const JS_BACKENDS = ['wasm', 'cpu'];
+
+for (const backendName of JS_BACKENDS) {
+  for (const [kernelName, kernelFunc] of Object.entries(KERNELS)) {
+    if (!tf.getKernel(kernelName, backendName)) tf.registerKernel({ kernelName, backendName, kernelFunc });
+  }
+}
+
+function fused(): boolean {
+  return JS_BACKENDS.includes(tf.getBackend());
+}
+
+function run(name: string, inputs: Record<string, tf.Tensor>, attrs = {}): tf.Tensor | tf.Tensor[] {
+  return tf.engine().runKernel(name, inputs as never, attrs) as tf.Tensor | tf.Tensor[];
+}
+
+/**
+ * Exact GELU, x·Φ(x) = 0.5·x·(1 + erf(x/√2)) (PyTorch's nn.GELU default). Any shape.
+ * Composite on purpose: wasm's erf/mul kernels beat a JS loop with erf (measured 40 ms vs 180 ms
+ * for 1.6M values), unlike BatchNorm's reductions below.
+ */
+export function gelu<T extends tf.Tensor>(x: T): T {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, SQRT1_2)))) as T);
+}
+
+/** Result of training-mode BatchNorm: output and the batch statistics (for running averages). */
+export interface BatchNormTrainResult {
+  /** normalized, scaled and shifted x, [B,H,W,C] */
+  y: tf.Tensor4D;
+  /** per-channel batch mean [C] (no gradient) */
+  mean: tf.Tensor1D;
+  /** per-channel biased batch variance [C] (no gradient) */
+  variance: tf.Tensor1D;
+}
+
+/**
+ * BatchNorm in training mode over N,H,W (per channel C), with the full gradient through the
+ * batch statistics. x: [B,H,W,C], gamma/beta: [C].
+ */
+export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): BatchNormTrainResult {
+  if (!fused()) {
+    return tf.tidy(() => {
+      const { mean, variance } = tf.moments(x, [0, 1, 2]);
+      const y = tf.batchNorm(x, mean, variance, beta, gamma, eps) as tf.Tensor4D;
+      return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
+    });
+  }
+  const [mean, variance] = run('FusedBNStats', { x }) as [tf.Tensor1D, tf.Tensor1D];
+  const invStd = tf.tidy(() => tf.rsqrt(tf.add(variance, eps))) as tf.Tensor1D;
+  const f = tf.customGrad(((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+    // Saved tensors (not closures) survive until the backward pass runs.
+    save([xx, g, mean, invStd]);
+    const value = run('FusedBNApply', { x: xx, mean, invStd, gamma: g, beta: b }) as tf.Tensor;
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, [sx, sg, sm, si]: tf.Tensor[]) => run('FusedBNGrad', { dy, x: sx, mean: sm, invStd: si, gamma: sg }) as tf.Tensor[],
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const y = f(x, gamma, beta) as tf.Tensor4D;
+  invStd.dispose();
+  return { y, mean, variance };
+}
