@@ -133,11 +133,11 @@ export async function tensorToRaw(t: tf.Tensor, range: PixelRange = '[0,1]'): Pr
 
 /** Encodes raw 8-bit pixels as PNG. */
 export async function rawToPng(img: RawImage): Promise<Buffer> {
-  return sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), {
+  const s = sharp(Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength), {
     raw: { width: img.width, height: img.height, channels: img.channels as 1 | 3 | 4 },
-  })
-    .png()
-    .toBuffer();
+  });
+  // Keep one-channel images as grayscale PNGs (sharp would otherwise write RGB).
+  return (img.channels === 1 ? s.toColourspace('b-w') : s).png().toBuffer();
 }
 
 /** PNG bytes of [1,H,W,C] or [H,W,C] (C = 1, 3 or 4). Does not dispose t. */

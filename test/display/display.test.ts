@@ -1,0 +1,216 @@
+/**
+ * The display layer without Jupyter: grid geometry and pixels, captions drawn where they belong,
+ * PNG/GIF output, chart PNG, progress formatting, figure registration, and the notebook path
+ * through a stand-in for tslab's kernel module.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import sharp from 'sharp';
+import { initEngine } from '../../lib/engine';
+import { makeGrid, gridLayout, formatProgress, progress, isNotebook, showImages, showLossCurve, showGif, readManifest, makeGif, linePlotPng } from '../../lib/display';
+import { formatDuration, formatRate } from '../../lib/display/progress';
+import { niceTicks } from '../../lib/display/plot';
+import { fitText } from '../../lib/display/grid';
+
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'display-test-'));
+
+async function rgb(png: Buffer | Uint8Array) {
+  const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { data, w: info.width, h: info.height, at: (x: number, y: number) => Array.from(data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3)) };
+}
+
+test('gridLayout: sizes follow tiles, columns, captions and title', () => {
+  const a = gridLayout(16, 28, 28, {});
+  assert.equal(a.cols, 8);
+  assert.equal(a.rows, 2);
+  assert.equal(a.tileW, 84); // 28 * ceil(64/28) = 28 * 3
+  assert.equal(a.width, 2 * 8 + 8 * 84 + 7 * 6);
+  assert.equal(a.height, 2 * 8 + 2 * 84 + 6);
+  const b = gridLayout(16, 28, 28, { captions: true, title: 'T', cols: 4, scale: 2 });
+  assert.equal(b.cols, 4);
+  assert.equal(b.rows, 4);
+  assert.equal(b.tileW, 56);
+  assert.ok(b.captionH > 0 && b.titleH > 0);
+  assert.equal(b.height, 2 * 8 + b.titleH + 4 * (56 + b.captionH) + 3 * 6);
+  // A long title widens the canvas and the grid is centered under it.
+  const c = gridLayout(2, 28, 28, { scale: 1, title: 'x'.repeat(60) });
+  assert.ok(c.width > 2 * 8 + 2 * 28 + 6);
+  assert.ok(c.x0 > 8);
+  assert.equal(gridLayout(3, 100, 50, {}).tileW, 50, 'large images are not scaled');
+  assert.throws(() => gridLayout(0, 28, 28), /no images/);
+  assert.equal(fitText('abcdefghijklmnopqrstuvwxyz', 10, 60).length, 9);
+  assert.equal(fitText('short', 10, 600), 'short');
+});
+
+test('makeGrid: tile pixels, [-1,1] range, grayscale, and captions drawn under their tiles', async () => {
+  await initEngine({ engine: 'cpu', quiet: true });
+  const before = tf.memory().numTensors;
+  // Tile 0 black, tile 1 white, tile 2 mid-gray; [-1,1] range.
+  const x = tf.tensor4d([-1, 1, 0].flatMap((v) => new Array(4 * 4).fill(v)), [3, 4, 4, 1]);
+  const png = await makeGrid(x, { range: '[-1,1]', scale: 10, cols: 3, captions: ['zero', 'one', 'two'], title: 'Three tiles' });
+  const L = gridLayout(3, 4, 4, { scale: 10, cols: 3, captions: true, title: 'Three tiles' });
+  const im = await rgb(png);
+  assert.equal(im.w, L.width);
+  assert.equal(im.h, L.height);
+  const center = (k: number) => im.at(L.x0 + k * (L.cellW + 6) + 20, L.y0 + 20);
+  assert.deepEqual(center(0), [0, 0, 0]);
+  assert.deepEqual(center(1), [255, 255, 255]);
+  assert.deepEqual(center(2), [128, 128, 128]);
+  // Text pixels (dark) exist in each caption band and in the title band, and nowhere else is
+  // darkened between the tiles.
+  const darkIn = (x0: number, y0: number, x1: number, y1: number) => {
+    let n = 0;
+    for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) if (im.at(x, y)[0] < 128) n++;
+    return n;
+  };
+  for (let k = 0; k < 3; k++) {
+    const left = L.x0 + k * (L.cellW + 6);
+    assert.ok(darkIn(left, L.y0 + L.tileH, left + L.cellW, L.y0 + L.cellH) > 10, `caption ${k} drawn`);
+  }
+  assert.ok(darkIn(0, 0, L.width, L.titleH + 8) > 30, 'title drawn');
+  const noCap = await rgb(await makeGrid(x, { range: '[-1,1]', scale: 10, cols: 3 }));
+  assert.equal(noCap.h, gridLayout(3, 4, 4, { scale: 10, cols: 3 }).height);
+  // A list of batches with different sizes: smaller images centered in larger tiles.
+  const small = tf.ones([1, 2, 2, 3]) as tf.Tensor4D;
+  const big = tf.zeros([1, 4, 4, 3]) as tf.Tensor4D;
+  const mixed = await rgb(await makeGrid([big, small], { scale: 10 }));
+  assert.equal(mixed.w, 2 * 8 + 2 * 40 + 6);
+  tf.dispose([x, small, big]);
+  assert.equal(tf.memory().numTensors, before);
+  await assert.rejects(makeGrid(tf.zeros([2, 3, 4, 5]) as tf.Tensor4D), /channel count/);
+  await assert.rejects(makeGrid(tf.zeros([4, 4, 1]) as unknown as tf.Tensor4D), /NHWC/);
+});
+
+test('makeGif: frames decode back with the grid size; last-frame PNG matches', async () => {
+  const frames = [0, 0.5, 1].map((v) => tf.fill([2, 8, 8, 1], v) as tf.Tensor4D);
+  const { gif, lastPng, width, height } = await makeGif(frames, { scale: 4, frameTitles: ['a', 'b', 'c'] });
+  const meta = await sharp(Buffer.from(gif), { animated: true }).metadata();
+  assert.equal(meta.format, 'gif');
+  assert.equal(meta.pages, 3);
+  assert.equal(meta.width, width);
+  assert.equal(meta.pageHeight, height);
+  const last = await rgb(lastPng);
+  assert.deepEqual(last.at(8 + 10, last.h - 8 - 10), [255, 255, 255]);
+  const first = await rgb(await sharp(Buffer.from(gif), { page: 0 }).png().toBuffer());
+  assert.ok(first.at(8 + 10, first.h - 8 - 10)[0] < 10, 'first frame black');
+  await assert.rejects(makeGif([frames[0], tf.zeros([1, 8, 8, 1]) as tf.Tensor4D]), /frame 1 has shape/);
+  tf.dispose(frames);
+});
+
+test('chart PNG: size, both series colours present, ticks', async () => {
+  const x = [0, 1, 2, 3, 4];
+  const png = await linePlotPng({ title: 'loss', series: [{ name: 'a', x, y: [5, 4, 3, 2, 1] }, { name: 'b', x, y: [1, 2, 3, 4, 5] }], logY: false });
+  const im = await rgb(png);
+  assert.equal(im.w, 720);
+  assert.equal(im.h, 400);
+  let blue = 0, red = 0;
+  for (let i = 0; i < im.data.length; i += 3) {
+    const [r, g, b] = [im.data[i], im.data[i + 1], im.data[i + 2]];
+    if (b > 200 && r < 130 && g < 140) blue++;
+    if (r > 200 && g < 120 && b < 100) red++;
+  }
+  assert.ok(blue > 100 && red > 100, `blue ${blue} red ${red}`);
+  assert.deepEqual(niceTicks(0, 10), [0, 2, 4, 6, 8, 10]);
+  assert.deepEqual(niceTicks(0.1, 0.35), [0.1, 0.15, 0.2, 0.25, 0.3, 0.35]);
+  await assert.rejects(linePlotPng({ title: 't', series: [{ name: 'a', x: [1, 2], y: [1] }] }), /2 x values but 1 y values/);
+});
+
+test('progress formatting: bar, counts, rate, time left and total', () => {
+  assert.equal(formatProgress('train', 50, 100, 10, 'loss 0.5', 10), 'train [#####.....] 50/100 50% 5.0 it/s 0:10 left loss 0.5');
+  assert.equal(formatProgress('s', 100, 100, 3725, '', 4, true), 's [####] 100/100 100% 0:37/it 1:02:05 total');
+  assert.equal(formatProgress('x', 0, 10, 0, '', 4), 'x [....] 0/10 0% ? it/s ? left');
+  assert.equal(formatDuration(59.6), '1:00');
+  assert.equal(formatDuration(3600), '1:00:00');
+  assert.equal(formatRate(250), '250 it/s');
+  assert.equal(formatRate(0.5), '0:02/it');
+});
+
+test('progress in a terminal without TTY writes plain lines to stderr and a final line', () => {
+  const lines: string[] = [];
+  const orig = process.stderr.write.bind(process.stderr);
+  (process.stderr as { write: unknown }).write = (s: string) => (lines.push(String(s)), true);
+  try {
+    const p = progress(3, 'job');
+    p.tick();
+    p.tick(2, 'info');
+    p.done();
+    p.done();
+  } finally {
+    (process.stderr as { write: unknown }).write = orig;
+  }
+  assert.equal(lines.length, 2, lines.join('|')); // first tick, then done (ticks in between are throttled)
+  assert.match(lines[0], /^job \[.*\] 1\/3 33% /);
+  assert.match(lines[1], /^job \[#+\] 3\/3 100% .* total info\n$/);
+});
+
+test('registration: files and manifest under FIGURES_DIR/<notebook>/, first-shown order, re-shown id replaced', async () => {
+  const dir = path.join(tmp, 'figs');
+  process.env.FIGURES_DIR = dir;
+  process.env.FIGURES_NOTEBOOK = 'nb1';
+  const logs: string[] = [];
+  const origLog = console.log;
+  console.log = (...a: unknown[]) => logs.push(a.join(' '));
+  try {
+    const x = tf.zeros([2, 8, 8, 1]) as tf.Tensor4D;
+    await showImages(x, { id: 'first', title: 'First' });
+    await showLossCurve({ id: 'curve', title: 'Curve', caption: 'c', series: [{ name: 's', x: [0, 1], y: [1, 0.5] }] });
+    await showGif([x, x], { id: 'anim', title: 'Anim' });
+    await showImages(x, { id: 'first', title: 'First again' });
+    x.dispose();
+    await assert.rejects(showImages(tf.zeros([1, 2, 2, 1]) as tf.Tensor4D, { id: '../evil', title: 't' }), /not usable as a file name/);
+  } finally {
+    console.log = origLog;
+    delete process.env.FIGURES_DIR;
+    delete process.env.FIGURES_NOTEBOOK;
+  }
+  assert.equal(logs.length, 4);
+  assert.match(logs[0], /^\[figure first\] First \(2 images\) -> .*nb1\/first\.png$/);
+  const recs = readManifest(path.join(dir, 'nb1', 'manifest.jsonl'));
+  assert.deepEqual(recs.map((r) => r.id), ['first', 'curve', 'anim']);
+  assert.equal(recs[0].title, 'First again');
+  assert.equal(recs[1].caption, 'c');
+  for (const f of ['first.png', 'curve.png', 'curve.plot.json', 'anim.png', 'anim.gif']) assert.ok(fs.existsSync(path.join(dir, 'nb1', f)), f);
+  const spec = JSON.parse(fs.readFileSync(path.join(dir, 'nb1', 'curve.plot.json'), 'utf8'));
+  assert.deepEqual(spec.data[0].y, [1, 0.5]);
+});
+
+test('notebook path: bundles go to the kernel, progress updates one display in place', async () => {
+  assert.equal(isNotebook(), false);
+  // A stand-in for tslab's kernel module, registered where the display layer looks for it.
+  const sent: Array<{ content: { data: Record<string, string>; transient: { display_id?: string } }; update: boolean }> = [];
+  const fakePath = path.join(tmp, 'node_modules', 'tslab', 'dist', 'jupyter.js');
+  const fake = { lastWriteDisplayData: (content: never, update: boolean) => sent.push({ content, update }) };
+  require.cache[fakePath] = { exports: fake, id: fakePath, filename: fakePath, loaded: true } as unknown as NodeJS.Module;
+  try {
+    assert.equal(isNotebook(), true);
+    const x = tf.zeros([1, 4, 4, 1]) as tf.Tensor4D;
+    await showImages(x, { id: 'nb-img', title: 'Inline', caption: 'cap' });
+    x.dispose();
+    assert.ok(sent[0].content.data['image/png'].startsWith('iVBOR'));
+    assert.equal(sent[1].content.data['text/markdown'], '*cap*');
+    sent.length = 0;
+    await showLossCurve({ id: 'nb-curve', title: 'C', series: [{ name: 's', x: [0, 1], y: [1, 2] }] });
+    await showLossCurve({ id: 'nb-curve2', title: 'C2', series: [{ name: 's', x: [0, 1], y: [1, 2] }] });
+    const h1 = sent[0].content.data['text/html'];
+    const h2 = sent[1].content.data['text/html'];
+    assert.ok(h1.includes('window.Plotly = Plotly') && h1.length > 1e6, 'first chart carries plotly.js');
+    assert.ok(!h2.includes('window.Plotly = Plotly') && h2.length < 1e5, 'later charts do not');
+    assert.ok(sent[0].content.data['image/png'], 'static fallback in the bundle');
+    sent.length = 0;
+    const p = progress(10, 'nb');
+    for (let i = 0; i < 10; i++) p.tick();
+    p.done();
+    const ids = new Set(sent.map((s) => s.content.transient.display_id));
+    assert.equal(ids.size, 1);
+    assert.equal(sent[0].update, false);
+    assert.ok(sent.slice(1).every((s) => s.update));
+    assert.match(sent[sent.length - 1].content.data['text/plain'], /10\/10 100%/);
+  } finally {
+    delete require.cache[fakePath];
+  }
+  assert.equal(isNotebook(), false);
+});
