@@ -105,7 +105,10 @@ function main(): void {
     process.exit(2);
   }
   const runs = a.notebooks.map((nb) => runNotebook(nb, a));
-  const n = buildReport(a.out, runs);
+  // The report covers the notebooks that exist now (this run's and earlier runs' figures).
+  const nbDir = path.join(root, 'notebooks');
+  const existing = fs.readdirSync(nbDir).filter((f) => f.endsWith('.ipynb')).map((f) => path.basename(f, '.ipynb'));
+  const n = buildReport(a.out, runs, [...new Set([...existing, ...runs.map((r) => r.notebook)])]);
   const rel = path.relative(process.cwd(), path.join(a.out, 'index.html'));
   console.log(`figures: ${n} figures in ${rel.startsWith('..') ? path.join(a.out, 'index.html') : rel}`);
   const failed = runs.filter((r) => !r.ok);

@@ -50,15 +50,16 @@ function figureHtml(dir: string, r: FigureRecord): string {
 
 /**
  * Writes <dir>/index.html (and copies plotly.min.js beside it). `runs` adds the status of the
- * notebooks executed by this run. Returns the number of figures in the report.
+ * notebooks executed by this run; `keep`, when given, limits the report to those notebook names
+ * (figures of deleted or renamed notebooks are left out). Returns the number of figures.
  */
-export function buildReport(dir: string, runs: NotebookRun[] = []): number {
+export function buildReport(dir: string, runs: NotebookRun[] = [], keep?: string[]): number {
   fs.mkdirSync(dir, { recursive: true });
   fs.copyFileSync(plotlyPath(), path.join(dir, 'plotly.min.js'));
   const sections: string[] = [];
   let total = 0;
   const toc: string[] = [];
-  for (const nb of reportNotebooks(dir)) {
+  for (const nb of reportNotebooks(dir).filter((n) => !keep || keep.includes(n))) {
     const recs = readManifest(path.join(dir, nb, 'manifest.jsonl'));
     total += recs.length;
     const run = runs.find((r) => r.notebook === nb);

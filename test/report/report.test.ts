@@ -65,7 +65,7 @@ test('npm run figures on the smoke notebook: executed notebook, PNGs, manifest, 
 
   // Figures: registered in order, a PNG for each.
   const recs = readManifest(path.join(out, '00-smoke', 'manifest.jsonl'));
-  assert.deepEqual(recs.map((r) => [r.id, r.kind]), [['mnist-digits', 'image'], ['ddpm-schedule', 'plot']]);
+  assert.deepEqual(recs.map((r) => [r.id, r.kind]), [['mnist-digits', 'image'], ['ddpm-schedule', 'plot'], ['forward-noising', 'gif']]);
   for (const r of recs) {
     const png = fs.readFileSync(path.join(out, r.png));
     assert.equal(png.subarray(1, 4).toString(), 'PNG', r.png);
@@ -81,7 +81,7 @@ test('npm run figures on the smoke notebook: executed notebook, PNGs, manifest, 
     const report = await inspect(browser, path.join(out, 'index.html'));
     assert.deepEqual(report.errors, []);
     assert.deepEqual(report.offline, []);
-    assert.equal(report.images.length, 1, JSON.stringify(report.images));
+    assert.equal(report.images.length, 2, JSON.stringify(report.images)); // grid + GIF
     for (const im of report.images) assert.ok(im.complete && im.w > 0, `image ${im.src} did not load`);
     assert.equal(report.charts.length, 1);
     for (const c of report.charts) assert.ok(c.svg > 0 && c.traces === 2, `chart ${c.id} did not draw: ${JSON.stringify(c)}`);
@@ -90,7 +90,7 @@ test('npm run figures on the smoke notebook: executed notebook, PNGs, manifest, 
     const nbPage = await inspect(browser, path.join(executed, '00-smoke.html'));
     assert.deepEqual(nbPage.errors.filter((e) => !/require|define|MathJax/i.test(e)), []);
     const loaded = nbPage.images.filter((i) => i.w > 0);
-    assert.ok(loaded.length >= 1, JSON.stringify(nbPage.images));
+    assert.ok(loaded.length >= 2, JSON.stringify(nbPage.images));
     assert.equal(nbPage.charts.length, 1);
     assert.ok(nbPage.charts[0].svg > 0 && nbPage.charts[0].traces === 2, JSON.stringify(nbPage.charts));
   } finally {
