@@ -1,0 +1,127 @@
+/**
+ * `npm run bench`: training and inference images/s of the Part B class-conditioned UNet on the
+ * chosen engine, and of the same network in PyTorch (bench/torch_unet.py) in the same run when
+ * `/usr/bin/python3 -c 'import torch'` works. Warm-up excluded, median of several steps.
+ *
+ * Options: --D 32,64  --batch 64  --steps 5  --warmup 2  --no-torch
+ * Environment: DIFFUSION_ENGINE / DIFFUSION_THREADS choose the engine (see README).
+ * The last line printed is one JSON object (the machine-readable result).
+ */
+import { spawnSync } from 'node:child_process';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { initEngine } from '../lib/engine';
+import { presetConfig, Trainer } from '../lib/partb/train';
+import { Rng } from '../lib/tensor/random';
+
+interface Row {
+  D: number;
+  batch: number;
+  train_img_s: number;
+  infer_img_s: number;
+  torch_train_img_s?: number;
+  torch_infer_img_s?: number;
+}
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Seconds per call of fn: warm-up calls excluded, median of `steps` timed calls. */
+function timeMedian(fn: () => void, warmup: number, steps: number): number {
+  for (let i = 0; i < warmup; i++) fn();
+  const ts: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const t0 = performance.now();
+    fn();
+    ts.push((performance.now() - t0) / 1000);
+  }
+  return median(ts);
+}
+
+function benchTfjs(D: number, batch: number, warmup: number, steps: number): Row {
+  const rng = new Rng(0);
+  const trainer = new Trainer(presetConfig('class', 'cpu', { D, batch, seed: 0 }));
+  const x = tf.tidy(() => tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', rng.nextSeed())) as tf.Tensor4D;
+  const labels = Array.from({ length: batch }, () => rng.int(0, 9));
+  trainer.trainStep(x, labels); // first step builds cached tensors (schedule tables)
+  const before = tf.memory().numTensors;
+  // One full training step: noise draw, forward process, UNet forward, loss, backward, Adam.
+  const trainS = timeMedian(() => void trainer.trainStep(x, labels), warmup, steps);
+  const t = tf.fill([batch, 1], 0.5) as tf.Tensor2D;
+  const c = tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat() as tf.Tensor2D;
+  const inferS = timeMedian(() => tf.tidy(() => void trainer.net.apply({ x, t, c }, false).dataSync()), warmup, steps);
+  tf.dispose([t, c]);
+  if (tf.memory().numTensors !== before) console.warn(`warning: tensor count changed during the benchmark (${before} → ${tf.memory().numTensors})`);
+  tf.dispose(x);
+  trainer.dispose();
+  return { D, batch, train_img_s: batch / trainS, infer_img_s: batch / inferS };
+}
+
+function benchTorch(Ds: number[], batch: number, warmup: number, steps: number, threads: number): Map<number, { train: number; infer: number }> {
+  const out = new Map<number, { train: number; infer: number }>();
+  const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
+  if (probe.status !== 0) {
+    console.log('PyTorch: not available (/usr/bin/python3 -c "import torch" failed); torch columns left out');
+    return out;
+  }
+  const script = path.join(__dirname, '..', '..', 'bench', 'torch_unet.py');
+  const r = spawnSync('/usr/bin/python3', [script, JSON.stringify({ D: Ds, batch, warmup, steps, threads })], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`PyTorch reference failed: ${r.stderr.split('\n').filter(Boolean).pop()}`);
+  for (const line of r.stdout.split('\n').filter((l) => l.startsWith('{'))) {
+    const o = JSON.parse(line) as { D: number; train_img_s: number; infer_img_s: number };
+    out.set(o.D, { train: o.train_img_s, infer: o.infer_img_s });
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const info = await initEngine();
+  const Ds = arg('D', '32,64').split(',').map(Number);
+  const batch = Number(arg('batch', '64'));
+  const steps = Number(arg('steps', '5'));
+  const warmup = Number(arg('warmup', '2'));
+  const rows: Row[] = [];
+  for (const D of Ds) {
+    const row = benchTfjs(D, batch, warmup, steps);
+    rows.push(row);
+    console.log(`tfjs ${info.name}: D=${D} batch=${batch} train ${row.train_img_s.toFixed(1)} img/s, infer ${row.infer_img_s.toFixed(1)} img/s`);
+  }
+  if (!process.argv.includes('--no-torch')) {
+    const torch = benchTorch(Ds, batch, warmup, steps, info.threads || os.cpus().length);
+    for (const row of rows) {
+      const t = torch.get(row.D);
+      if (!t) continue;
+      row.torch_train_img_s = t.train;
+      row.torch_infer_img_s = t.infer;
+    }
+  }
+  console.log('\n| D | batch | train img/s | infer img/s | torch train | torch infer | train ratio | infer ratio |');
+  console.log('|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const f = (v?: number) => (v === undefined ? '–' : v.toFixed(1));
+    const ratio = (a: number, b?: number) => (b === undefined ? '–' : `${(a / b).toFixed(2)}×`);
+    console.log(`| ${r.D} | ${r.batch} | ${f(r.train_img_s)} | ${f(r.infer_img_s)} | ${f(r.torch_train_img_s)} | ${f(r.torch_infer_img_s)} | ${ratio(r.train_img_s, r.torch_train_img_s)} | ${ratio(r.infer_img_s, r.torch_infer_img_s)} |`);
+  }
+  const round = (v?: number) => (v === undefined ? undefined : Math.round(v * 10) / 10);
+  console.log(
+    JSON.stringify({
+      engine: info.name,
+      threads: info.threads,
+      rows: rows.map((r) => ({ ...r, train_img_s: round(r.train_img_s), infer_img_s: round(r.infer_img_s), torch_train_img_s: round(r.torch_train_img_s), torch_infer_img_s: round(r.torch_infer_img_s) })),
+    }),
+  );
+}
+
+main().catch((e) => {
+  console.error(`bench: ${(e as Error).message}`);
+  process.exit(1);
+});
