@@ -15,6 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { buildReport, type NotebookRun } from '../lib/report';
+import { writeFileAtomic } from '../lib/image/io';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -54,6 +55,22 @@ function lastLines(s: string, n: number): string {
   return s.trim().split('\n').slice(-n).join('\n');
 }
 
+/**
+ * tslab sends no execute_input messages, so nbclient leaves every execution_count empty ("In [ ]");
+ * the cells ran once each, top to bottom, so number them 1..n.
+ */
+function numberCells(file: string): void {
+  const nb = JSON.parse(fs.readFileSync(file, 'utf8')) as { cells: Array<{ cell_type: string; execution_count?: number | null; outputs?: Array<Record<string, unknown>> }> };
+  let n = 0;
+  for (const c of nb.cells) {
+    if (c.cell_type !== 'code') continue;
+    n++;
+    if (c.execution_count == null) c.execution_count = n;
+    for (const o of c.outputs ?? []) if (o.output_type === 'execute_result' && o.execution_count == null) o.execution_count = c.execution_count;
+  }
+  writeFileAtomic(file, JSON.stringify(nb, null, 1) + '\n');
+}
+
 function runNotebook(nb: string, a: Args): NotebookRun {
   const name = path.basename(nb, '.ipynb');
   const figDir = path.join(a.out, name);
@@ -85,8 +102,12 @@ function runNotebook(nb: string, a: Args): NotebookRun {
     console.log(`figures: ${name} FAILED after ${seconds.toFixed(1)} s`);
     return run;
   }
+  numberCells(executed);
   // Sign the executed notebook so Jupyter runs its output scripts (the Plotly charts).
-  spawnSync(jupyter(), ['trust', executed], { env, stdio: 'ignore' });
+  // (`jupyter trust` is nbformat's TrustNotebookApp; Debian ships the module without the jupyter-trust entry point.)
+  const py = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const signed = spawnSync(py, ['-m', 'nbformat.sign', executed], { env, encoding: 'utf8' });
+  if (signed.status !== 0) process.stderr.write(`figures: could not sign ${executed} (charts draw only after re-running it): ${lastLines(signed.stderr ?? '', 2)}\n`);
   if (a.html) {
     const h = spawnSync(jupyter(), ['nbconvert', '--to', 'html', '--output-dir', a.executed, executed], { env, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
     if (h.status === 0) run.html = path.relative(a.out, path.join(a.executed, `${name}.html`));
