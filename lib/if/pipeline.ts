@@ -48,17 +48,23 @@ export const UNET_WEIGHT_FILES = [
 
 /** The unet config and weights paths of a model folder (`<dir>` or `<dir>/unet`), or a one-line error. */
 export function findUnetFiles(dir: string): { config: string; weights: string } {
-  const unetDir = fs.existsSync(path.join(dir, 'unet', 'config.json')) ? path.join(dir, 'unet') : dir;
-  const config = path.join(unetDir, 'config.json');
-  if (!fs.existsSync(config)) throw new Error(`${dir}: no unet/config.json (download the model with "npm run weights -- if-i-l" or "if-ii-l")`);
+  const { unetDir, config } = findUnetConfig(dir);
   const w = UNET_WEIGHT_FILES.map((f) => path.join(unetDir, f)).find((f) => fs.existsSync(f));
   if (!w) throw new Error(`${unetDir}: no ${UNET_WEIGHT_FILES[0]} (or ${UNET_WEIGHT_FILES.slice(1).join(', ')})`);
   return { config, weights: w };
 }
 
+/** The unet folder and config.json of a model folder, or a one-line error. */
+export function findUnetConfig(dir: string): { unetDir: string; config: string } {
+  const unetDir = fs.existsSync(path.join(dir, 'unet', 'config.json')) ? path.join(dir, 'unet') : dir;
+  const config = path.join(unetDir, 'config.json');
+  if (!fs.existsSync(config)) throw new Error(`${dir}: no unet/config.json (download the model with "npm run weights -- if-i-l" or "if-ii-l")`);
+  return { unetDir, config };
+}
+
 /** Reads and plans a folder's UNet (no weights). */
 export function planUnetFromDir(dir: string): IFUnet {
-  const { config } = findUnetFiles(dir);
+  const { config } = findUnetConfig(dir);
   let raw: Record<string, unknown>;
   try {
     raw = JSON.parse(fs.readFileSync(config, 'utf8'));

@@ -13,21 +13,13 @@ import { initEngine } from '../../lib/engine';
 import { loadPromptEmbeddings } from '../../lib/if/embeddings';
 import { IFDenoiser, IFModel, loadIFFromDefaults, loadIFModel, PART0_PROMPTS, runPart0, upscaleBilinear } from '../../lib/if/pipeline';
 import { writeTorchDict } from '../../lib/if/torchPickle';
-import { planUnet } from '../../lib/if/unet';
 import { Rng } from '../../lib/tensor/random';
 import { sampleCfg } from '../../lib/diffusion/partA';
-import { randArray, randomParams, tinyStageI, tinyStageII, writeParams } from './tiny';
+import { randArray, tinyStageI, tinyStageII, writeTinyModel } from './tiny';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'if-models-'));
 const PROMPTS = [...PART0_PROMPTS, 'a high quality photo', ''];
 
-/** Writes a tiny model folder in the Hugging Face layout. */
-export function writeTinyModel(dir: string, cfg: Record<string, unknown>, seed: number): void {
-  fs.mkdirSync(path.join(dir, 'unet'), { recursive: true });
-  fs.writeFileSync(path.join(dir, 'unet', 'config.json'), JSON.stringify(cfg, null, 2));
-  const unet = planUnet(cfg);
-  writeParams(path.join(dir, 'unet', 'diffusion_pytorch_model.fp16.safetensors'), randomParams(unet.specs, seed, true), 'F16');
-}
 
 let den: IFDenoiser;
 let stage2: IFModel;

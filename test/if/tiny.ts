@@ -1,5 +1,8 @@
 /** Tiny IF-structured UNet configs and random parameters for the tests. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import { planUnet } from '../../lib/if/unet';
 import type { ParamSpec } from '../../lib/if/safetensors';
 import { f16ToF32, f32ToF16, tfShape, torchToTfLayout, writeSafetensors } from '../../lib/if/safetensors';
 import { mulberry32 } from '../helpers';
@@ -107,4 +110,14 @@ export function relErr(x: ArrayLike<number>, y: ArrayLike<number>): number {
     den = Math.max(den, Math.abs(y[i]));
   }
   return num / (den || 1);
+}
+
+/** Writes a tiny model folder in the Hugging Face layout (unet/config.json + fp16 safetensors). */
+export function writeTinyModel(dir: string, cfg: Record<string, unknown>, seed: number): string {
+  fs.mkdirSync(path.join(dir, 'unet'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'unet', 'config.json'), JSON.stringify(cfg, null, 2));
+  const unet = planUnet(cfg);
+  const file = path.join(dir, 'unet', 'diffusion_pytorch_model.fp16.safetensors');
+  writeParams(file, randomParams(unet.specs, seed, true), 'F16');
+  return file;
 }
