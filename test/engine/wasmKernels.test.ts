@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
+import { PHASES } from '../../lib/engine/wasmKernels';
 import { mulberry32 } from '../helpers';
 
 type Case = { n: number; h: number; w: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' | number };
@@ -18,6 +19,10 @@ const cases: Case[] = [
   { n: 2, h: 6, w: 6, cin: 5, cout: 4, k: 1, s: 1, pad: 0 },
   { n: 2, h: 11, w: 11, cin: 3, cout: 3, k: 3, s: 2, pad: 'same' },
   { n: 1, h: 5, w: 9, cin: 2, cout: 3, k: 2, s: 2, pad: 'valid' },
+  { n: 2, h: 9, w: 9, cin: 3, cout: 2, k: 3, s: 2, pad: 'same' },
+  { n: 2, h: 10, w: 8, cin: 2, cout: 3, k: 2, s: 3, pad: 'valid' },
+  { n: 1, h: 12, w: 12, cin: 2, cout: 2, k: 5, s: 2, pad: 2 },
+  { n: 2, h: 8, w: 8, cin: 3, cout: 4, k: 4, s: 2, pad: 1 },
 ];
 
 function randArray(rng: () => number, n: number): Float32Array {
@@ -46,8 +51,10 @@ function maxRelErr(a: Float32Array, b: Float32Array): number {
   return m / scale;
 }
 
-test('Conv2DBackpropFilter and Conv2DBackpropInput on wasm match the cpu backend', async () => {
+for (const phases of [true, false])
+test(`Conv2DBackpropFilter and Conv2DBackpropInput (${phases ? 'phase sub-convolutions' : 'zero insertion'}) on wasm match the cpu backend`, async () => {
   await initEngine({ engine: 'wasm', quiet: true });
+  PHASES.enabled = phases;
   const rng = mulberry32(7);
   for (const c of cases) {
     const xa = randArray(rng, c.n * c.h * c.w * c.cin);
@@ -62,14 +69,18 @@ test('Conv2DBackpropFilter and Conv2DBackpropInput on wasm match the cpu backend
   }
 });
 
-test('conv2dTranspose forward on wasm matches the cpu backend', async () => {
+for (const phases of [true, false])
+test(`conv2dTranspose forward (${phases ? 'phase sub-convolutions' : 'zero insertion'}) on wasm matches the cpu backend`, async () => {
   await initEngine({ engine: 'wasm', quiet: true });
+  PHASES.enabled = phases;
   const rng = mulberry32(11);
   const shapes: Array<{ n: number; h: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' | number; out: number }> = [
     { n: 2, h: 7, cin: 4, cout: 3, k: 4, s: 2, pad: 1, out: 14 },
     { n: 2, h: 1, cin: 4, cout: 3, k: 7, s: 7, pad: 'valid', out: 7 },
     { n: 1, h: 5, cin: 2, cout: 2, k: 3, s: 1, pad: 'same', out: 5 },
     { n: 2, h: 4, cin: 3, cout: 5, k: 3, s: 2, pad: 'same', out: 8 },
+    { n: 2, h: 14, cin: 6, cout: 4, k: 4, s: 2, pad: 1, out: 28 },
+    { n: 1, h: 3, cin: 2, cout: 3, k: 2, s: 3, pad: 'valid', out: 9 },
   ];
   for (const c of shapes) {
     const xa = randArray(rng, c.n * c.h * c.h * c.cin);
