@@ -85,12 +85,34 @@ export interface IFModel {
 /** Loads a model folder: plan from config.json, strict key check, streamed weights. */
 export function loadIFModel(dir: string, onProgress?: (done: number, total: number) => void): IFModel {
   const unet = planUnetFromDir(dir);
+  checkFitsEngine(unet, dir);
   const src = openSafetensors(findUnetFiles(dir).weights);
   try {
     const weights = loadUnetWeights(unet, src, onProgress);
     return { unet, weights, dir, dispose: () => disposeWeights(weights) };
   } finally {
     src.close();
+  }
+}
+
+/** The wasm engine's heap is a 32-bit WebAssembly memory: 4 GiB for every tensor together. */
+const WASM_HEAP_BYTES = 4 * 2 ** 30;
+
+/**
+ * Refuses, in one line, to load weights that cannot fit the wasm engine's 4 GiB heap (float32
+ * weights plus what is already allocated, with 10% left for activations) instead of failing
+ * mid-load with an out-of-memory abort. Other engines (webgpu, tfjs-node, cpu) are not limited.
+ */
+export function checkFitsEngine(unet: IFUnet, dir: string): void {
+  if (tf.getBackend() !== 'wasm') return;
+  const need = unet.float32Bytes;
+  const used = tf.memory().numBytes;
+  if (used + need > 0.9 * WASM_HEAP_BYTES) {
+    const gib = (b: number) => (b / 2 ** 30).toFixed(2);
+    throw new Error(
+      `${path.basename(dir)} needs ${gib(need)} GiB of float32 weights (${gib(used)} GiB already in use), more than the wasm engine's 4 GiB heap allows: ` +
+        'run with DIFFUSION_ENGINE=webgpu (a GPU) or tfjs-node, or DIFFUSION_ENGINE=cpu (no heap limit, slow); dispose the other stage first if one is loaded',
+    );
   }
 }
 
@@ -364,7 +386,7 @@ export function runPart0(
  * notebook: returns undefined, with the reason, when something is missing.
  */
 export function loadIFFromDefaults(root = modelsRoot(), onProgress?: (what: string, done: number, total: number) => void):
-  | { den: IFDenoiser; stage2?: IFModel }
+  | { den: IFDenoiser; stage2?: IFModel; stage2Note?: string }
   | { missing: string } {
   const p = defaultPaths(root);
   if (!ifModelPresent(p.stage1)) return { missing: `no IF stage I weights in ${p.stage1} (npm run weights -- if-i-l)` };
@@ -372,6 +394,11 @@ export function loadIFFromDefaults(root = modelsRoot(), onProgress?: (what: stri
   const emb = loadPromptEmbeddings(p.embeddings);
   const m1 = loadIFModel(p.stage1, (d, n) => onProgress?.('stage I', d, n));
   const den = new IFDenoiser(m1, emb);
-  const stage2 = ifModelPresent(p.stage2) ? loadIFModel(p.stage2, (d, n) => onProgress?.('stage II', d, n)) : undefined;
-  return { den, stage2 };
+  if (!ifModelPresent(p.stage2)) return { den, stage2Note: `no IF stage II weights in ${p.stage2} (npm run weights -- if-ii-l): 64×64 only` };
+  try {
+    return { den, stage2: loadIFModel(p.stage2, (d, n) => onProgress?.('stage II', d, n)) };
+  } catch (e) {
+    // e.g. both stages do not fit the wasm heap: stage I still works
+    return { den, stage2Note: `stage II not loaded: ${(e as Error).message.split('\n')[0]}` };
+  }
 }

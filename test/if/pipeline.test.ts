@@ -11,10 +11,11 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
 import { loadPromptEmbeddings } from '../../lib/if/embeddings';
-import { IFDenoiser, IFModel, loadIFFromDefaults, loadIFModel, PART0_PROMPTS, runPart0, upscaleBilinear } from '../../lib/if/pipeline';
+import { checkFitsEngine, IFDenoiser, IFModel, loadIFFromDefaults, loadIFModel, PART0_PROMPTS, runPart0, upscaleBilinear } from '../../lib/if/pipeline';
 import { writeTorchDict } from '../../lib/if/torchPickle';
 import { Rng } from '../../lib/tensor/random';
 import { sampleCfg } from '../../lib/diffusion/partA';
+import { planUnet } from '../../lib/if/unet';
 import { randArray, tinyStageI, tinyStageII, writeTinyModel } from './tiny';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'if-models-'));
@@ -138,4 +139,14 @@ test('loading reports what is missing, in one line', () => {
   assert.throws(() => new IFDenoiser(den.model, { ...emb, dim: 4096 }), /4096-dimensional but .* expects 16/);
   // a stage-I folder is not a stage-II model
   assert.throws(() => tf.tidy(() => { runPart0(den, den.model, { seed: 1, stepCounts: [1] }); }), /is not a stage-II model/);
+});
+
+test('a model too large for the wasm heap is refused before loading, in one line', (t) => {
+  if (tf.getBackend() !== 'wasm') {
+    t.skip(`engine is ${tf.getBackend()}, not wasm`);
+    return;
+  }
+  const cfg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'test', 'if', 'fixtures', 'if-ii-l-unet-config.json'), 'utf8'));
+  assert.throws(() => checkFitsEngine(planUnet(cfg), 'models/IF-II-L-v1.0'), /IF-II-L-v1\.0 needs 4\.63 GiB of float32 weights .*4 GiB heap.*DIFFUSION_ENGINE=webgpu/);
+  checkFitsEngine(planUnet(tinyStageI), 'tiny'); // small models pass
 });
