@@ -24,9 +24,9 @@ import { openSafetensors } from './safetensors';
 import { ddpmStep, IFSchedulerConfig, ifSchedule, pipelineTimesteps, STAGE_I_SCHEDULER, STAGE_II_SCHEDULER } from './scheduler';
 import { disposeWeights, IFUnet, loadUnetWeights, planUnet } from './unet';
 
-/** Root of the downloaded models (IF_MODELS_DIR, default ./models). */
+/** Root of the downloaded models: IF_MODELS_DIR, default <repo>/models (this file is dist/lib/if/pipeline.js). */
 export function modelsRoot(): string {
-  return process.env.IF_MODELS_DIR ?? path.resolve('models');
+  return process.env.IF_MODELS_DIR ?? path.resolve(__dirname, '..', '..', '..', 'models');
 }
 
 /** Default folders of the course's two stages and the embeddings file. */
@@ -382,21 +382,26 @@ export function runPart0(
 }
 
 /**
- * Loads stage I (and II when present) and the embeddings from the default folders, for a
- * notebook: returns undefined, with the reason, when something is missing.
+ * Loads stage I and the embeddings from the default folders (and stage II with `stage2: true`,
+ * for Part 0; Part A needs only stage I), for a notebook: returns `{ missing }`, with the reason
+ * and the command that fixes it, when something is absent.
  */
-export function loadIFFromDefaults(root = modelsRoot(), onProgress?: (what: string, done: number, total: number) => void):
+export function loadIFFromDefaults(
+  root = modelsRoot(),
+  o: { stage2?: boolean; onProgress?: (what: string, done: number, total: number) => void } = {},
+):
   | { den: IFDenoiser; stage2?: IFModel; stage2Note?: string }
   | { missing: string } {
   const p = defaultPaths(root);
   if (!ifModelPresent(p.stage1)) return { missing: `no IF stage I weights in ${p.stage1} (npm run weights -- if-i-l)` };
   if (!fs.existsSync(p.embeddings)) return { missing: `no prompt embeddings at ${p.embeddings} (download the course's prompt_embeds_dict.pth there)` };
   const emb = loadPromptEmbeddings(p.embeddings);
-  const m1 = loadIFModel(p.stage1, (d, n) => onProgress?.('stage I', d, n));
+  const m1 = loadIFModel(p.stage1, (d, n) => o.onProgress?.('stage I', d, n));
   const den = new IFDenoiser(m1, emb);
+  if (!o.stage2) return { den };
   if (!ifModelPresent(p.stage2)) return { den, stage2Note: `no IF stage II weights in ${p.stage2} (npm run weights -- if-ii-l): 64×64 only` };
   try {
-    return { den, stage2: loadIFModel(p.stage2, (d, n) => onProgress?.('stage II', d, n)) };
+    return { den, stage2: loadIFModel(p.stage2, (d, n) => o.onProgress?.('stage II', d, n)) };
   } catch (e) {
     // e.g. both stages do not fit the wasm heap: stage I still works
     return { den, stage2Note: `stage II not loaded: ${(e as Error).message.split('\n')[0]}` };

@@ -33,7 +33,7 @@ before(async () => {
     path.join(root, 'prompt_embeds_dict.pth'),
     writeTorchDict(Object.fromEntries(PROMPTS.map((p, i) => [p, { shape: [1, 5, 16], data: Float32Array.from(randArray(80, 300 + i, 2)) }]))),
   );
-  const r = loadIFFromDefaults(root);
+  const r = loadIFFromDefaults(root, { stage2: true });
   assert.ok(!('missing' in r), 'missing' in r ? r.missing : '');
   den = (r as { den: IFDenoiser }).den;
   stage2 = (r as { stage2: IFModel }).stage2;
