@@ -1,0 +1,384 @@
+/**
+ * Training of the Part B models (SPEC §2.3–2.5):
+ *  - denoiser: z = x + σε (σ = 0.5), L2 loss ‖D(z) − x‖² (Eqs. B.1–B.2), Adam lr 1e-4 constant;
+ *  - time: Alg. B.1, ε-prediction, t uniform, x_t from forward() (Eq. A.2);
+ *  - class: Alg. B.3, as time plus a one-hot class dropped to the zero vector with p_uncond = 0.1.
+ * DDPMs use Adam lr 1e-3 with ExponentialLR γ = 0.1^(1/epochs), stepped once per epoch.
+ *
+ * Timestep convention: the schedule index t ∈ [0, T−1] (lib/diffusion/schedule.ts) is the spec's
+ * t+1 ∈ 1..T, so the network's time input is (t+1)/T ∈ (0, 1]. Sampling uses the same mapping.
+ *
+ * Checkpoints (lib/partb/tensorFile.ts) hold the weights, BatchNorm stats, Adam m/v/step, epoch,
+ * step, both RNG states, the loss history and the config, so a resumed run continues the same
+ * loss curve (with the same draws).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../tensor/random';
+import { ddpmSchedule, type NoiseSchedule } from '../diffusion/schedule';
+import { forward } from '../diffusion/formulas';
+import { UNet, type UNetKind } from './unet';
+import { Adam } from './adam';
+import { loadTensorFile, saveTensorFile, type StoredTensor } from './tensorFile';
+import type { MnistSet } from './mnistData';
+
+export type PresetName = 'reference' | 'cpu';
+
+/** Everything that defines a training run. */
+export interface TrainConfig {
+  model: UNetKind;
+  preset: string;
+  /** Hidden channels D. */
+  D: number;
+  batch: number;
+  epochs: number;
+  /** Initial Adam learning rate. */
+  lr: number;
+  /** ExponentialLR with γ = 0.1^(1/epochs), stepped per epoch (DDPMs); false = constant (denoiser). */
+  lrDecay: boolean;
+  /** Images per epoch: null = the whole training split; else the first N of each epoch's shuffle. */
+  imagesPerEpoch: number | null;
+  /** Denoiser noise level σ. */
+  sigma: number;
+  /** Diffusion steps T. */
+  T: number;
+  /** Class-dropout probability for CFG. */
+  pUncond: number;
+  seed: number;
+}
+
+export interface Preset {
+  description: string;
+  configs: Record<UNetKind, Omit<TrainConfig, 'model' | 'preset' | 'seed'>>;
+}
+
+const common = { sigma: 0.5, T: 300, pUncond: 0.1 };
+
+/** Training presets. `reference` is the spec exactly; `cpu` is sized for 2 CPU cores. */
+export const PRESETS: Record<PresetName, Preset> = {
+  reference: {
+    description: 'The spec exactly (SPEC §2.3–2.5): denoiser D=128, batch 256, 5 epochs, Adam 1e-4; DDPMs D=64, batch 128, 20 epochs, Adam 1e-3 with ExponentialLR 0.1^(1/20). Meant for a GPU.',
+    configs: {
+      denoiser: { ...common, D: 128, batch: 256, epochs: 5, lr: 1e-4, lrDecay: false, imagesPerEpoch: null },
+      time: { ...common, D: 64, batch: 128, epochs: 20, lr: 1e-3, lrDecay: true, imagesPerEpoch: null },
+      class: { ...common, D: 64, batch: 128, epochs: 20, lr: 1e-3, lrDecay: true, imagesPerEpoch: null },
+    },
+  },
+  cpu: {
+    description:
+      'Sized for 2 CPU cores with the default (threaded wasm) engine, about an hour for all three models at ~30 img/s: D=16, batch 64; ' +
+      'an "epoch" is the first 12,800 images of a fresh seeded shuffle of the 60k training set (6,400 for the denoiser). ' +
+      'class: 5 epochs (64k images), time: 3 epochs (38k images), denoiser: 2 epochs (12.8k images); DDPMs Adam 1e-3 with ExponentialLR 0.1^(1/epochs) per epoch, ' +
+      'denoiser Adam 1e-3 constant (the spec\'s 1e-4 is too slow for so few steps). Everything else as the spec.',
+    configs: {
+      denoiser: { ...common, D: 16, batch: 64, epochs: 2, lr: 1e-3, lrDecay: false, imagesPerEpoch: 6400 },
+      time: { ...common, D: 16, batch: 64, epochs: 3, lr: 1e-3, lrDecay: true, imagesPerEpoch: 12800 },
+      class: { ...common, D: 16, batch: 64, epochs: 5, lr: 1e-3, lrDecay: true, imagesPerEpoch: 12800 },
+    },
+  },
+};
+
+/** The config of a model under a preset, with optional overrides (e.g. epochs from the command line). */
+export function presetConfig(model: UNetKind, preset: string, overrides: Partial<TrainConfig> = {}): TrainConfig {
+  const p = PRESETS[preset as PresetName];
+  if (!p) throw new Error(`unknown preset "${preset}": use ${Object.keys(PRESETS).join(' or ')}`);
+  const c = p.configs[model];
+  if (!c) throw new Error(`unknown model "${model}": use denoiser, time or class`);
+  const cfg: TrainConfig = { model, preset, seed: 0, ...c, ...overrides };
+  return cfg;
+}
+
+/** Mutable progress of a run; stored in checkpoints. */
+export interface TrainState {
+  /** Completed epochs. */
+  epoch: number;
+  /** Batches done in the current (incomplete) epoch. */
+  stepInEpoch: number;
+  /** Total optimizer steps. */
+  step: number;
+  /** Loss of every step. */
+  losses: number[];
+  /** Step count at the end of each completed epoch. */
+  epochEnds: number[];
+  /** Shuffle RNG state at the start of the current epoch (re-creates its permutation on resume). */
+  shuffleAtEpochStart: { seed: number; state: number };
+  /** Noise/timestep/class-dropout RNG state. */
+  noise: { seed: number; state: number };
+  /** Seconds of training so far (summed over resumes). */
+  trainSeconds: number;
+}
+
+export interface StepInfo {
+  step: number;
+  epoch: number;
+  stepInEpoch: number;
+  stepsPerEpoch: number;
+  loss: number;
+  lr: number;
+}
+
+const IMG = 28;
+
+/** Owns a model, its optimizer and the RNGs; runs steps and epochs and writes checkpoints. */
+export class Trainer {
+  readonly net: UNet;
+  readonly adam: Adam;
+  readonly schedule: NoiseSchedule;
+  state: TrainState;
+  private shuffleRng: Rng;
+  private noiseRng: Rng;
+  private perm: Int32Array | null = null;
+
+  constructor(readonly config: TrainConfig) {
+    validateConfig(config);
+    this.net = new UNet({ kind: config.model, D: config.D }, config.seed);
+    this.adam = new Adam(this.net.store.params);
+    this.schedule = ddpmSchedule(config.T);
+    this.shuffleRng = new Rng(config.seed + 1);
+    this.noiseRng = new Rng(config.seed + 2);
+    this.state = {
+      epoch: 0,
+      stepInEpoch: 0,
+      step: 0,
+      losses: [],
+      epochEnds: [],
+      shuffleAtEpochStart: this.shuffleRng.getState(),
+      noise: this.noiseRng.getState(),
+      trainSeconds: 0,
+    };
+  }
+
+  /** Learning rate during epoch e (0-based): lr · γ^e with γ = 0.1^(1/epochs), or constant. */
+  lrAt(epoch: number): number {
+    const c = this.config;
+    return c.lrDecay ? c.lr * Math.pow(0.1, epoch / c.epochs) : c.lr;
+  }
+
+  stepsPerEpoch(count: number): number {
+    return Math.ceil(this.epochImages(count) / this.config.batch);
+  }
+
+  private epochImages(count: number): number {
+    return Math.min(count, this.config.imagesPerEpoch ?? count);
+  }
+
+  /**
+   * One optimizer step on a batch. x: [B,28,28,1] in [0,1]; labels: B digits (class model).
+   * Throws (leaving weights and optimizer untouched) when the loss is not finite.
+   */
+  trainStep(x: tf.Tensor4D, labels?: ArrayLike<number>, lr = this.lrAt(this.state.epoch)): number {
+    if (x.rank !== 4 || x.shape[1] !== IMG || x.shape[2] !== IMG || x.shape[3] !== 1) {
+      throw new Error(`training batch must have shape [B,28,28,1] with values in [0,1], got [${x.shape.join(',')}]`);
+    }
+    const c = this.config;
+    const B = x.shape[0];
+    const net = this.net;
+    const store = net.store;
+    const inputs = tf.tidy(() => {
+      const eps = this.noiseRng.normal([B, IMG, IMG, 1]) as tf.Tensor4D;
+      if (c.model === 'denoiser') {
+        // Eq. B.2: z = x + σε; the target is the clean x.
+        return { xin: tf.add(x, tf.mul(eps, c.sigma)) as tf.Tensor4D, target: x.clone(), t: undefined, cls: undefined };
+      }
+      // Alg. B.1 lines 2–4: t uniform (index 0..T−1 ≡ spec 1..T), ε ~ N(0,I), x_t by Eq. A.2.
+      const idx = new Int32Array(B);
+      const abar = new Float32Array(B);
+      const tIn = new Float32Array(B);
+      for (let i = 0; i < B; i++) {
+        idx[i] = this.noiseRng.int(0, c.T - 1);
+        abar[i] = this.schedule.alphasCumprod[idx[i]];
+        tIn[i] = (idx[i] + 1) / c.T;
+      }
+      const xt = forward(x, tf.tensor1d(abar), eps);
+      let cls: tf.Tensor2D | undefined;
+      if (c.model === 'class') {
+        if (!labels || labels.length !== B) throw new Error(`class-conditioned training needs ${B} labels for the batch, got ${labels?.length ?? 0}`);
+        // Alg. B.3: one-hot c, replaced by the zero vector with probability p_uncond.
+        const oh = new Float32Array(B * 10);
+        for (let i = 0; i < B; i++) if (this.noiseRng.uniform() >= c.pUncond) oh[i * 10 + labels[i]] = 1;
+        cls = tf.tensor2d(oh, [B, 10]);
+      }
+      return { xin: xt, target: eps, t: tf.tensor2d(tIn, [B, 1]), cls };
+    });
+    const names = [...store.params.keys()];
+    const vars = names.map((n) => store.params.get(n)!);
+    let lossValue: number;
+    try {
+      const { value, grads } = tf.variableGrads(() => {
+        const out = net.apply({ x: inputs.xin, t: inputs.t, c: inputs.cls }, true);
+        return tf.mean(tf.squaredDifference(out, inputs.target)) as tf.Scalar;
+      }, vars);
+      lossValue = value.dataSync()[0];
+      value.dispose();
+      const byName = new Map<string, tf.Tensor>();
+      names.forEach((n, i) => byName.set(n, grads[vars[i].name]));
+      if (!Number.isFinite(lossValue)) {
+        for (const g of byName.values()) g.dispose();
+        store.discardPending();
+        throw new Error(
+          `training loss became ${lossValue} at step ${this.state.step + 1} (epoch ${this.state.epoch + 1}); the weights were not updated and the last checkpoint is intact — lower the learning rate or check the data for NaNs`,
+        );
+      }
+      this.adam.update(store.params, byName, lr);
+      for (const g of byName.values()) g.dispose();
+      store.commitBatchNorm();
+    } finally {
+      store.discardPending();
+      for (const t of [inputs.xin, inputs.target, inputs.t, inputs.cls]) t?.dispose();
+    }
+    this.state.step++;
+    this.state.losses.push(lossValue);
+    this.state.noise = this.noiseRng.getState();
+    return lossValue;
+  }
+
+  /**
+   * Trains until `config.epochs` epochs are complete (or `untilEpoch`). Writes `last.ckpt` at the
+   * end of every epoch and every `checkpointEvery` steps, and `epoch-K.weights` at epoch ends.
+   */
+  async run(
+    data: MnistSet,
+    opts: { outDir?: string; checkpointEvery?: number; untilEpoch?: number; onStep?: (s: StepInfo) => void; onEpoch?: (epoch: number) => void; maxSteps?: number } = {},
+  ): Promise<void> {
+    const c = this.config;
+    if (data.images.length !== data.count * IMG * IMG) {
+      throw new Error(`training images must be ${data.count}×28×28 = ${data.count * IMG * IMG} values, got ${data.images.length}`);
+    }
+    const until = Math.min(opts.untilEpoch ?? c.epochs, c.epochs);
+    const n = this.epochImages(data.count);
+    const spe = this.stepsPerEpoch(data.count);
+    let stepsThisCall = 0;
+    while (this.state.epoch < until) {
+      // Per-epoch shuffle: the permutation is a function of the shuffle RNG state at epoch start.
+      const sh = Rng.fromState(this.state.shuffleAtEpochStart);
+      const perm = new Int32Array(data.count);
+      for (let i = 0; i < perm.length; i++) perm[i] = i;
+      sh.shuffle(perm);
+      this.perm = perm;
+      const lr = this.lrAt(this.state.epoch);
+      while (this.state.stepInEpoch < spe) {
+        const start = this.state.stepInEpoch * c.batch;
+        const B = Math.min(c.batch, n - start);
+        const buf = new Float32Array(B * IMG * IMG);
+        const lab = new Uint8Array(B);
+        for (let i = 0; i < B; i++) {
+          const j = perm[start + i];
+          buf.set(data.images.subarray(j * IMG * IMG, (j + 1) * IMG * IMG), i * IMG * IMG);
+          lab[i] = data.labels[j];
+        }
+        const t0 = performance.now();
+        const x = tf.tensor4d(buf, [B, IMG, IMG, 1]);
+        let loss: number;
+        try {
+          loss = this.trainStep(x, lab, lr);
+        } finally {
+          x.dispose();
+        }
+        this.state.trainSeconds += (performance.now() - t0) / 1000;
+        this.state.stepInEpoch++;
+        stepsThisCall++;
+        opts.onStep?.({ step: this.state.step, epoch: this.state.epoch, stepInEpoch: this.state.stepInEpoch, stepsPerEpoch: spe, loss, lr });
+        const epochDone = this.state.stepInEpoch >= spe;
+        if (epochDone) {
+          this.state.epoch++;
+          this.state.stepInEpoch = 0;
+          this.state.epochEnds.push(this.state.step);
+          this.state.shuffleAtEpochStart = sh.getState();
+        }
+        if (opts.outDir && (epochDone || (opts.checkpointEvery && this.state.step % opts.checkpointEvery === 0))) {
+          this.saveCheckpoint(path.join(opts.outDir, 'last.ckpt'));
+          if (epochDone) this.saveWeights(path.join(opts.outDir, `epoch-${this.state.epoch}.weights`));
+        }
+        if (epochDone) {
+          opts.onEpoch?.(this.state.epoch);
+          break;
+        }
+        if (opts.maxSteps && stepsThisCall >= opts.maxSteps) return;
+      }
+      if (opts.maxSteps && stepsThisCall >= opts.maxSteps) return;
+    }
+  }
+
+  /** Weights + BatchNorm stats as stored tensors ("model/<name>"). */
+  private modelTensors(prefix: string): Map<string, StoredTensor> {
+    const out = new Map<string, StoredTensor>();
+    for (const [name, v] of this.net.store.named()) out.set(`${prefix}${name}`, { shape: v.shape, data: v.dataSync() as Float32Array });
+    return out;
+  }
+
+  /** Full checkpoint: weights, BN stats, Adam m/v/step, state, config. Atomic. */
+  saveCheckpoint(file: string): void {
+    const t = this.modelTensors('model/');
+    for (const [name, v] of this.adam.m) t.set(`adam_m/${name}`, { shape: v.shape, data: v.dataSync() as Float32Array });
+    for (const [name, v] of this.adam.v) t.set(`adam_v/${name}`, { shape: v.shape, data: v.dataSync() as Float32Array });
+    saveTensorFile(file, t, { kind: 'partb-checkpoint', config: this.config, state: this.state, adamStep: this.adam.step });
+  }
+
+  /** Weights only (for sampling and shipping), with the config and loss history in the header. */
+  saveWeights(file: string, extra: Record<string, unknown> = {}): void {
+    saveTensorFile(file, this.modelTensors(''), {
+      kind: 'partb-weights',
+      config: this.config,
+      epoch: this.state.epoch,
+      step: this.state.step,
+      losses: this.state.losses,
+      epochEnds: this.state.epochEnds,
+      trainSeconds: this.state.trainSeconds,
+      ...extra,
+    });
+  }
+
+  /** Re-creates a trainer from a checkpoint written by saveCheckpoint. */
+  static resume(file: string, overrides: Partial<TrainConfig> = {}): Trainer {
+    const { meta, tensors } = loadTensorFile(file);
+    if (meta?.kind !== 'partb-checkpoint') throw new Error(`${file} is not a Part B training checkpoint (kind ${meta?.kind}); pass the last.ckpt of a run`);
+    const tr = new Trainer({ ...meta.config, ...overrides });
+    assignTensors(tr.net.store.named(), tensors, 'model/', file);
+    assignTensors(tr.adam.m, tensors, 'adam_m/', file);
+    assignTensors(tr.adam.v, tensors, 'adam_v/', file);
+    tr.adam.step = meta.adamStep;
+    tr.state = meta.state;
+    tr.shuffleRng = Rng.fromState(meta.state.shuffleAtEpochStart);
+    tr.noiseRng = Rng.fromState(meta.state.noise);
+    return tr;
+  }
+
+  dispose(): void {
+    this.net.dispose();
+    this.adam.dispose();
+  }
+}
+
+function validateConfig(c: TrainConfig): void {
+  for (const k of ['D', 'batch', 'epochs', 'T'] as const) {
+    if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new Error(`training option ${k} must be a positive integer, got ${c[k]}`);
+  }
+  if (!(c.lr > 0)) throw new Error(`learning rate must be positive, got ${c.lr}`);
+}
+
+/** Copies stored tensors into variables by name; throws on a missing name or a shape mismatch. */
+export function assignTensors(vars: Map<string, tf.Variable>, stored: Map<string, StoredTensor>, prefix: string, file: string): void {
+  for (const [name, v] of vars) {
+    const s = stored.get(prefix + name);
+    if (!s) throw new Error(`${file} has no tensor "${prefix}${name}"; it was written for a different model or D`);
+    if (s.shape.join(',') !== v.shape.join(',')) {
+      throw new Error(`${file}: tensor "${prefix}${name}" has shape [${s.shape}] but the model needs [${v.shape}]; it was written for a different D`);
+    }
+    tf.tidy(() => v.assign(tf.tensor(s.data, s.shape)));
+  }
+}
+
+/** Loads shipped / per-epoch weights into a UNet in eval mode. Returns the net and the file's header. */
+export function loadUNetWeights(file: string): { net: UNet; meta: any } {
+  const { meta, tensors } = loadTensorFile(file);
+  if (meta?.kind !== 'partb-weights' && meta?.kind !== 'partb-checkpoint') throw new Error(`${file} is not a Part B weights file`);
+  const net = new UNet({ kind: meta.config.model, D: meta.config.D });
+  assignTensors(net.store.named(), tensors, meta.kind === 'partb-checkpoint' ? 'model/' : '', file);
+  return { net, meta };
+}
+
+/** True when a file exists (helper for commands and notebooks). */
+export function exists(file: string): boolean {
+  return fs.existsSync(file);
+}

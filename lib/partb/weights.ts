@@ -1,0 +1,22 @@
+/** Where the shipped Part B weights live (weights/ at the repository root). */
+import * as path from 'node:path';
+
+export type ShippedModel = 'denoiser' | 'time' | 'class' | 'classifier';
+
+/** Repository root: this file compiles to dist/lib/partb/weights.js. */
+export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+
+/** weights/partb-<model>.weights; `early` = the early checkpoint shown in the notebook. */
+export function shippedWeightsPath(model: ShippedModel, which: 'final' | 'early' = 'final'): string {
+  return path.join(REPO_ROOT, 'weights', `partb-${model}${which === 'early' ? '-early' : ''}.weights`);
+}
+
+/** weights/partb-<model>.manifest.json */
+export function manifestPath(model: ShippedModel): string {
+  return path.join(REPO_ROOT, 'weights', `partb-${model}.manifest.json`);
+}
+
+/** The command that makes a model's shipped weights (for "weights missing" messages). */
+export function trainCommand(model: ShippedModel): string {
+  return model === 'classifier' ? 'npm run train -- --model classifier' : `npm run train -- --model ${model} --preset cpu --seed 0 --out runs/partb/${model}-cpu && npm run weights -- --partb`;
+}
