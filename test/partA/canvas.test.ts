@@ -1,0 +1,124 @@
+/**
+ * The notebook's drawing canvas end to end: a real classic Jupyter server on 127.0.0.1 with the
+ * tslab kernel, the canvas cell executed in headless Chromium, a stroke drawn with the mouse,
+ * "Send to kernel" clicked, and the PNG checked where the kernel wrote it.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import sharp from 'sharp';
+import { chromium } from 'playwright-core';
+import { receiveDrawing, drawingCanvasHtml } from '../../lib/diffusion/drawing';
+
+const CHROMIUM = '/usr/bin/chromium';
+const JUPYTER = fs.existsSync('/usr/bin/jupyter') ? '/usr/bin/jupyter' : 'jupyter';
+const root = path.resolve(__dirname, '..', '..', '..');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+async function waitHttp(url: string, ms: number, gone: () => boolean): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    if (gone()) throw new Error('the Jupyter server exited');
+    try {
+      const r = await fetch(url);
+      if (r.ok) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > end) throw new Error(`${url} did not answer within ${ms / 1000} s`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+test('receiveDrawing writes PNGs atomically and refuses anything else', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'partA-draw-'));
+  const file = path.join(dir, 'sub', 'd.png');
+  const png = Buffer.from('89504e470d0a1a0a0000', 'hex');
+  assert.match(receiveDrawing(file, png.toString('base64')), /drawing saved/);
+  assert.deepEqual(fs.readFileSync(file), png);
+  assert.throws(() => receiveDrawing(file, Buffer.from('hello').toString('base64')), /not a PNG/);
+  assert.match(drawingCanvasHtml({ file, id: 'x' }), /<canvas id="x-canvas"/);
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headless Chromium)', { timeout: 180_000 }, async (t) => {
+  if (!fs.existsSync(CHROMIUM)) return t.skip('no /usr/bin/chromium');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'partA-canvas-'));
+  const file = path.join(dir, 'drawing.png');
+  const lib = path.join(root, 'dist', 'lib', 'diffusion', 'drawing');
+  const nb = {
+    cells: [
+      {
+        cell_type: 'code', metadata: {}, execution_count: null, outputs: [],
+        source: `import { showDrawingCanvas, receiveDrawing } from ${JSON.stringify(lib)};\nvoid receiveDrawing;\nshowDrawingCanvas({ file: ${JSON.stringify(file)}, id: 't' });`,
+      },
+    ],
+    metadata: { kernelspec: { display_name: 'TypeScript', language: 'typescript', name: 'tslab' } },
+    nbformat: 4, nbformat_minor: 4,
+  };
+  fs.writeFileSync(path.join(dir, 'canvas.ipynb'), JSON.stringify(nb));
+  const port = await freePort();
+  const env = { ...process.env, PATH: `${path.join(root, 'node_modules', '.bin')}:${process.env.PATH}`, JUPYTER_RUNTIME_DIR: path.join(dir, 'runtime') };
+  const server: ChildProcess = spawn(
+    JUPYTER,
+    ['notebook', '--no-browser', '--ip=127.0.0.1', `--port=${port}`, '--NotebookApp.token=', '--NotebookApp.password=', `--notebook-dir=${dir}`, ...(process.getuid?.() === 0 ? ['--allow-root'] : [])],
+    { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let log = '';
+  server.stdout!.on('data', (d) => (log += d));
+  server.stderr!.on('data', (d) => (log += d));
+  let exited = false;
+  server.on('exit', () => (exited = true));
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  try {
+    await waitHttp(`http://127.0.0.1:${port}/api`, 60_000, () => exited);
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/notebooks/canvas.ipynb`);
+    await page.waitForFunction(() => {
+      const J = (window as any).Jupyter;
+      return J?.notebook?.kernel?.is_connected?.() && J.notebook.kernel_selector;
+    }, undefined, { timeout: 60_000 });
+    await page.evaluate(() => (window as any).Jupyter.notebook.execute_all_cells());
+    const canvas = await page.waitForSelector('#t-canvas', { timeout: 90_000 });
+    const box = (await canvas.boundingBox())!;
+    // a vertical stroke down the middle, like a "1"
+    await page.mouse.move(box.x + box.width / 2, box.y + 50);
+    await page.mouse.down();
+    for (let y = 50; y <= 230; y += 10) await page.mouse.move(box.x + box.width / 2, box.y + y);
+    await page.mouse.up();
+    await page.click('#t-send');
+    await page.waitForSelector('#t-status[data-state="ok"]', { timeout: 60_000 });
+    assert.ok(fs.existsSync(file), 'the kernel wrote the drawing');
+    const { data, info } = await sharp(file).grayscale().raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([info.width, info.height], [280, 280]);
+    const at = (x: number, y: number) => data[(y * info.width + x) * info.channels];
+    for (const y of [60, 140, 220]) assert.ok(at(140, y) > 200, `stroke pixel at (140,${y}) is ${at(140, y)}`);
+    for (const [x, y] of [[10, 10], [270, 270], [60, 140], [220, 140]]) assert.ok(at(x, y) < 30, `background at (${x},${y}) is ${at(x, y)}`);
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n--- jupyter log (tail) ---\n${log.split('\n').slice(-30).join('\n')}`);
+  } finally {
+    await browser.close();
+    if (server.pid) {
+      try {
+        process.kill(-server.pid, 'SIGTERM'); // the server and the kernel it started (its process group)
+      } catch {
+        // already gone
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
