@@ -107,11 +107,11 @@ export function cfgPredictor(net: UNet, labels: ArrayLike<number>, guidance: num
 /** Samples digits from the class-conditioned model. @returns images [B,28,28,1] (+ frames). */
 export function sampleClass(net: UNet, labels: number[], opts: Omit<SampleOptions, 'count'> & { guidance?: number }): SampleResult {
   if (net.config.kind !== 'class') throw new Error(`sampleClass needs the class-conditioned UNet, got the ${net.config.kind} model`);
-  return ddpmSample(cfgPredictor(net, labels, opts.guidance ?? 5), { ...opts, count: labels.length });
+  return ddpmSample(cfgPredictor(net, labels, opts.guidance ?? 5, opts.schedule?.T ?? 300), { ...opts, count: labels.length });
 }
 
 /** Samples from the time-conditioned model. @returns images [count,28,28,1] (+ frames). */
 export function sampleTime(net: UNet, opts: SampleOptions): SampleResult {
   if (net.config.kind !== 'time') throw new Error(`sampleTime needs the time-conditioned UNet, got the ${net.config.kind} model`);
-  return ddpmSample(timePredictor(net), opts);
+  return ddpmSample(timePredictor(net, opts.schedule?.T ?? 300), opts);
 }
