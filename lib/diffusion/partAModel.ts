@@ -33,13 +33,18 @@ export function projectRoot(): string {
   return process.cwd();
 }
 
-/** The first Part B class-model weights file in `dir` (names containing "class" first), or undefined. */
+/**
+ * Part B's shipped class-model weights in `dir`: partb-class.weights (lib/partb/weights.ts's name)
+ * when present, else the first other .weights file whose header says model 'class', preferring
+ * names with "class" and leaving early checkpoints ("-early") last. Undefined when none.
+ */
 export function findMnistClassWeights(dir = path.join(projectRoot(), 'weights')): string | undefined {
   if (!fs.existsSync(dir)) return undefined;
+  const rank = (f: string) => (f === 'partb-class.weights' ? 0 : f.includes('early') ? 3 : f.includes('class') ? 1 : 2);
   const files = fs
     .readdirSync(dir)
     .filter((f) => f.endsWith('.weights'))
-    .sort((a, b) => Number(b.includes('class')) - Number(a.includes('class')) || a.localeCompare(b));
+    .sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
   for (const f of files) {
     try {
       const { meta } = loadTensorFile(path.join(dir, f));

@@ -38,6 +38,13 @@ test('picks the class-model weights file, else the untrained fallback, else a cl
     assert.equal(findMnistClassWeights(dir), undefined, 'a time-only model is not a class model');
     saveNet(path.join(dir, 'z-model.weights'), 'class', 2);
     assert.equal(findMnistClassWeights(dir), path.join(dir, 'z-model.weights'));
+    // the shipped name wins over other class models, and early checkpoints come last
+    saveNet(path.join(dir, 'partb-class-early.weights'), 'class', 3);
+    assert.equal(findMnistClassWeights(dir), path.join(dir, 'z-model.weights'));
+    saveNet(path.join(dir, 'partb-class.weights'), 'class', 4);
+    assert.equal(findMnistClassWeights(dir), path.join(dir, 'partb-class.weights'));
+    fs.rmSync(path.join(dir, 'partb-class.weights'));
+    fs.rmSync(path.join(dir, 'partb-class-early.weights'));
     const m = await selectPartAModel({ noIF: true, weightsDir: dir });
     assert.equal(m.kind, 'mnist');
     assert.match(m.why, /z-model\.weights/);
