@@ -1,5 +1,6 @@
 /**
  * Trains a Part B model (SPEC §2.3–2.5).
+ *   npm run train -- --model classifier [--epochs 2]   (the digit judge, into weights/)
  *   npm run train -- --model denoiser|time|class --preset cpu|reference [--epochs N] [--resume]
  *                    [--out DIR] [--seed S] [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n]
  * Writes DIR/last.ckpt (every epoch and every N steps), DIR/epoch-K.weights, DIR/final.weights and
@@ -13,6 +14,8 @@ import { PRESETS, Trainer, presetConfig, type TrainConfig } from '../lib/partb/t
 import { parseArgs } from '../lib/partb/cli';
 import type { UNetKind } from '../lib/partb/unet';
 import { writeFileAtomic } from '../lib/image/io';
+import { Classifier } from '../lib/partb/classifier';
+import { shippedWeightsPath } from '../lib/partb/weights';
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), {
@@ -20,6 +23,7 @@ async function main(): Promise<void> {
     'checkpoint-every': 'number', D: 'number', batch: 'number', 'images-per-epoch': 'number', engine: 'string',
   });
   const info = await initEngine({ engine: args.engine as never });
+  if (args.model === 'classifier') return trainClassifier(args, describeEngine(info));
   const model = (args.model ?? '') as UNetKind;
   if (!['denoiser', 'time', 'class'].includes(model)) throw new Error('--model must be denoiser, time or class');
   const preset = (args.preset as string) ?? 'cpu';
@@ -81,6 +85,40 @@ async function main(): Promise<void> {
   writeFileAtomic(path.join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
   console.log(`done: ${tr.state.step} steps, final loss (mean of last 50) ${manifest.finalLoss.toFixed(5)}, ${manifest.trainSeconds} s; weights ${path.join(outDir, 'final.weights')}`);
   tr.dispose();
+}
+
+/** The digit classifier that judges samples (weights/partb-classifier.weights by default). */
+async function trainClassifier(args: Record<string, unknown>, engine: string): Promise<void> {
+  const epochs = (args.epochs as number) ?? 2;
+  const seed = (args.seed as number) ?? 0;
+  const out = (args.out as string) ?? shippedWeightsPath('classifier');
+  const train = loadMnist('train');
+  const test = loadMnist('test');
+  const net = new Classifier(seed);
+  const t0 = performance.now();
+  let last = 0;
+  const losses = net.train(train, {
+    epochs, seed,
+    onStep: (i, n, loss) => {
+      const now = performance.now();
+      if (now - last > 2000 || i === n) {
+        last = now;
+        process.stderr.write(`\r[classifier] step ${i}/${n} loss ${loss.toFixed(4)} ${((i * 128) / ((now - t0) / 1000)).toFixed(0)} img/s   `);
+      }
+    },
+  });
+  process.stderr.write('\n');
+  const seconds = Math.round((performance.now() - t0) / 1000);
+  const acc = net.accuracy(test);
+  const command = `npm run train -- ${process.argv.slice(2).join(' ')}`;
+  net.save(out, { epochs, seed, testAccuracy: acc, trainSeconds: seconds, finalLoss: meanTail(losses, 50), engine, command });
+  writeFileAtomic(out.replace(/\.weights$/, '') + '.manifest.json', JSON.stringify({
+    model: 'classifier', description: 'MNIST digit classifier used to judge Part B samples (lib/partb/classifier.ts)',
+    epochs, batch: 128, seed, data: 'MNIST train split (60,000), evaluated on the test split (10,000)',
+    testAccuracy: acc, finalLoss: meanTail(losses, 50), trainSeconds: seconds, engine, command,
+  }, null, 2) + '\n');
+  console.log(`classifier: test accuracy ${(acc * 100).toFixed(2)}%, ${seconds} s → ${out}`);
+  net.dispose();
 }
 
 function meanTail(a: number[], n: number): number {

@@ -94,3 +94,11 @@ export function learnedRangeLogVariance(v: tf.Tensor4D, alphaBar: number, alphaB
 export function cfgNoise(epsUncond: tf.Tensor4D, epsCond: tf.Tensor4D, gamma: number): tf.Tensor4D {
   return tf.tidy(() => tf.add(epsUncond, tf.mul(tf.sub(epsCond, epsUncond), gamma)) as tf.Tensor4D);
 }
+
+/**
+ * Noising of the single-step denoiser, Eq. B.2: z = x + σ · ε (x in [0,1], not rescaled).
+ * @param x clean images [B,H,W,C]; @param sigma noise level σ; @param eps noise like x
+ */
+export function addNoise(x: tf.Tensor4D, sigma: number, eps: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.add(x, tf.mul(eps, sigma)) as tf.Tensor4D);
+}

@@ -1,7 +1,7 @@
 /**
  * A small MNIST digit classifier that judges generated digits (not part of the spec; a project
- * tool). Architecture: [Conv3×3(1→32) BN ReLU, MaxPool2] → [Conv3×3(32→64) BN ReLU, MaxPool2] →
- * Linear(3136→128) ReLU → Linear(128→10). Input [B,28,28,1] in [0,1]; output logits [B,10].
+ * tool). Architecture: [Conv3×3(1→16) BN ReLU, MaxPool2] → [Conv3×3(16→32) BN ReLU, MaxPool2] →
+ * Linear(1568→128) ReLU → Linear(128→10). Input [B,28,28,1] in [0,1]; output logits [B,10].
  * Trained with Adam 1e-3 (×0.5 per epoch), batch 128, 3 epochs, seeded shuffle.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -27,11 +27,11 @@ export class Classifier {
     const s = this.store;
     s.training = training;
     return tf.tidy(() => {
-      let h = tf.relu(batchNorm(s, 'c1.bn', conv2d(s, 'c1.conv', x, 32, 3, 1, 1)));
+      let h = tf.relu(batchNorm(s, 'c1.bn', conv2d(s, "c1.conv", x, 16, 3, 1, 1)));
       h = tf.maxPool(h, 2, 2, 'valid');
-      h = tf.relu(batchNorm(s, 'c2.bn', conv2d(s, 'c2.conv', h, 64, 3, 1, 1)));
+      h = tf.relu(batchNorm(s, 'c2.bn', conv2d(s, "c2.conv", h, 32, 3, 1, 1)));
       h = tf.maxPool(h, 2, 2, 'valid');
-      const f = tf.relu(linear(s, 'fc1', h.reshape([x.shape[0], 7 * 7 * 64]) as tf.Tensor2D, 128));
+      const f = tf.relu(linear(s, 'fc1', h.reshape([x.shape[0], 7 * 7 * 32]) as tf.Tensor2D, 128));
       return linear(s, 'fc2', f, 10);
     });
   }

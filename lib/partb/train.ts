@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../tensor/random';
 import { ddpmSchedule, type NoiseSchedule } from '../diffusion/schedule';
-import { forward } from '../diffusion/formulas';
+import { addNoise, forward } from '../diffusion/formulas';
 import { UNet, type UNetKind } from './unet';
 import { Adam } from './adam';
 import { loadTensorFile, saveTensorFile, type StoredTensor } from './tensorFile';
@@ -179,7 +179,7 @@ export class Trainer {
       const eps = this.noiseRng.normal([B, IMG, IMG, 1]) as tf.Tensor4D;
       if (c.model === 'denoiser') {
         // Eq. B.2: z = x + σε; the target is the clean x.
-        return { xin: tf.add(x, tf.mul(eps, c.sigma)) as tf.Tensor4D, target: x.clone(), t: undefined, cls: undefined };
+        return { xin: addNoise(x, c.sigma, eps), target: x.clone(), t: undefined, cls: undefined };
       }
       // Alg. B.1 lines 2–4: t uniform (index 0..T−1 ≡ spec 1..T), ε ~ N(0,I), x_t by Eq. A.2.
       const idx = new Int32Array(B);
