@@ -61,6 +61,8 @@ export interface SelectOptions {
   ifRoot?: string;
   /** Part B weights folder (default <root>/weights). */
   weightsDir?: string;
+  /** A Part B class weights file to use instead of searching (default PARTA_WEIGHTS; relative to the project root). */
+  weightsFile?: string;
   /** Skip IF even when present (default false; PARTA_MODEL=mnist does the same). */
   noIF?: boolean;
   /** Allow the untrained fallback (default true; PARTA_REQUIRE_WEIGHTS=1 turns it off). */
@@ -82,7 +84,9 @@ export async function selectPartAModel(opts: SelectOptions = {}): Promise<PartAM
       notes.push(`IF not loaded: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
     }
   }
-  const file = findMnistClassWeights(opts.weightsDir ?? path.join(root, 'weights'));
+  const forced = opts.weightsFile ?? process.env.PARTA_WEIGHTS;
+  if (forced && !fs.existsSync(path.resolve(root, forced))) throw new Error(`PARTA_WEIGHTS: no such file ${forced}`);
+  const file = forced ? path.resolve(root, forced) : findMnistClassWeights(opts.weightsDir ?? path.join(root, 'weights'));
   if (file) {
     const den = loadMnistDenoiser(file);
     return { den, kind: 'mnist', why: `${notes.length ? notes.join('; ') + ' → ' : ''}using Part B's class-conditioned MNIST model ${path.relative(root, file)}` };

@@ -12,6 +12,8 @@ import { mnistDenoiser, parseDigitPrompt, digitPrompt } from '../../lib/diffusio
 import * as A from '../../lib/diffusion/partA';
 import { Rng } from '../../lib/tensor/random';
 import { maxAbsDiff } from './reference';
+import { sampleClass } from '../../lib/partb/sample';
+import { ddpmSchedule } from '../../lib/diffusion/schedule';
 
 before(async () => {
   await initEngine({ quiet: true });
@@ -109,5 +111,20 @@ test('Part A algorithms run on the MNIST adapter with a flat tensor count', () =
     assert.equal(tf.memory().numTensors, before);
   }
   tf.dispose([img, mask]);
+  den.dispose!();
+});
+
+test("Part A's loop at stride 1 reproduces Part B's Alg. B.4 sampler (same UNet, noise, γ) up to its last z = 0 step", () => {
+  const T = 50;
+  const net = new UNet({ kind: 'class', D: 4 }, 11);
+  const den = mnistDenoiser(net, { T });
+  const ts = Array.from({ length: T }, (_, i) => T - 1 - i); // 49 … 0
+  const mine = A.sampleCfg(den, 2, { rng: new Rng(5), prompt: '3', gamma: 5, timesteps: ts });
+  const theirs = sampleClass(net, [3, 3], { seed: 5, guidance: 5, schedule: ddpmSchedule(T), frameEvery: 1 });
+  const at0 = theirs.frameTimes.indexOf(0); // x at schedule index 0, before Alg. B.2's final noiseless step
+  assert.ok(at0 > 0);
+  const d = maxAbsDiff(mine.dataSync(), theirs.frames[at0].dataSync());
+  assert.ok(d < 1e-4, `max difference ${d}`);
+  tf.dispose([mine, theirs.images, ...theirs.frames]);
   den.dispose!();
 });
