@@ -154,6 +154,24 @@ function backpropInputZeroInserted(b: Backend, dy: TensorInfo, filter: TensorInf
   return dx;
 }
 
+/**
+ * dx when dy is a single pixel and the filter window covers dx exactly (no padding): the
+ * Unflatten ConvTranspose2d(7,7,0) of the Part B UNet, [B,1,1,Cin] → [B,7,7,Cout]. Then
+ * dx[b,h,w,ci] = Σ_co dy[b,co] · filter[h,w,ci,co], one GEMM (a 1×1 convolution) of dy with the
+ * filter transposed to [Cout, fh·fw·Cin]. Either convolution form would multiply mostly padding
+ * zeros here (fh·fw times the work: 49× for the Unflatten).
+ */
+function backpropInputSinglePixel(b: Backend, dy: TensorInfo, filter: TensorInfo, fh: number, fw: number): TensorInfo {
+  const [n, , , co] = dy.shape;
+  const ci = filter.shape[2];
+  const ft = transpose(b, filter, [3, 0, 1, 2]); // [Cout, fh, fw, Cin]
+  const w1 = run(b, 'Reshape', { x: ft }, { shape: [1, 1, co, fh * fw * ci] });
+  const out = run(b, 'Conv2D', { x: dy, filter: w1 }, { strides: [1, 1], pad: 'valid', dilations: [1, 1], dataFormat: 'NHWC', dimRoundingMode: undefined as never });
+  const dx = run(b, 'Reshape', { x: out }, { shape: [n, fh, fw, ci] });
+  free(b, ft, w1, out);
+  return dx;
+}
+
 const conv2DBackpropInput: KernelFunc = ({ inputs, backend, attrs }) => {
   const b = backend as unknown as Backend;
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
@@ -165,6 +183,10 @@ const conv2DBackpropInput: KernelFunc = ({ inputs, backend, attrs }) => {
   const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
   const [, ho, wo] = dy.shape;
   const [, h, w] = inputShape;
+  const { top: pT, left: pL } = info.padInfo;
+  if (SINGLE_PIXEL.enabled && ho === 1 && wo === 1 && pT === 0 && pL === 0 && h === info.filterHeight && w === info.filterWidth) {
+    return backpropInputSinglePixel(b, dy, filter, h, w);
+  }
   // Phases pay off only when zero insertion would insert zeros (dy wider than one pixel).
   const zerosInserted = (info.strideHeight > 1 && ho > 1) || (info.strideWidth > 1 && wo > 1);
   return zerosInserted && PHASES.enabled
@@ -174,6 +196,8 @@ const conv2DBackpropInput: KernelFunc = ({ inputs, backend, attrs }) => {
 
 /** Switch for the benchmark and tests (both paths are kept correct). */
 export const PHASES = { enabled: true };
+/** Switch for the single-pixel-dy GEMM path of Conv2DBackpropInput (A/B benchmark and tests). */
+export const SINGLE_PIXEL = { enabled: true };
 
 /** Tile as one memcpy-speed Concat per repeated axis (the stock kernel is a scalar index loop). */
 const tile: KernelFunc = ({ inputs, backend, attrs }) => {

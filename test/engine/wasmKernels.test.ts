@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { PHASES } from '../../lib/engine/wasmKernels';
+import { PHASES, SINGLE_PIXEL } from '../../lib/engine/wasmKernels';
 import { mulberry32 } from '../helpers';
 
 type Case = { n: number; h: number; w: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' | number };
@@ -52,9 +52,10 @@ function maxRelErr(a: Float32Array, b: Float32Array): number {
 }
 
 for (const phases of [true, false])
-test(`Conv2DBackpropFilter and Conv2DBackpropInput (${phases ? 'phase sub-convolutions' : 'zero insertion'}) on wasm match the cpu backend`, async () => {
+test(`Conv2DBackpropFilter and Conv2DBackpropInput (${phases ? 'phase sub-convolutions, single-pixel GEMM' : 'zero insertion only'}) on wasm match the cpu backend`, async () => {
   await initEngine({ engine: 'wasm', quiet: true });
   PHASES.enabled = phases;
+  SINGLE_PIXEL.enabled = phases;
   const rng = mulberry32(7);
   for (const c of cases) {
     const xa = randArray(rng, c.n * c.h * c.w * c.cin);
@@ -70,13 +71,15 @@ test(`Conv2DBackpropFilter and Conv2DBackpropInput (${phases ? 'phase sub-convol
 });
 
 for (const phases of [true, false])
-test(`conv2dTranspose forward (${phases ? 'phase sub-convolutions' : 'zero insertion'}) on wasm matches the cpu backend`, async () => {
+test(`conv2dTranspose forward (${phases ? 'phase sub-convolutions, single-pixel GEMM' : 'zero insertion only'}) on wasm matches the cpu backend`, async () => {
   await initEngine({ engine: 'wasm', quiet: true });
   PHASES.enabled = phases;
+  SINGLE_PIXEL.enabled = phases;
   const rng = mulberry32(11);
   const shapes: Array<{ n: number; h: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' | number; out: number }> = [
     { n: 2, h: 7, cin: 4, cout: 3, k: 4, s: 2, pad: 1, out: 14 },
     { n: 2, h: 1, cin: 4, cout: 3, k: 7, s: 7, pad: 'valid', out: 7 },
+    { n: 3, h: 1, cin: 5, cout: 6, k: 3, s: 2, pad: 'valid', out: 3 },
     { n: 1, h: 5, cin: 2, cout: 2, k: 3, s: 1, pad: 'same', out: 5 },
     { n: 2, h: 4, cin: 3, cout: 5, k: 3, s: 2, pad: 'same', out: 8 },
     { n: 2, h: 14, cin: 6, cout: 4, k: 4, s: 2, pad: 1, out: 28 },

@@ -1,0 +1,72 @@
+/**
+ * A/B timing of one speed lever inside one process (robust to a loaded machine): alternates
+ * rounds with the lever off (A) and on (B), `--rounds` times, and reports the median of each and
+ * the ratio B/A. `node dist/bench/ab.js --lever singlePixel --mode train --D 64 --batch 64`.
+ * Levers are switches exported by the engine/op modules; each run keeps both variants loaded.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { initEngine } from '../lib/engine';
+import { PHASES, SINGLE_PIXEL } from '../lib/engine/wasmKernels';
+import { presetConfig, Trainer } from '../lib/partb/train';
+import { Rng } from '../lib/tensor/random';
+import type { UNetKind } from '../lib/partb/unet';
+
+/** name → setter of the lever (true = new variant B). */
+const LEVERS: Record<string, (on: boolean) => void> = {
+  phases: (on) => (PHASES.enabled = on),
+  singlePixel: (on) => (SINGLE_PIXEL.enabled = on),
+};
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+async function main(): Promise<void> {
+  await initEngine({ quiet: true });
+  const lever = arg('lever', 'singlePixel');
+  const set = LEVERS[lever];
+  if (!set) throw new Error(`unknown lever "${lever}": use ${Object.keys(LEVERS).join(', ')}`);
+  const D = Number(arg('D', '64'));
+  const batch = Number(arg('batch', '64'));
+  const rounds = Number(arg('rounds', '8'));
+  const model = arg('model', 'class') as UNetKind;
+  const mode = arg('mode', 'train');
+  const rng = new Rng(0);
+  const trainer = new Trainer(presetConfig(model, 'cpu', { D, batch, seed: 0 }));
+  const x = tf.tidy(() => tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', rng.nextSeed())) as tf.Tensor4D;
+  const labels = Array.from({ length: batch }, () => rng.int(0, 9));
+  const t = model === 'denoiser' ? undefined : (tf.fill([batch, 1], 0.5) as tf.Tensor2D);
+  const c = model === 'class' ? (tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat() as tf.Tensor2D) : undefined;
+  const step = () => (mode === 'train' ? void trainer.trainStep(x, labels, 1e-6) : tf.tidy(() => void trainer.net.apply({ x, t, c }, false).dataSync()));
+  const times: Record<'A' | 'B', number[]> = { A: [], B: [] };
+  for (const v of ['A', 'B'] as const) {
+    set(v === 'B');
+    step(); // warm-up of each variant (XNNPACK operator caches, schedule tables)
+  }
+  for (let r = 0; r < rounds; r++) {
+    for (const v of (r % 2 ? ['B', 'A'] : ['A', 'B']) as Array<'A' | 'B'>) {
+      set(v === 'B');
+      const t0 = performance.now();
+      step();
+      times[v].push(performance.now() - t0);
+    }
+  }
+  const a = median(times.A);
+  const b = median(times.B);
+  console.log(`${lever} ${model} D=${D} batch=${batch} ${mode}: A(off) ${a.toFixed(0)} ms, B(on) ${b.toFixed(0)} ms, B/A time ${(b / a).toFixed(3)} (speed-up ${(a / b).toFixed(2)}x), ${rounds} rounds`);
+  console.log(`  A: ${times.A.map((v) => v.toFixed(0)).join(' ')}\n  B: ${times.B.map((v) => v.toFixed(0)).join(' ')}`);
+  tf.dispose([x, t, c].filter(Boolean) as tf.Tensor[]);
+  trainer.dispose();
+}
+
+main().catch((e) => {
+  console.error(`ab: ${(e as Error).message}`);
+  process.exit(1);
+});

@@ -1,0 +1,60 @@
+/**
+ * `node dist/bench/profile.js [--D 64] [--batch 64] [--model class] [--mode train|infer]`:
+ * where one Part B training step (or inference pass) spends its time, per TF.js kernel, from
+ * tf.profile on the chosen engine (after one warm-up step). Prints a markdown table, largest first.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { initEngine } from '../lib/engine';
+import { presetConfig, Trainer } from '../lib/partb/train';
+import { Rng } from '../lib/tensor/random';
+import type { UNetKind } from '../lib/partb/unet';
+
+function arg(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+}
+
+async function main(): Promise<void> {
+  const info = await initEngine();
+  const D = Number(arg('D', '64'));
+  const batch = Number(arg('batch', '64'));
+  const model = arg('model', 'class') as UNetKind;
+  const mode = arg('mode', 'train');
+  const rng = new Rng(0);
+  const trainer = new Trainer(presetConfig(model, 'cpu', { D, batch, seed: 0 }));
+  const x = tf.tidy(() => tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', rng.nextSeed())) as tf.Tensor4D;
+  const labels = Array.from({ length: batch }, () => rng.int(0, 9));
+  const t = model === 'denoiser' ? undefined : (tf.fill([batch, 1], 0.5) as tf.Tensor2D);
+  const c = model === 'class' ? (tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat() as tf.Tensor2D) : undefined;
+  const step = () => (mode === 'train' ? void trainer.trainStep(x, labels) : tf.tidy(() => void trainer.net.apply({ x, t, c }, false).dataSync()));
+  step();
+  const t0 = performance.now();
+  const prof = await tf.profile(step);
+  const wall = performance.now() - t0;
+  const byName = new Map<string, { ms: number; n: number }>();
+  for (const k of prof.kernels) {
+    const e = byName.get(k.name) ?? { ms: 0, n: 0 };
+    e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    e.n++;
+    byName.set(k.name, e);
+  }
+  const total = [...byName.values()].reduce((a, e) => a + e.ms, 0);
+  console.log(`${info.name} ${info.threads} threads, ${model} D=${D} batch=${batch} ${mode}: kernels ${total.toFixed(0)} ms, wall (profiled) ${wall.toFixed(0)} ms`);
+  console.log('| kernel | calls | ms | share |\n|---|---|---|---|');
+  for (const [name, e] of [...byName].sort((a, b) => b[1].ms - a[1].ms)) {
+    if (e.ms / total < 0.002) continue;
+    console.log(`| ${name} | ${e.n} | ${e.ms.toFixed(1)} | ${((100 * e.ms) / total).toFixed(1)}% |`);
+  }
+  if (process.argv.includes('--calls')) {
+    // The biggest single calls, with input shapes (which layer costs what).
+    const calls = [...prof.kernels].sort((a, b) => Number(b.kernelTimeMs) - Number(a.kernelTimeMs)).slice(0, Number(arg('calls', '25')));
+    for (const k of calls) console.log(`${k.name} ${Number(k.kernelTimeMs).toFixed(1)} ms in ${k.inputShapes.map((s) => `[${s}]`).join(' ')} out ${k.outputShapes.map((s) => `[${s}]`).join(' ')}`);
+  }
+  tf.dispose([x, t, c].filter(Boolean) as tf.Tensor[]);
+  trainer.dispose();
+}
+
+main().catch((e) => {
+  console.error(`profile: ${(e as Error).message}`);
+  process.exit(1);
+});
