@@ -6,7 +6,11 @@
  *   range-agnostic, see denoiser.ts).
  * - Schedule: the model's DDPM schedule, linear 1e-4 → 0.02 over T = 300 (SPEC §2.4); the network
  *   takes the normalized time (t+1)/T for schedule index t (lib/partb/train.ts's convention).
- * - Variance: fixed_large, i.e. β_t of the (strided) step, as Alg. B.2's √β_t z.
+ * - Variance: by default 'fixed_small', the posterior variance β̃ of the (strided) step, as
+ *   diffusers' DDPMScheduler does by default. Part B's Alg. B.2 uses β_t ('fixed_large'); with
+ *   a stride of one both work (the DDPM paper), but Part A's strides of 10 make β of the last
+ *   step 10 → 0 about 0.005 (σ ≈ 0.07), which stays in the result as visible speckle, while β̃
+ *   is about 1e-4 (σ ≈ 0.01). Pass varianceType 'fixed_large' for Alg. B.2's choice.
  * - Prompts name digits: "a handwritten 7", "7" or "seven" (any case) give the one-hot class
  *   vector of 7. The neutral prompt ("a handwritten digit"; "a high quality photo" is accepted as
  *   an alias so IF-minded code runs) and the empty prompt "" give the zero class vector, the
@@ -57,6 +61,8 @@ export interface MnistDenoiserOptions {
   T?: number;
   /** Display name; default from the UNet's D and T. */
   name?: string;
+  /** Reverse-step variance (default 'fixed_small'; 'fixed_large' = Alg. B.2's β_t). */
+  varianceType?: 'fixed_small' | 'fixed_large';
 }
 
 /**
@@ -134,7 +140,7 @@ export function mnistDenoiser(net: UNet, opts: MnistDenoiserOptions = {}): Denoi
     imageSize: [size, size],
     channels: 1,
     valueRange: [0, 1],
-    varianceType: 'fixed_large',
+    varianceType: opts.varianceType ?? 'fixed_small',
     neutralPrompt: MNIST_NEUTRAL_PROMPT,
     emptyPrompt: '',
     prompts,
@@ -147,8 +153,8 @@ export function mnistDenoiser(net: UNet, opts: MnistDenoiserOptions = {}): Denoi
 }
 
 /** Loads Part B weights (a 'class' model's .weights file) as a Denoiser; T comes from the file. */
-export function loadMnistDenoiser(file: string): Denoiser {
+export function loadMnistDenoiser(file: string, opts: Pick<MnistDenoiserOptions, 'varianceType'> = {}): Denoiser {
   const { net, meta } = loadUNetWeights(file);
   const T = Number(meta?.config?.T ?? 300);
-  return mnistDenoiser(net, { T, name: `MNIST class-conditioned UNet (D=${net.config.D}, T=${T}, ${file.split('/').pop()})` });
+  return mnistDenoiser(net, { ...opts, T, name: `MNIST class-conditioned UNet (D=${net.config.D}, T=${T}, ${file.split('/').pop()})` });
 }

@@ -142,6 +142,31 @@ export function blurDenoise(xt: tf.Tensor4D, opts: BlurOptions): tf.Tensor4D {
   return gaussianBlur(xt, opts);
 }
 
+/**
+ * §1.2 asks for the best blur result: tries each candidate blur on x_t and keeps the one closest
+ * (mean squared error) to the clean image. Default candidates: σ = 0.5, 1, 1.5, 2, 3 px with
+ * kernel 2·⌈2σ⌉ + 1.
+ * @param xt noisy [B,H,W,C]; @param clean the original, same shape (or [1,H,W,C])
+ * @returns the blurred images and the chosen blur
+ */
+export function bestBlurDenoise(
+  xt: tf.Tensor4D,
+  clean: tf.Tensor4D,
+  candidates: BlurOptions[] = [0.5, 1, 1.5, 2, 3].map((sigma) => ({ sigma, kernelSize: 2 * Math.ceil(2 * sigma) + 1 })),
+): { image: tf.Tensor4D; blur: BlurOptions; mse: number } {
+  if (candidates.length === 0) throw new Error('bestBlurDenoise: no candidate blurs');
+  let best: { image: tf.Tensor4D; blur: BlurOptions; mse: number } | undefined;
+  for (const blur of candidates) {
+    const image = gaussianBlur(xt, blur);
+    const mse = tf.tidy(() => tf.mean(tf.squaredDifference(image, clean)).dataSync()[0]);
+    if (!best || mse < best.mse) {
+      best?.image.dispose();
+      best = { image, blur, mse };
+    } else image.dispose();
+  }
+  return best!;
+}
+
 /** High-pass of §1.9: x − blur(x). [B,H,W,C] → [B,H,W,C]. */
 export function highPass(x: tf.Tensor4D, opts: BlurOptions): tf.Tensor4D {
   return tf.tidy(() => tf.sub(x, gaussianBlur(x, opts)) as tf.Tensor4D);

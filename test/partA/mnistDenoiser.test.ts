@@ -32,7 +32,7 @@ test('predict feeds the UNet (t+1)/T and the class vector; batching and prompt a
   const net = new UNet({ kind: 'class', D: 4 }, 3);
   const den = mnistDenoiser(net);
   assert.equal(den.schedule.T, 300);
-  assert.deepEqual([den.imageSize, den.channels, den.valueRange, den.varianceType], [[28, 28], 1, [0, 1], 'fixed_large']);
+  assert.deepEqual([den.imageSize, den.channels, den.valueRange, den.varianceType], [[28, 28], 1, [0, 1], 'fixed_small']);
   const x = tf.randomUniform([2, 28, 28, 1], 0, 1, 'float32', 5) as tf.Tensor4D;
   const x1 = tf.randomUniform([1, 28, 28, 1], 0, 1, 'float32', 6) as tf.Tensor4D;
   const t = 123;
@@ -117,7 +117,7 @@ test('Part A algorithms run on the MNIST adapter with a flat tensor count', () =
 test("Part A's loop at stride 1 reproduces Part B's Alg. B.4 sampler (same UNet, noise, γ) up to its last z = 0 step", () => {
   const T = 50;
   const net = new UNet({ kind: 'class', D: 4 }, 11);
-  const den = mnistDenoiser(net, { T });
+  const den = mnistDenoiser(net, { T, varianceType: 'fixed_large' }); // Alg. B.2's √β_t z
   const ts = Array.from({ length: T }, (_, i) => T - 1 - i); // 49 … 0
   const mine = A.sampleCfg(den, 2, { rng: new Rng(5), prompt: '3', gamma: 5, timesteps: ts });
   const theirs = sampleClass(net, [3, 3], { seed: 5, guidance: 5, schedule: ddpmSchedule(T), frameEvery: 1 });

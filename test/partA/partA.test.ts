@@ -118,6 +118,28 @@ describe('forward process and blur', () => {
   });
 });
 
+test('bestBlurDenoise keeps the candidate closest to the clean image', () => {
+  const r = mulberry32(3);
+  const clean = tf.tensor4d(Float32Array.from({ length: 2 * 12 * 10 }, (_, i) => (Math.floor(i / 10) % 12 < 6 ? 1 : 0)), [2, 12, 10, 1]);
+  const noisy = tf.tidy(() => tf.add(clean, tf.tensor4d(Float32Array.from({ length: 240 }, () => (r() - 0.5) * 1.2), [2, 12, 10, 1]))) as tf.Tensor4D;
+  const cands = [0.3, 0.8, 1.5, 4].map((sigma) => ({ sigma, kernelSize: 2 * Math.ceil(2 * sigma) + 1 }));
+  const mses = cands.map((b) => {
+    const y = A.gaussianBlur(noisy, b);
+    const d = y.dataSync();
+    const c = clean.dataSync();
+    let s = 0;
+    for (let i = 0; i < d.length; i++) s += (d[i] - c[i]) ** 2;
+    y.dispose();
+    return s / d.length;
+  });
+  const best = A.bestBlurDenoise(noisy, clean, cands);
+  const k = mses.indexOf(Math.min(...mses));
+  assert.deepEqual(best.blur, cands[k]);
+  assert.ok(Math.abs(best.mse - mses[k]) < 1e-6);
+  assert.ok(new Set(mses.map((m) => m.toFixed(4))).size > 1, 'candidates differ');
+  tf.dispose([clean, noisy, best.image]);
+});
+
 describe('one-step denoising', () => {
   for (const mk of [modelA, modelB]) {
     test(`x̂₀ equals the exact posterior mean E[x₀|x_t] (${mk.name})`, () => {
