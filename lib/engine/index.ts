@@ -18,6 +18,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerThreadedWasm, wasmThreadsLoaded } from './wasmThreaded';
 import { registerWasmTrainingKernels } from './wasmKernels';
+import type { AdapterReport } from './webgpu';
 
 export type EngineName = 'node' | 'node-gpu' | 'webgpu' | 'wasm' | 'cpu';
 export type EngineChoice = EngineName | 'auto';
@@ -30,8 +31,8 @@ export interface EngineInfo {
   backend: string;
   /** Worker threads used by the backend's kernels (1 for single-threaded engines). */
   threads: number;
-  /** GPU adapter description, for WebGPU (vendor, architecture, device, description). */
-  adapter?: { vendor: string; architecture: string; device: string; description: string; isSoftware: boolean };
+  /** GPU adapter description, for WebGPU (vendor, architecture, device, description, limits). */
+  adapter?: AdapterReport;
   /** Why a more preferred engine was skipped, one short line each. */
   skipped: string[];
 }

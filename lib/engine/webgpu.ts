@@ -1,7 +1,14 @@
 /**
  * WebGPU engine: tfjs-backend-webgpu on Dawn's Node bindings (npm `webgpu`, an ES module).
+ * On Linux Dawn reaches the GPU through Vulkan: the loader libvulkan.so.1 plus a driver's ICD
+ * (NVIDIA's nvidia_icd.json from the host driver, or Mesa's lavapipe for a software adapter).
  * A software adapter (Mesa lavapipe reports architecture 'software' or a CPU device type) is
  * refused unless the engine is forced, since wasm is faster there.
+ *
+ * In Node the WebGPU backend can only read GPU data asynchronously: use `await t.data()`, never
+ * dataSync()/arraySync() (its synchronous readback needs OffscreenCanvas, which Node lacks).
+ * DIFFUSION_DAWN_FLAGS passes extra Dawn flags, comma-separated (e.g.
+ * "enable-dawn-features=disable_robustness"; "backend=vulkan" is the Linux default).
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -13,6 +20,14 @@ export interface AdapterReport {
   isSoftware: boolean;
   /** A few limits that matter for these models. */
   limits?: { maxBufferSize: number; maxStorageBufferBindingSize: number; maxComputeWorkgroupStorageSize: number };
+}
+
+/** One line for logs: vendor, architecture, device, description and the limits kept. */
+export function describeAdapter(r: AdapterReport): string {
+  const lim = r.limits
+    ? `, maxBufferSize ${r.limits.maxBufferSize}, maxStorageBufferBindingSize ${r.limits.maxStorageBufferBindingSize}, maxComputeWorkgroupStorageSize ${r.limits.maxComputeWorkgroupStorageSize}`
+    : '';
+  return `adapter: vendor "${r.vendor}", architecture "${r.architecture}", device "${r.device}", description "${r.description}", ${r.isSoftware ? 'software' : 'hardware'}${lim}`;
 }
 
 /** True when the adapter is a CPU rasterizer (lavapipe, SwiftShader). */
@@ -29,7 +44,8 @@ export async function initWebgpu(allowSoftware: boolean): Promise<AdapterReport>
   // Dynamic import keeps this CommonJS build able to load the ES-module package.
   const dawn = (await import('webgpu')) as unknown as { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
   Object.assign(globalThis, dawn.globals);
-  const gpu = dawn.create([]);
+  const flags = (process.env.DIFFUSION_DAWN_FLAGS ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+  const gpu = dawn.create(flags);
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav) {
     Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
@@ -37,7 +53,9 @@ export async function initWebgpu(allowSoftware: boolean): Promise<AdapterReport>
     (globalThis as Record<string, unknown>).navigator = { gpu };
   }
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-  if (!adapter) throw new Error('no WebGPU adapter found (is a Vulkan driver installed? see README "GPU")');
+  if (!adapter) {
+    throw new Error('no WebGPU adapter found: install a Vulkan loader (libvulkan1) and driver (NVIDIA driver with graphics capability, or Mesa >= 23 lavapipe: scripts/setup-vulkan.sh); see README "GPU container"');
+  }
   const info = (adapter as unknown as { info?: GPUAdapterInfo }).info ?? ({} as GPUAdapterInfo);
   const report: AdapterReport = {
     vendor: info.vendor ?? '',

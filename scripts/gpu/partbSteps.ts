@@ -136,20 +136,21 @@ export function trainStep(net: UNet, opt: tf.Optimizer, batch: HostBatch, schedu
 }
 
 /**
- * One sampling step (Alg. B.2 / B.4, from index t to t−1) in eval mode.
+ * One sampling step (Alg. B.2 / B.4) from index t to tPrev < t (tPrev = t − 1 for the full
+ * chain; a larger stride uses the same Eq. A.3 with ᾱ of tPrev), in eval mode.
  *  denoiser: the one-step estimate D(x) (§2.3, no time);
- *  time: ε̂ = ε_θ(x_t, t), x_{t−1} = mean(Eq. A.3) + σ_t z with σ_t² = β̃_t;
+ *  time: ε̂ = ε_θ(x_t, t), x_{tPrev} = mean(Eq. A.3) + σ z with σ² the posterior variance;
  *  class: ε̂ = ε_u + γ(ε_c − ε_u) (Eq. A.4), both branches in one batch of 2B.
  * @param xt [B,28,28,1]; @param z fresh noise like xt; @param labels classes (class model)
  */
-export function sampleStep(net: UNet, xt: tf.Tensor4D, t: number, z: tf.Tensor4D, schedule: NoiseSchedule, labels?: Int32Array, guidance = 5): tf.Tensor4D {
+export function sampleStep(net: UNet, xt: tf.Tensor4D, t: number, tPrev: number, z: tf.Tensor4D, schedule: NoiseSchedule, labels?: Int32Array, guidance = 5): tf.Tensor4D {
   return tf.tidy(() => {
     const B = xt.shape[0];
     if (net.config.kind === 'denoiser') return net.apply({ x: xt }, false);
     const tn = tf.fill([B, 1], (t + 1) / schedule.T) as tf.Tensor2D;
     let epsHat: tf.Tensor4D;
     if (net.config.kind === 'class') {
-      if (!labels || labels.length !== B) throw new Error(`sampleStep: the class model needs ${B} labels`);
+      if (!labels || labels.length !== B) throw new Error(`sampleStep: the class model needs ${B} labels, got ${labels?.length ?? 0}`);
       const c = tf.concat([classVectors(labels), tf.zeros([B, 10])], 0) as tf.Tensor2D;
       const both = net.apply({ x: tf.concat([xt, xt], 0) as tf.Tensor4D, t: tf.concat([tn, tn], 0) as tf.Tensor2D, c }, false);
       const [epsC, epsU] = tf.split(both, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
@@ -158,9 +159,9 @@ export function sampleStep(net: UNet, xt: tf.Tensor4D, t: number, z: tf.Tensor4D
       epsHat = net.apply({ x: xt, t: tn }, false);
     }
     const abar = alphaBarAt(schedule, t);
-    const abarPrev = alphaBarAt(schedule, t - 1);
+    const abarPrev = alphaBarAt(schedule, tPrev);
     const mean = reverseStepMean(estimateX0(xt, epsHat, abar), xt, abar, abarPrev);
-    return t > 0 ? (tf.add(mean, tf.mul(z, Math.sqrt(posteriorVariance(abar, abarPrev)))) as tf.Tensor4D) : mean;
+    return tPrev >= 0 ? (tf.add(mean, tf.mul(z, Math.sqrt(posteriorVariance(abar, abarPrev)))) as tf.Tensor4D) : mean;
   });
 }
 
