@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../lib/engine';
-import { PHASES, SINGLE_PIXEL } from '../lib/engine/wasmKernels';
+import { PHASES, SINGLE_PIXEL, ZERO_COPY } from '../lib/engine/wasmKernels';
 import { presetConfig, Trainer } from '../lib/partb/train';
 import { Rng } from '../lib/tensor/random';
 import type { UNetKind } from '../lib/partb/unet';
@@ -15,6 +15,7 @@ import type { UNetKind } from '../lib/partb/unet';
 const LEVERS: Record<string, (on: boolean) => void> = {
   phases: (on) => (PHASES.enabled = on),
   singlePixel: (on) => (SINGLE_PIXEL.enabled = on),
+  zeroCopy: (on) => (ZERO_COPY.enabled = on),
 };
 
 function arg(name: string, fallback: string): string {
@@ -46,6 +47,8 @@ async function main(): Promise<void> {
   const c = model === 'class' ? (tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat() as tf.Tensor2D) : undefined;
   const step = () => (mode === 'train' ? void trainer.trainStep(x, labels, 1e-6) : tf.tidy(() => void trainer.net.apply({ x, t, c }, false).dataSync()));
   const times: Record<'A' | 'B', number[]> = { A: [], B: [] };
+  // CPU time of the whole process (all threads): far steadier than wall time on a shared machine.
+  const cpu: Record<'A' | 'B', number[]> = { A: [], B: [] };
   for (const v of ['A', 'B'] as const) {
     set(v === 'B');
     step(); // warm-up of each variant (XNNPACK operator caches, schedule tables)
@@ -53,14 +56,20 @@ async function main(): Promise<void> {
   for (let r = 0; r < rounds; r++) {
     for (const v of (r % 2 ? ['B', 'A'] : ['A', 'B']) as Array<'A' | 'B'>) {
       set(v === 'B');
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       step();
       times[v].push(performance.now() - t0);
+      const c1 = process.cpuUsage(c0);
+      cpu[v].push((c1.user + c1.system) / 1000);
     }
   }
   const a = median(times.A);
   const b = median(times.B);
   console.log(`${lever} ${model} D=${D} batch=${batch} ${mode}: A(off) ${a.toFixed(0)} ms, B(on) ${b.toFixed(0)} ms, B/A time ${(b / a).toFixed(3)} (speed-up ${(a / b).toFixed(2)}x), ${rounds} rounds`);
+  const ca = median(cpu.A);
+  const cb = median(cpu.B);
+  console.log(`  CPU time: A ${ca.toFixed(0)} ms, B ${cb.toFixed(0)} ms, B/A ${(cb / ca).toFixed(3)}`);
   console.log(`  A: ${times.A.map((v) => v.toFixed(0)).join(' ')}\n  B: ${times.B.map((v) => v.toFixed(0)).join(' ')}`);
   tf.dispose([x, t, c].filter(Boolean) as tf.Tensor[]);
   trainer.dispose();

@@ -13,7 +13,12 @@ import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensor
 type Backend = { disposeData(dataId: object): boolean };
 type Pads = { top: number; bottom: number; left: number; right: number };
 
+/** Stock kernels that this module replaces, captured before replacement. */
+const replaced = new Map<string, KernelFunc>();
+
 function stock(name: string): KernelFunc {
+  const orig = replaced.get(name);
+  if (orig) return orig;
   const k = tf.getKernel(name, 'wasm');
   if (!k) throw new Error(`wasm kernel ${name} is not registered (is @tensorflow/tfjs-backend-wasm imported?)`);
   return k.kernelFunc;
@@ -215,11 +220,39 @@ const tile: KernelFunc = ({ inputs, backend, attrs }) => {
   return cur === x ? run(b, 'Identity', { x }) : cur;
 };
 
+type RefBackend = Backend & { incRef(dataId: object): void };
+
+/**
+ * Identity as a new reference to the same memory (as the cpu backend does), instead of the stock
+ * copy. TF.js tensors are immutable, and the engine clones (Identity) every tensor it saves for
+ * the backward pass: ~680 copies per Part B training step, all of them free this way.
+ */
+const identity: KernelFunc = ({ inputs, backend }) => {
+  const { x } = inputs as { x: TensorInfo };
+  if (!ZERO_COPY.enabled || x.dtype === 'string') return stock('Identity')({ inputs, backend, attrs: {} }) as TensorInfo;
+  (backend as unknown as RefBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+};
+
+/** Cast to the same dtype (every Multiply gradient casts its other input) is a reference too. */
+const cast: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x } = inputs as { x: TensorInfo };
+  const { dtype } = attrs as unknown as { dtype: string };
+  if (!ZERO_COPY.enabled || dtype !== x.dtype || x.dtype === 'string') return stock('Cast')({ inputs, backend, attrs }) as TensorInfo;
+  (backend as unknown as RefBackend).incRef(x.dataId);
+  return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
+};
+
+/** Switch for the zero-copy Identity/Cast (A/B benchmark and tests). */
+export const ZERO_COPY = { enabled: true };
+
 /** The kernels this module supplies, by name. */
 export const SUPPLIED_WASM_KERNELS: Record<string, KernelFunc> = {
   Conv2DBackpropFilter: conv2DBackpropFilter,
   Conv2DBackpropInput: conv2DBackpropInput,
   Tile: tile,
+  Identity: identity,
+  Cast: cast,
 };
 
 let registered = false;
@@ -229,6 +262,7 @@ export function registerWasmTrainingKernels(): void {
   if (registered) return;
   for (const [kernelName, kernelFunc] of Object.entries(SUPPLIED_WASM_KERNELS)) {
     const old = tf.getKernel(kernelName, 'wasm');
+    if (old) replaced.set(kernelName, old.kernelFunc);
     if (old) tf.unregisterKernel(kernelName, 'wasm');
     const config: KernelConfig = { kernelName, backendName: 'wasm', kernelFunc };
     if (old?.setupFunc) config.setupFunc = old.setupFunc;

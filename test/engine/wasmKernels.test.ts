@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { PHASES, SINGLE_PIXEL } from '../../lib/engine/wasmKernels';
+import { PHASES, SINGLE_PIXEL, ZERO_COPY } from '../../lib/engine/wasmKernels';
 import { mulberry32 } from '../helpers';
 
 type Case = { n: number; h: number; w: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' | number };
@@ -109,4 +109,37 @@ test('Tile on wasm matches the cpu backend and broadcasting semantics', async ()
     const got = f();
     assert.deepEqual(Array.from(got), Array.from(ref));
   }
+});
+
+test('zero-copy Identity and same-dtype Cast on wasm: values survive the source, memory is freed, gradients match cpu', async () => {
+  await initEngine({ engine: 'wasm', quiet: true });
+  ZERO_COPY.enabled = true;
+  const backend = tf.backend() as unknown as { numDataIds(): number };
+  const ids0 = backend.numDataIds();
+  const a = tf.tensor([1.5, -2, 3], [3]);
+  const b = a.clone();
+  const c = tf.cast(b, 'float32');
+  const i = tf.cast(b, 'int32');
+  a.dispose();
+  b.dispose();
+  assert.deepEqual(Array.from(c.dataSync()), [1.5, -2, 3]);
+  assert.deepEqual(Array.from(i.dataSync()), [1, -2, 3]);
+  assert.equal(i.dtype, 'int32');
+  c.dispose();
+  i.dispose();
+  assert.equal(backend.numDataIds(), ids0);
+  // Gradients whose saved tensors are the references (Multiply saves both inputs).
+  const rng = mulberry32(5);
+  const xa = randArray(rng, 24);
+  const ya = randArray(rng, 24);
+  const g = () => tf.tidy(() => {
+    const [dx, dy] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.mul(x, y), tf.exp(x))))([tf.tensor(xa, [4, 6]), tf.tensor(ya, [4, 6])]);
+    return [...dx.dataSync(), ...dy.dataSync()];
+  });
+  const got = g();
+  await tf.setBackend('cpu');
+  const ref = g();
+  await tf.setBackend('wasm');
+  assert.ok(maxRelErr(Float32Array.from(got), Float32Array.from(ref)) < 1e-6);
+  assert.equal(backend.numDataIds(), ids0);
 });
