@@ -6,14 +6,19 @@ export type ShippedModel = 'denoiser' | 'time' | 'class' | 'classifier';
 /** Repository root: this file compiles to dist/lib/partb/weights.js. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
 
+/** The weights folder: weights/ at the root, or $PARTB_WEIGHTS_DIR (for trying other weights). */
+export function weightsDir(): string {
+  return process.env.PARTB_WEIGHTS_DIR ? path.resolve(process.env.PARTB_WEIGHTS_DIR) : path.join(REPO_ROOT, 'weights');
+}
+
 /** weights/partb-<model>.weights; `early` = the early checkpoint shown in the notebook. */
 export function shippedWeightsPath(model: ShippedModel, which: 'final' | 'early' = 'final'): string {
-  return path.join(REPO_ROOT, 'weights', `partb-${model}${which === 'early' ? '-early' : ''}.weights`);
+  return path.join(weightsDir(), `partb-${model}${which === 'early' ? '-early' : ''}.weights`);
 }
 
 /** weights/partb-<model>.manifest.json */
 export function manifestPath(model: ShippedModel): string {
-  return path.join(REPO_ROOT, 'weights', `partb-${model}.manifest.json`);
+  return path.join(weightsDir(), `partb-${model}.manifest.json`);
 }
 
 /** The command that makes a model's shipped weights (for "weights missing" messages). */
