@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../lib/engine';
-import { PHASES, SINGLE_PIXEL, ZERO_COPY } from '../lib/engine/wasmKernels';
+import { PHASES, REDUCE, SINGLE_PIXEL, ZERO_COPY } from '../lib/engine/wasmKernels';
 import { presetConfig, Trainer } from '../lib/partb/train';
 import { Rng } from '../lib/tensor/random';
 import type { UNetKind } from '../lib/partb/unet';
@@ -16,6 +16,7 @@ const LEVERS: Record<string, (on: boolean) => void> = {
   phases: (on) => (PHASES.enabled = on),
   singlePixel: (on) => (SINGLE_PIXEL.enabled = on),
   zeroCopy: (on) => (ZERO_COPY.enabled = on),
+  reduce: (on) => (REDUCE.enabled = on),
 };
 
 function arg(name: string, fallback: string): string {

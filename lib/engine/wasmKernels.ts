@@ -243,6 +243,53 @@ const cast: KernelFunc = ({ inputs, backend, attrs }) => {
   return { dataId: x.dataId, shape: x.shape, dtype: x.dtype };
 };
 
+type HeapBackend = Backend & {
+  typedArrayFromHeap(t: TensorInfo): Float32Array;
+  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
+};
+
+/**
+ * Sum / Mean of a float32 tensor over its leading axes [0..k) (bias gradients: [B,H,W,C] → [C];
+ * the loss: all axes) as one contiguous JS pass with float64 accumulators. The stock kernels first
+ * transpose the reduced axes innermost (a full strided copy), then reduce on one thread.
+ * Returns null for other cases (the stock kernel runs).
+ */
+function reduceLeading(b: Backend, x: TensorInfo, axis: number | number[], keepDims: boolean, mean: boolean): TensorInfo | null {
+  if (!REDUCE.enabled || x.dtype !== 'float32') return null;
+  const rank = x.shape.length;
+  const axes = [...new Set((Array.isArray(axis) ? axis : [axis]).map((a) => (a < 0 ? a + rank : a)))].sort((p, q) => p - q);
+  if (axes.length === 0 || axes.some((a, i) => a !== i)) return null;
+  const k = axes.length;
+  const inner = x.shape.slice(k).reduce((p, q) => p * q, 1);
+  const outer = x.shape.slice(0, k).reduce((p, q) => p * q, 1);
+  if (outer === 0) return null;
+  const hb = b as HeapBackend;
+  const outShape = keepDims ? x.shape.map((d, i) => (i < k ? 1 : d)) : x.shape.slice(k);
+  const out = hb.makeOutput(outShape, 'float32'); // allocate first: it may move the heap
+  const xs = hb.typedArrayFromHeap(x);
+  const ys = hb.typedArrayFromHeap(out);
+  const acc = new Float64Array(inner);
+  for (let i = 0; i < xs.length; i += inner) for (let j = 0; j < inner; j++) acc[j] += xs[i + j];
+  const scale = mean ? 1 / outer : 1;
+  for (let j = 0; j < inner; j++) ys[j] = acc[j] * scale;
+  return out;
+}
+
+const sum: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x } = inputs as { x: TensorInfo };
+  const { axis, keepDims } = attrs as unknown as { axis: number | number[]; keepDims: boolean };
+  return reduceLeading(backend as unknown as Backend, x, axis, keepDims, false) ?? (stock('Sum')({ inputs, backend, attrs }) as TensorInfo);
+};
+
+const mean: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x } = inputs as { x: TensorInfo };
+  const { axis, keepDims } = attrs as unknown as { axis: number | number[]; keepDims: boolean };
+  return reduceLeading(backend as unknown as Backend, x, axis, keepDims, true) ?? (stock('Mean')({ inputs, backend, attrs }) as TensorInfo);
+};
+
+/** Switch for the leading-axes Sum/Mean (A/B benchmark and tests). */
+export const REDUCE = { enabled: true };
+
 /** Switch for the zero-copy Identity/Cast (A/B benchmark and tests). */
 export const ZERO_COPY = { enabled: true };
 
@@ -253,6 +300,8 @@ export const SUPPLIED_WASM_KERNELS: Record<string, KernelFunc> = {
   Tile: tile,
   Identity: identity,
   Cast: cast,
+  Sum: sum,
+  Mean: mean,
 };
 
 let registered = false;

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { PHASES, SINGLE_PIXEL, ZERO_COPY } from '../../lib/engine/wasmKernels';
+import { PHASES, REDUCE, SINGLE_PIXEL, ZERO_COPY } from '../../lib/engine/wasmKernels';
 import { mulberry32 } from '../helpers';
 
 type Case = { n: number; h: number; w: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' | number };
@@ -142,4 +142,35 @@ test('zero-copy Identity and same-dtype Cast on wasm: values survive the source,
   await tf.setBackend('wasm');
   assert.ok(maxRelErr(Float32Array.from(got), Float32Array.from(ref)) < 1e-6);
   assert.equal(backend.numDataIds(), ids0);
+});
+
+test('Sum and Mean over leading axes (JS pass) and other axes (stock) on wasm match the cpu backend', async () => {
+  await initEngine({ engine: 'wasm', quiet: true });
+  REDUCE.enabled = true;
+  const rng = mulberry32(13);
+  const shape = [3, 5, 4, 6];
+  const a = randArray(rng, 360);
+  const axesList: Array<number | number[]> = [[0, 1, 2], [0], [0, 1, 2, 3], [2, 1, 0], [-4, -3], [1, 2], [3], [0, 2]];
+  for (const axes of axesList) {
+    for (const keepDims of [false, true]) {
+      for (const op of ['sum', 'mean'] as const) {
+        const f = () => tf.tidy(() => {
+          const y = tf[op](tf.tensor(a, shape), axes, keepDims);
+          return { shape: y.shape, values: y.dataSync().slice() as Float32Array };
+        });
+        await tf.setBackend('cpu');
+        const ref = f();
+        await tf.setBackend('wasm');
+        const got = f();
+        const what = `${op} over ${JSON.stringify(axes)} keepDims=${keepDims}`;
+        assert.deepEqual(got.shape, ref.shape, what);
+        assert.ok(maxRelErr(got.values, ref.values) < 1e-6, what);
+      }
+    }
+  }
+  // int32 sums keep their dtype (stock kernel).
+  const s = tf.sum(tf.tensor([1, 2, 3, 4], [2, 2], 'int32'), 0);
+  assert.equal(s.dtype, 'int32');
+  assert.deepEqual(Array.from(s.dataSync()), [4, 6]);
+  s.dispose();
 });
