@@ -10,6 +10,7 @@
  * DIFFUSION_DAWN_FLAGS passes extra Dawn flags, comma-separated (e.g.
  * "enable-dawn-features=disable_robustness"; "backend=vulkan" is the Linux default).
  */
+import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 
 export interface AdapterReport {
@@ -37,10 +38,30 @@ export function isSoftwareAdapter(info: { vendor?: string; architecture?: string
 }
 
 /**
+ * On Linux, whether any GPU device node exists (NVIDIA /dev/nvidia0.., DRM render nodes, WSL's
+ * /dev/dxg). Without one only a software adapter can appear, so the automatic choice skips Dawn
+ * altogether (saving its start-up and its stderr warnings). Other platforms: assumed present.
+ */
+export function gpuDevicePresent(): boolean {
+  if (process.platform !== 'linux') return true;
+  const list = (dir: string) => {
+    try {
+      return fs.readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  return list('/dev').some((f) => /^nvidia\d+$/.test(f) || f === 'dxg') || list('/dev/dri').some((f) => f.startsWith('renderD'));
+}
+
+/**
  * Creates a Dawn GPU, checks its adapter and makes 'webgpu' the active TF.js backend.
  * @param allowSoftware accept a software adapter (only when the user forces the engine)
  */
 export async function initWebgpu(allowSoftware: boolean): Promise<AdapterReport> {
+  if (!allowSoftware && !gpuDevicePresent()) {
+    throw new Error('no GPU device here (/dev/nvidia*, /dev/dri/renderD*, /dev/dxg); force a software adapter with DIFFUSION_ENGINE=webgpu');
+  }
   // Dynamic import keeps this CommonJS build able to load the ES-module package.
   const dawn = (await import('webgpu')) as unknown as { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
   Object.assign(globalThis, dawn.globals);

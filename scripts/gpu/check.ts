@@ -26,7 +26,7 @@ import { initEngine, describeEngine, EngineChoice } from '../../lib/engine';
 import { describeAdapter } from '../../lib/engine/webgpu';
 import { UNet, UNetKind } from '../../lib/partb/unet';
 import { Rng } from '../../lib/tensor/random';
-import { PARTB_KINDS, REFERENCE, HostBatch, makeBatch, trainStep, sampleStep, ddpmSchedule } from './partbSteps';
+import { PARTB_KINDS, REFERENCE, HostBatch, makeBatch, trainStep, newAdam, sampleStep, predictorFor, ddpmSchedule } from './partbSteps';
 
 const MNIST_TRAIN = 60000;
 
@@ -162,13 +162,13 @@ async function timeTraining(kind: UNetKind, args: Args, mnist?: { pixels: Uint8A
   const B = args.batch ?? (args.preset === 'smoke' ? 4 : ref.batch);
   const schedule = ddpmSchedule();
   const net = new UNet({ kind, D }, 1);
-  const opt = tf.train.adam(1e-3);
+  const adam = newAdam(net);
   // A few batches made ahead and cycled, so host-side data making is not timed.
   const batches: HostBatch[] = [];
   for (let i = 0; i < 4; i++) batches.push(makeBatch(B, 100 + i, schedule.T, mnist ? { ...mnist, offset: i * B } : undefined));
   let step = 0;
   const run = async () => {
-    const loss = trainStep(net, opt, batches[step++ % batches.length], schedule);
+    const loss = trainStep(net, adam, batches[step++ % batches.length], schedule, ref.lr);
     const v = (await loss.data())[0]; // a real loop reads every loss (the loss curve); this also waits for the GPU
     loss.dispose();
     if (!Number.isFinite(v)) throw new Error(`${kind}: loss is ${v} at step ${step}`);
@@ -188,7 +188,7 @@ async function timeTraining(kind: UNetKind, args: Args, mnist?: { pixels: Uint8A
   }
   const seconds = (performance.now() - t0) / 1000;
   if (tf.memory().numTensors !== tensorsBefore) throw new Error(`${kind}: ${tf.memory().numTensors - tensorsBefore} tensors leaked per run`);
-  opt.dispose();
+  adam.dispose();
   const referenceSteps = ref.epochs * Math.ceil(MNIST_TRAIN / ref.batch);
   const secondsPerStep = seconds / n;
   const result: TrainResult = {
@@ -212,12 +212,13 @@ async function timeSampling(net: UNet, steps: number): Promise<number> {
   const schedule = ddpmSchedule();
   const rng = new Rng(3);
   const labels = Int32Array.from({ length: 40 }, (_, i) => i % 10);
+  const eps = predictorFor(net, labels);
   let x = rng.normal([40, 28, 28, 1]) as tf.Tensor4D;
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) {
     const t = schedule.T - 1 - i;
     const z = rng.normal([40, 28, 28, 1]) as tf.Tensor4D;
-    const next = sampleStep(net, x, t, t - 1, z, schedule, labels);
+    const next = sampleStep(eps, x, t, t - 1, z, schedule);
     z.dispose();
     x.dispose();
     x = next;
@@ -236,13 +237,14 @@ async function sampleGrid(net: UNet, steps: number, file: string): Promise<numbe
   const rng = new Rng(0);
   const rows = 4;
   const labels = Int32Array.from({ length: 10 * rows }, (_, i) => i % 10);
+  const eps = predictorFor(net, labels); // Part B's cfgPredictor, γ = 5
   const ts: number[] = [];
   for (let i = 0; i < steps; i++) ts.push(Math.round(((schedule.T - 1) * (steps - i)) / steps));
   const t0 = performance.now();
   let x = rng.normal([labels.length, 28, 28, 1]) as tf.Tensor4D;
   for (let i = 0; i < ts.length; i++) {
     const z = rng.normal(x.shape) as tf.Tensor4D;
-    const next = sampleStep(net, x, ts[i], i + 1 < ts.length ? ts[i + 1] : -1, z, schedule, labels);
+    const next = sampleStep(eps, x, ts[i], i + 1 < ts.length ? ts[i + 1] : -1, z, schedule);
     z.dispose();
     x.dispose();
     x = next;

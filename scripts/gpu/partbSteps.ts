@@ -1,32 +1,32 @@
 /**
  * One training step and one sampling step of each Part B model (SPEC §2.3–2.5), used by the
  * WebGPU tests (test/gpu) and the GPU check (scripts/gpu/check.ts) to exercise and time the GPU
- * code path. They follow Alg. B.1–B.4 on the Part B UNet (lib/partb/unet.ts) and the shared
- * formulas (lib/diffusion/formulas.ts); the notebooks' full training loops live with Part B.
+ * code path. They follow Alg. B.1–B.4 with Part B's own pieces: the UNet (lib/partb/unet.ts), its
+ * Adam (lib/partb/adam.ts), its noise predictors (lib/partb/sample.ts) and the shared formulas.
+ * Unlike lib/partb/train.ts's Trainer.trainStep, the loss is read asynchronously: WebGPU in Node
+ * has no synchronous readback (dataSync needs OffscreenCanvas).
  *
  * Batches are generated on the host as Float32Arrays, so two backends can be fed identical data.
  * Tensors are NHWC: images [B,28,28,1], t/T [B,1], classes [B,10].
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { UNet, UNetKind } from '../../lib/partb/unet';
-import { forward, estimateX0, reverseStepMean, posteriorVariance, cfgNoise } from '../../lib/diffusion/formulas';
+import { Adam } from '../../lib/partb/adam';
+import { PRESETS } from '../../lib/partb/train';
+import { NoisePredictor, timePredictor, cfgPredictor } from '../../lib/partb/sample';
+import { forward, addNoise, estimateX0, reverseStepMean, stepBeta } from '../../lib/diffusion/formulas';
 import { NoiseSchedule, alphaBarAt, ddpmSchedule } from '../../lib/diffusion/schedule';
 import { Rng } from '../../lib/tensor/random';
 
 /** The three Part B models. */
 export const PARTB_KINDS: UNetKind[] = ['denoiser', 'time', 'class'];
 
-/** The reference presets of the spec: D=128 batch 256 for the denoiser (§2.3), D=64 batch 128 for the DDPMs (§2.4–2.5). */
-export const REFERENCE: Record<UNetKind, { D: number; batch: number; epochs: number }> = {
-  denoiser: { D: 128, batch: 256, epochs: 5 },
-  time: { D: 64, batch: 128, epochs: 20 },
-  class: { D: 64, batch: 128, epochs: 20 },
-};
-
+/** The reference preset of Part B's trainer (the spec: §2.3 D=128 B=256 5 epochs; §2.4–2.5 D=64 B=128 20 epochs). */
+export const REFERENCE = PRESETS.reference.configs;
 /** σ of the single-step denoiser's training noise (§2.3). */
-export const DENOISER_SIGMA = 0.5;
-/** Probability of dropping the class vector in training (§2.5, DDPM default p_uncond). */
-export const P_UNCOND = 0.1;
+export const DENOISER_SIGMA = REFERENCE.denoiser.sigma;
+/** Probability of dropping the class vector in training (§2.5, p_uncond). */
+export const P_UNCOND = REFERENCE.class.pUncond;
 
 /** A host-side training batch. x0 [B*28*28] in [0,1]; eps like x0; t indices in [0,T-1]; labels in 0..9. */
 export interface HostBatch {
@@ -97,7 +97,7 @@ export function partbLoss(net: UNet, batch: HostBatch, schedule: NoiseSchedule):
   const x0 = tf.tensor4d(batch.x0, [B, 28, 28, 1]);
   const eps = tf.tensor4d(batch.eps, [B, 28, 28, 1]);
   if (net.config.kind === 'denoiser') {
-    const z = tf.add(x0, tf.mul(eps, DENOISER_SIGMA)) as tf.Tensor4D;
+    const z = addNoise(x0, DENOISER_SIGMA, eps); // Eq. B.2
     return tf.mean(tf.squaredDifference(net.apply({ x: z }, true), x0)) as tf.Scalar;
   }
   const abar = tf.tensor1d(Float32Array.from(batch.t, (t) => alphaBarAt(schedule, t)));
@@ -125,43 +125,55 @@ export async function lossAndGrads(net: UNet, batch: HostBatch, schedule: NoiseS
 }
 
 /**
- * One optimizer step (Adam in the spec) on one batch, then the BatchNorm running-stat update.
- * Returns the loss tensor (a kept scalar the caller reads or disposes), so a timing loop need not
- * wait for the GPU on every step.
+ * Part B's Adam for the model's parameters. Built inside a tidy: its constructor leaves the
+ * zerosLike values it makes variables from alive (tf.variable keeps its own reference).
  */
-export function trainStep(net: UNet, opt: tf.Optimizer, batch: HostBatch, schedule: NoiseSchedule): tf.Scalar {
-  const loss = opt.minimize(() => partbLoss(net, batch, schedule), true, [...net.store.params.values()]) as tf.Scalar;
-  net.store.commitBatchNorm();
-  return loss;
+export function newAdam(net: UNet): Adam {
+  let adam: Adam | undefined;
+  tf.tidy(() => {
+    adam = new Adam(net.store.params);
+  });
+  return adam!;
 }
 
 /**
- * One sampling step (Alg. B.2 / B.4) from index t to tPrev < t (tPrev = t − 1 for the full
- * chain; a larger stride uses the same Eq. A.3 with ᾱ of tPrev), in eval mode.
- *  denoiser: the one-step estimate D(x) (§2.3, no time);
- *  time: ε̂ = ε_θ(x_t, t), x_{tPrev} = mean(Eq. A.3) + σ z with σ² the posterior variance;
- *  class: ε̂ = ε_u + γ(ε_c − ε_u) (Eq. A.4), both branches in one batch of 2B.
- * @param xt [B,28,28,1]; @param z fresh noise like xt; @param labels classes (class model)
+ * One optimizer step on one batch with Part B's Adam, then the BatchNorm running-stat update.
+ * Returns the loss tensor (the caller reads it with `await loss.data()` and disposes it).
  */
-export function sampleStep(net: UNet, xt: tf.Tensor4D, t: number, tPrev: number, z: tf.Tensor4D, schedule: NoiseSchedule, labels?: Int32Array, guidance = 5): tf.Tensor4D {
+export function trainStep(net: UNet, adam: Adam, batch: HostBatch, schedule: NoiseSchedule, lr = 1e-3): tf.Scalar {
+  const names = [...net.store.params.keys()];
+  const vars = names.map((n) => net.store.params.get(n)!);
+  const { value, grads } = tf.variableGrads(() => partbLoss(net, batch, schedule), vars);
+  const byName = new Map<string, tf.Tensor>(names.map((n, i) => [n, grads[vars[i].name]]));
+  adam.update(net.store.params, byName, lr);
+  for (const g of byName.values()) g.dispose();
+  net.store.commitBatchNorm();
+  return value;
+}
+
+/**
+ * The model as a noise predictor (Part B's timePredictor / cfgPredictor with γ = 5); the denoiser
+ * maps x to its one-step estimate and ignores t.
+ */
+export function predictorFor(net: UNet, labels?: ArrayLike<number>, guidance = 5): NoisePredictor {
+  if (net.config.kind === 'denoiser') return (x) => net.apply({ x }, false);
+  if (net.config.kind === 'time') return timePredictor(net);
+  if (!labels) throw new Error('predictorFor: the class-conditioned model needs one label per sample');
+  return cfgPredictor(net, labels, guidance);
+}
+
+/**
+ * One reverse step of Alg. B.2 / B.4 from index t to tPrev < t (tPrev = t − 1 in the full chain,
+ * a larger stride for a quick preview): x̂_0 from ε̂, the Eq. A.3 mean, plus √β · z with β the
+ * step's beta (Part B's "fixed large" variance; none when tPrev = −1).
+ * @param xt [B,28,28,1]; @param z fresh noise like xt
+ */
+export function sampleStep(eps: NoisePredictor, xt: tf.Tensor4D, t: number, tPrev: number, z: tf.Tensor4D, schedule: NoiseSchedule): tf.Tensor4D {
   return tf.tidy(() => {
-    const B = xt.shape[0];
-    if (net.config.kind === 'denoiser') return net.apply({ x: xt }, false);
-    const tn = tf.fill([B, 1], (t + 1) / schedule.T) as tf.Tensor2D;
-    let epsHat: tf.Tensor4D;
-    if (net.config.kind === 'class') {
-      if (!labels || labels.length !== B) throw new Error(`sampleStep: the class model needs ${B} labels, got ${labels?.length ?? 0}`);
-      const c = tf.concat([classVectors(labels), tf.zeros([B, 10])], 0) as tf.Tensor2D;
-      const both = net.apply({ x: tf.concat([xt, xt], 0) as tf.Tensor4D, t: tf.concat([tn, tn], 0) as tf.Tensor2D, c }, false);
-      const [epsC, epsU] = tf.split(both, 2, 0) as [tf.Tensor4D, tf.Tensor4D];
-      epsHat = cfgNoise(epsU, epsC, guidance);
-    } else {
-      epsHat = net.apply({ x: xt, t: tn }, false);
-    }
     const abar = alphaBarAt(schedule, t);
     const abarPrev = alphaBarAt(schedule, tPrev);
-    const mean = reverseStepMean(estimateX0(xt, epsHat, abar), xt, abar, abarPrev);
-    return tPrev >= 0 ? (tf.add(mean, tf.mul(z, Math.sqrt(posteriorVariance(abar, abarPrev)))) as tf.Tensor4D) : mean;
+    const mean = reverseStepMean(estimateX0(xt, eps(xt, t), abar), xt, abar, abarPrev);
+    return tPrev >= 0 ? (tf.add(mean, tf.mul(z, Math.sqrt(stepBeta(abar, abarPrev)))) as tf.Tensor4D) : mean;
   });
 }
 

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
 import { UNet, UNetKind } from '../../lib/partb/unet';
-import { PARTB_KINDS, makeBatch, lossAndGrads, trainStep, sampleStep, ddpmSchedule } from '../../scripts/gpu/partbSteps';
+import { PARTB_KINDS, makeBatch, lossAndGrads, trainStep, newAdam, sampleStep, predictorFor, ddpmSchedule } from '../../scripts/gpu/partbSteps';
 import { Rng } from '../../lib/tensor/random';
 
 const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
@@ -62,19 +62,19 @@ async function runModel(kind: UNetKind, weights?: Map<string, Float32Array>): Pr
   const g = new Map<string, Float32Array>();
   for (const [n, t] of grads) g.set(n, (await t.data()) as Float32Array);
   grads.forEach((t) => t.dispose());
-  const opt = tf.train.adam(1e-3);
-  tf.dispose(trainStep(net, opt, batch, schedule));
+  const adam = newAdam(net);
+  tf.dispose(trainStep(net, adam, batch, schedule, 1e-3));
   const after = await lossAndGrads(net, batch, schedule);
   after.grads.forEach((t) => t.dispose());
   const rng = new Rng(5);
   const sample = tf.tidy(() => {
     const xt = rng.normal([B, 28, 28, 1]) as tf.Tensor4D;
     const z = rng.normal([B, 28, 28, 1]) as tf.Tensor4D;
-    return sampleStep(net, xt, 150, 149, z, schedule, Int32Array.from([3, 8]), 5);
+    return sampleStep(predictorFor(net, [3, 8]), xt, 150, 149, z, schedule);
   });
   const s = (await sample.data()) as Float32Array;
   sample.dispose();
-  opt.dispose();
+  adam.dispose();
   net.dispose();
   return { result: { loss, grads: g, lossAfter: after.loss, sample: s }, weights: initial };
 }
