@@ -32,6 +32,9 @@ WORK=${TMPDIR:-/tmp}/gpu-check-$$
 mkdir -p "$WORK/lib"
 trap 'rm -rf "$WORK"' EXIT
 
+# xz -dc, or Python's lzma where xz is missing (the device has python3).
+unxz_c() { if command -v xz >/dev/null; then xz -dc "$1"; else python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), sys.stdout.buffer)' "$1"; fi; }
+
 say "machine: $(uname -m), $(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)"
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | sed 's/^/  gpu: /'
 
@@ -40,7 +43,7 @@ NODE=""
 if [ "${GPU_CHECK_NODE:-}" != bundle ] && command -v node >/dev/null && [ "$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)" -ge 20 ]; then
   NODE=$(command -v node)
 elif [ -f "$B/node.xz" ]; then
-  xz -dc "$B/node.xz" >"$WORK/node" && chmod +x "$WORK/node" && NODE="$WORK/node"
+  unxz_c "$B/node.xz" >"$WORK/node" && chmod +x "$WORK/node" && NODE="$WORK/node"
 else
   say "no Node.js 20+ here and no $B/node.xz: run bash scripts/gpu-pack.sh where Node is, and carry $B"; exit 1
 fi
@@ -50,7 +53,7 @@ say "node $("$NODE" -v) ($NODE)"
 #    neither: both are git-ignored).
 if [ ! -f dist/scripts/gpu/check.js ] || [ ! -d node_modules/@tensorflow/tfjs-core ] || [ ! -f node_modules/webgpu/dist/linux-x64/dawn.node ]; then
   [ -f "$B/deps.tar.xz" ] || { say "no dist/ or node_modules here and no $B/deps.tar.xz: run bash scripts/gpu-pack.sh"; exit 1; }
-  tar -xJf "$B/deps.tar.xz" || { say "unpacking $B/deps.tar.xz failed"; exit 1; }
+  unxz_c "$B/deps.tar.xz" | tar -xf - || { say "unpacking $B/deps.tar.xz failed"; exit 1; }
   say "unpacked $B/deps.tar.xz"
 fi
 MNIST=()

@@ -47,29 +47,32 @@ interface Args {
   summary?: string;
 }
 
+/** A bad command line: reported as one line, without a stack. */
+class UsageError extends Error {}
+
 function parseArgs(argv: string[]): Args {
   const a: Args = { engine: 'webgpu', preset: 'reference', models: PARTB_KINDS, steps: 20, warmup: 2, budget: 60, gridSteps: 300, sampleSteps: 0, probe: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
     const need = () => {
-      if (v === undefined) throw new Error(`option ${k} needs a value`);
+      if (v === undefined) throw new UsageError(`option ${k} needs a value`);
       i++;
       return v;
     };
     const num = () => {
       const n = Number(need());
-      if (!Number.isFinite(n) || n < 0) throw new Error(`option ${k} needs a non-negative number, got "${v}"`);
+      if (!Number.isFinite(n) || n < 0) throw new UsageError(`option ${k} needs a non-negative number, got "${v}"`);
       return n;
     };
     if (k === '--engine') a.engine = need() as EngineChoice;
     else if (k === '--preset') {
       const p = need();
-      if (p !== 'reference' && p !== 'smoke') throw new Error(`--preset must be reference or smoke, got "${p}"`);
+      if (p !== 'reference' && p !== 'smoke') throw new UsageError(`--preset must be reference or smoke, got "${p}"`);
       a.preset = p;
     } else if (k === '--models') {
       a.models = need().split(',') as UNetKind[];
-      for (const m of a.models) if (!PARTB_KINDS.includes(m)) throw new Error(`unknown model "${m}" in --models: use ${PARTB_KINDS.join(',')}`);
+      for (const m of a.models) if (!PARTB_KINDS.includes(m)) throw new UsageError(`unknown model "${m}" in --models: use ${PARTB_KINDS.join(',')}`);
     } else if (k === '--steps') a.steps = Math.max(1, Math.floor(num()));
     else if (k === '--warmup') a.warmup = Math.max(1, Math.floor(num())); // >= 1: the first step allocates the optimizer state
     else if (k === '--budget') a.budget = num();
@@ -80,7 +83,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--mnist') a.mnist = need();
     else if (k === '--probe') a.probe = true;
     else if (k === '--summary') a.summary = need();
-    else throw new Error(`unknown option "${k}" (see the header of scripts/gpu/check.ts)`);
+    else throw new UsageError(`unknown option "${k}" (see the header of scripts/gpu/check.ts)`);
   }
   return a;
 }
@@ -348,7 +351,7 @@ main().then(
   // Exit explicitly: Dawn's native handles can keep the event loop alive after the work is done.
   () => process.exit(0),
   (e) => {
-    console.error(`gpu check failed: ${(e as Error).stack ?? e}`);
-    process.exit(1);
+    console.error(e instanceof UsageError ? `gpu check: ${e.message}` : `gpu check failed: ${(e as Error).stack ?? e}`);
+    process.exit(e instanceof UsageError ? 2 : 1);
   },
 );
