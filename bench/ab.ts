@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../lib/engine';
 import { PHASES, REDUCE, SINGLE_PIXEL, ZERO_COPY } from '../lib/engine/wasmKernels';
+import { GELU_GRAD } from '../lib/tensor/fusedOps';
 import { presetConfig, Trainer } from '../lib/partb/train';
 import { Rng } from '../lib/tensor/random';
 import type { UNetKind } from '../lib/partb/unet';
@@ -17,6 +18,7 @@ const LEVERS: Record<string, (on: boolean) => void> = {
   singlePixel: (on) => (SINGLE_PIXEL.enabled = on),
   zeroCopy: (on) => (ZERO_COPY.enabled = on),
   reduce: (on) => (REDUCE.enabled = on),
+  geluGrad: (on) => (GELU_GRAD.enabled = on),
 };
 
 function arg(name: string, fallback: string): string {

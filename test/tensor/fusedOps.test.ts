@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { batchNormTrain, gelu } from '../../lib/tensor/fusedOps';
+import { batchNormTrain, gelu, GELU_GRAD } from '../../lib/tensor/fusedOps';
 import { mulberry32 } from '../helpers';
 
 /** erf by its Maclaurin series (float64), valid for |x| < 3 with many terms. */
@@ -27,8 +27,11 @@ function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 for (const backend of ['wasm', 'cpu'] as const) {
-  test(`gelu and its gradient match float64 on ${backend}`, async () => {
+  for (const handGrad of [true, false])
+  test(`gelu and its gradient (${handGrad ? 'hand-written' : 'autodiff'}) match float64 on ${backend}`, async () => {
     await initEngine({ engine: backend, quiet: true });
+    GELU_GRAD.enabled = handGrad;
+    const before = tf.memory().numTensors;
     const rng = mulberry32(5);
     const xs = Array.from({ length: 999 }, () => (rng() - 0.5) * 8);
     const w = Array.from({ length: 999 }, () => rng() - 0.5);
@@ -41,6 +44,8 @@ for (const backend of ['wasm', 'cpu'] as const) {
     assert.ok(maxAbs(y.dataSync(), refY) < 2e-6);
     assert.ok(maxAbs(dx.dataSync(), refDx) < 2e-6);
     tf.dispose([x, wt, y, dx]);
+    assert.equal(tf.memory().numTensors, before);
+    GELU_GRAD.enabled = true;
   });
 
   test(`batchNormTrain forward and gradients match float64 on ${backend}`, async () => {
