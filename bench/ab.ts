@@ -10,7 +10,7 @@ import { PHASES, REDUCE, SINGLE_PIXEL, ZERO_COPY } from '../lib/engine/wasmKerne
 import { GELU_GRAD } from '../lib/tensor/fusedOps';
 import { presetConfig, Trainer } from '../lib/partb/train';
 import { Rng } from '../lib/tensor/random';
-import type { UNetKind } from '../lib/partb/unet';
+import { FOLD_BN, FUSED_BIAS, type UNetKind } from '../lib/partb/unet';
 
 /** name → setter of the lever (true = new variant B). */
 const LEVERS: Record<string, (on: boolean) => void> = {
@@ -19,6 +19,8 @@ const LEVERS: Record<string, (on: boolean) => void> = {
   zeroCopy: (on) => (ZERO_COPY.enabled = on),
   reduce: (on) => (REDUCE.enabled = on),
   geluGrad: (on) => (GELU_GRAD.enabled = on),
+  foldBN: (on) => (FOLD_BN.enabled = on),
+  fusedBias: (on) => (FUSED_BIAS.enabled = on),
 };
 
 function arg(name: string, fallback: string): string {

@@ -143,13 +143,60 @@ export function conv2d(s: ParamStore, name: string, x: tf.Tensor4D, cout: number
   const cin = x.shape[3];
   const w = s.param(`${name}.weight`, [k, k, cin, cout], cin * k * k);
   const b = s.param(`${name}.bias`, [cout], cin * k * k);
+  return conv2dWith(x, w as tf.Tensor4D, b as tf.Tensor1D, stride, pad);
+}
+
+/** Conv2d with explicit weight [k,k,Cin,Cout] and bias [Cout]; the bias add is fused into the convolution. */
+function conv2dWith(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: number, pad: number): tf.Tensor4D {
   const padding = [
     [0, 0],
     [pad, pad],
     [pad, pad],
     [0, 0],
   ] as unknown as Parameters<typeof tf.conv2d>[3];
-  return tf.add(tf.conv2d(x, w as tf.Tensor4D, stride, padding), b);
+  if (!FUSED_BIAS.enabled) return tf.add(tf.conv2d(x, w, stride, padding), b);
+  return tf.fused.conv2d({ x, filter: w, strides: stride, pad: padding, bias: b }) as tf.Tensor4D;
+}
+
+/** Switch for the bias add fused into the convolution (A/B benchmark; off = separate add). */
+export const FUSED_BIAS = { enabled: true };
+
+/**
+ * Eval-mode BatchNorm folded into the preceding convolution (inference only; training needs the
+ * batch statistics): with a = γ/√(running_var + eps), BN(conv(x; W, b)) = conv(x; W·a, (b − μ)·a + β),
+ * a scaled copy of the weight per output channel. Saves the BN pass and the separate bias add.
+ */
+export const FOLD_BN = { enabled: true };
+
+/** Folded per-output-channel scale a [C] and shift (b − μ)·a + β [C] of the BN called `bn`. */
+function foldedBN(s: ParamStore, bn: string, bias: tf.Tensor1D): [tf.Tensor1D, tf.Tensor1D] {
+  const C = bias.shape[0];
+  const gamma = s.param(`${bn}.weight`, [C], 1, 'ones');
+  const beta = s.param(`${bn}.bias`, [C], 1, 'zeros');
+  const rMean = s.buffer(`${bn}.running_mean`, [C], 0);
+  const rVar = s.buffer(`${bn}.running_var`, [C], 1);
+  const a = tf.mul(gamma, tf.rsqrt(tf.add(rVar, BN_EPS))) as tf.Tensor1D;
+  return [a, tf.add(tf.mul(tf.sub(bias, rMean), a), beta) as tf.Tensor1D];
+}
+
+/** Conv2d + BatchNorm: folded in eval mode (FOLD_BN), else BN of the convolution. */
+function conv2dBN(s: ParamStore, name: string, x: tf.Tensor4D, cout: number, k: number, stride: number, pad: number): tf.Tensor4D {
+  if (s.training || !FOLD_BN.enabled) return batchNorm(s, `${name}.bn`, conv2d(s, `${name}.conv`, x, cout, k, stride, pad));
+  const cin = x.shape[3];
+  const w = s.param(`${name}.conv.weight`, [k, k, cin, cout], cin * k * k);
+  const b = s.param(`${name}.conv.bias`, [cout], cin * k * k);
+  const [a, shift] = foldedBN(s, `${name}.bn`, b as tf.Tensor1D);
+  return conv2dWith(x, tf.mul(w, a) as tf.Tensor4D, shift, stride, pad);
+}
+
+/** ConvTranspose2d + BatchNorm: folded in eval mode (FOLD_BN; weight [k,k,Cout,Cin] scaled on axis 2). */
+function convTranspose2dBN(s: ParamStore, name: string, x: tf.Tensor4D, cout: number, k: number, stride: number, pad: number): tf.Tensor4D {
+  if (s.training || !FOLD_BN.enabled) return batchNorm(s, `${name}.bn`, convTranspose2d(s, `${name}.conv`, x, cout, k, stride, pad));
+  const cin = x.shape[3];
+  const w = s.param(`${name}.conv.weight`, [k, k, cout, cin], cout * k * k);
+  const b = s.param(`${name}.conv.bias`, [cout], cout * k * k);
+  const [a, shift] = foldedBN(s, `${name}.bn`, b as tf.Tensor1D);
+  return convTranspose2dWith(x, tf.mul(w, a.reshape([cout, 1])) as tf.Tensor4D, shift, stride, pad);
 }
 
 /**
@@ -157,9 +204,16 @@ export function conv2d(s: ParamStore, name: string, x: tf.Tensor4D, cout: number
  * x [B,H,W,Cin] → [B,H',W',Cout]; weight [k,k,Cout,Cin]. PyTorch's fan-in for the init is Cout·k·k.
  */
 export function convTranspose2d(s: ParamStore, name: string, x: tf.Tensor4D, cout: number, k: number, stride: number, pad: number): tf.Tensor4D {
-  const [B, H, W, cin] = x.shape;
+  const cin = x.shape[3];
   const w = s.param(`${name}.weight`, [k, k, cout, cin], cout * k * k);
   const b = s.param(`${name}.bias`, [cout], cout * k * k);
+  return convTranspose2dWith(x, w as tf.Tensor4D, b as tf.Tensor1D, stride, pad);
+}
+
+/** ConvTranspose2d with explicit weight [k,k,Cout,Cin] and bias [Cout]. */
+function convTranspose2dWith(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: number, pad: number): tf.Tensor4D {
+  const [B, H, W] = x.shape;
+  const [k, , cout] = w.shape;
   const Ho = (H - 1) * stride - 2 * pad + k;
   const Wo = (W - 1) * stride - 2 * pad + k;
   // The only paddings used are (k=4,s=2,p=1) and (k=7,s=7,p=0); TF's 'same' resp. 'valid' give
@@ -168,22 +222,22 @@ export function convTranspose2d(s: ParamStore, name: string, x: tf.Tensor4D, cou
   if (pad === 0 && Ho === (H - 1) * stride + k) mode = 'valid';
   else if (Ho === H * stride && k - stride === 2 * pad) mode = 'same';
   else throw new Error(`convTranspose2d(k=${k}, s=${stride}, p=${pad}) is not supported`);
-  return tf.add(tf.conv2dTranspose(x, w as tf.Tensor4D, [B, Ho, Wo, cout], stride, mode), b);
+  return tf.add(tf.conv2dTranspose(x, w, [B, Ho, Wo, cout], stride, mode), b);
 }
 
 /** (1) Conv: Conv2d(3,1,1) + BN + GELU. [B,H,W,Din] → [B,H,W,Dout]. */
 export function convOp(s: ParamStore, name: string, x: tf.Tensor4D, dout: number): tf.Tensor4D {
-  return gelu(batchNorm(s, `${name}.bn`, conv2d(s, `${name}.conv`, x, dout, 3, 1, 1)));
+  return gelu(conv2dBN(s, name, x, dout, 3, 1, 1));
 }
 
 /** (2) DownConv: Conv2d(3,2,1) + BN + GELU. [B,H,W,Din] → [B,H/2,W/2,Dout]. */
 export function downConv(s: ParamStore, name: string, x: tf.Tensor4D, dout: number): tf.Tensor4D {
-  return gelu(batchNorm(s, `${name}.bn`, conv2d(s, `${name}.conv`, x, dout, 3, 2, 1)));
+  return gelu(conv2dBN(s, name, x, dout, 3, 2, 1));
 }
 
 /** (3) UpConv: ConvTranspose2d(4,2,1) + BN + GELU. [B,H,W,Din] → [B,2H,2W,Dout]. */
 export function upConv(s: ParamStore, name: string, x: tf.Tensor4D, dout: number): tf.Tensor4D {
-  return gelu(batchNorm(s, `${name}.bn`, convTranspose2d(s, `${name}.conv`, x, dout, 4, 2, 1)));
+  return gelu(convTranspose2dBN(s, name, x, dout, 4, 2, 1));
 }
 
 /** (4) Flatten: AvgPool2d(7) + GELU. [B,7,7,D] → [B,1,1,D] (the pool covers the whole 7×7 map). */
@@ -194,7 +248,7 @@ export function flatten(x: tf.Tensor4D): tf.Tensor4D {
 
 /** (5) Unflatten: ConvTranspose2d(7,7,0) + BN + GELU. [B,1,1,D] → [B,7,7,D]. */
 export function unflatten(s: ParamStore, name: string, x: tf.Tensor4D, dout: number): tf.Tensor4D {
-  return gelu(batchNorm(s, `${name}.bn`, convTranspose2d(s, `${name}.conv`, x, dout, 7, 7, 0)));
+  return gelu(convTranspose2dBN(s, name, x, dout, 7, 7, 0));
 }
 
 /** (6) Concat along channels: [B,H,W,D1], [B,H,W,D2] → [B,H,W,D1+D2] (first argument first). */
