@@ -32,7 +32,11 @@ async function main(): Promise<void> {
   const prof = await tf.profile(step);
   const wall = performance.now() - t0;
   const byName = new Map<string, { ms: number; n: number }>();
+  // Wrappers that tf.profile also reports around the kernels they run (customGrad forward
+  // functions: 'unnamed scope'; fused ops: '<op>__op') would count their kernels twice.
+  const wrapper = (name: string) => name === 'unnamed scope' || name.endsWith('__op');
   for (const k of prof.kernels) {
+    if (wrapper(k.name)) continue;
     const e = byName.get(k.name) ?? { ms: 0, n: 0 };
     e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
     e.n++;
@@ -47,7 +51,7 @@ async function main(): Promise<void> {
   }
   if (process.argv.includes('--calls')) {
     // The biggest single calls, with input shapes (which layer costs what).
-    const calls = [...prof.kernels].sort((a, b) => Number(b.kernelTimeMs) - Number(a.kernelTimeMs)).slice(0, Number(arg('calls', '25')));
+    const calls = prof.kernels.filter((k) => !wrapper(k.name)).sort((a, b) => Number(b.kernelTimeMs) - Number(a.kernelTimeMs)).slice(0, Number(arg('calls', '25')));
     for (const k of calls) console.log(`${k.name} ${Number(k.kernelTimeMs).toFixed(1)} ms in ${k.inputShapes.map((s) => `[${s}]`).join(' ')} out ${k.outputShapes.map((s) => `[${s}]`).join(' ')}`);
   }
   tf.dispose([x, t, c].filter(Boolean) as tf.Tensor[]);

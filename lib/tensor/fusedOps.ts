@@ -107,7 +107,77 @@ const bnGradKernel: KernelFunc = ({ inputs, backend }) => {
   });
 };
 
+/**
+ * The same gradient in two passes with fewer operations per element: pass 1 accumulates Σdy and
+ * Σdy·x (then Σdy·x̂ = invStd·(Σdy·x − mean·Σdy), float64), pass 2 is dx = A·dy + B·x + C with
+ * per-channel A = γ·invStd, B = −A·invStd·mean(dy·x̂), C = A·(mean·invStd·mean(dy·x̂) − mean(dy)).
+ */
+const bnGradFastKernel: KernelFunc = ({ inputs, backend }) => {
+  const { dy, x, mean, invStd, gamma } = inputs as Record<string, TensorInfo>;
+  const c = x.shape[x.shape.length - 1];
+  return withViews(backend as JsBackend, [dy, x, mean, invStd, gamma], [x.shape, [c], [c]], ([g, xs, m, is, ga], [dx, dgamma, dbeta]) => {
+    const n = xs.length / c;
+    const sdy = new Float64Array(c);
+    const sdx = new Float64Array(c);
+    for (let i = 0; i < xs.length; i += c) {
+      for (let k = 0; k < c; k++) {
+        const d = g[i + k];
+        sdy[k] += d;
+        sdx[k] += d * xs[i + k];
+      }
+    }
+    const A = new Float64Array(c);
+    const B = new Float64Array(c);
+    const C = new Float64Array(c);
+    for (let k = 0; k < c; k++) {
+      const sdyx = is[k] * (sdx[k] - m[k] * sdy[k]);
+      const a = ga[k] * is[k];
+      A[k] = a;
+      B[k] = (-a * is[k] * sdyx) / n;
+      C[k] = a * ((m[k] * is[k] * sdyx) / n - sdy[k] / n);
+      dgamma[k] = sdyx;
+      dbeta[k] = sdy[k];
+    }
+    for (let i = 0; i < xs.length; i += c) {
+      for (let k = 0; k < c; k++) dx[i + k] = A[k] * g[i + k] + B[k] * xs[i + k] + C[k];
+    }
+  });
+};
+
+/**
+ * Per-channel mean and biased variance in one pass: float64 sums of d = x − K and d², with the
+ * shift K = the channel's first value (the shifted-data algorithm, which keeps the cancellation in
+ * Σd² − (Σd)²/n small whatever the mean).
+ */
+const bnStatsFastKernel: KernelFunc = ({ inputs, backend }) => {
+  const { x } = inputs as { x: TensorInfo };
+  const c = x.shape[x.shape.length - 1];
+  return withViews(backend as JsBackend, [x], [[c], [c]], ([xs], [mean, variance]) => {
+    const n = xs.length / c;
+    const K = new Float64Array(c);
+    for (let k = 0; k < c; k++) K[k] = xs[k];
+    const s = new Float64Array(c);
+    const q = new Float64Array(c);
+    for (let i = 0; i < xs.length; i += c) {
+      for (let k = 0; k < c; k++) {
+        const d = xs[i + k] - K[k];
+        s[k] += d;
+        q[k] += d * d;
+      }
+    }
+    for (let k = 0; k < c; k++) {
+      mean[k] = K[k] + s[k] / n;
+      variance[k] = Math.max(0, (q[k] - (s[k] * s[k]) / n) / n);
+    }
+  });
+};
+
+/** Switch for the fewer-pass BatchNorm statistics and gradient kernels (A/B benchmark and tests). */
+export const BN_FAST = { enabled: true };
+
 const KERNELS: Record<string, KernelFunc> = {
+  FusedBNGradFast: bnGradFastKernel,
+  FusedBNStatsFast: bnStatsFastKernel,
   FusedBNStats: bnStatsKernel,
   FusedBNApply: bnApplyKernel,
   FusedBNGrad: bnGradKernel,
@@ -179,7 +249,7 @@ export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tens
       return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
     });
   }
-  const [mean, variance] = run('FusedBNStats', { x }) as [tf.Tensor1D, tf.Tensor1D];
+  const [mean, variance] = run(BN_FAST.enabled ? 'FusedBNStatsFast' : 'FusedBNStats', { x }) as [tf.Tensor1D, tf.Tensor1D];
   const invStd = tf.tidy(() => tf.rsqrt(tf.add(variance, eps))) as tf.Tensor1D;
   const f = tf.customGrad(((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
     // Saved tensors (not closures) survive until the backward pass runs.
@@ -187,7 +257,7 @@ export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tens
     const value = run('FusedBNApply', { x: xx, mean, invStd, gamma: g, beta: b }) as tf.Tensor;
     return {
       value,
-      gradFunc: (dy: tf.Tensor, [sx, sg, sm, si]: tf.Tensor[]) => run('FusedBNGrad', { dy, x: sx, mean: sm, invStd: si, gamma: sg }) as tf.Tensor[],
+      gradFunc: (dy: tf.Tensor, [sx, sg, sm, si]: tf.Tensor[]) => run(BN_FAST.enabled ? 'FusedBNGradFast' : 'FusedBNGrad', { dy, x: sx, mean: sm, invStd: si, gamma: sg }) as tf.Tensor[],
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   const y = f(x, gamma, beta) as tf.Tensor4D;

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { batchNormTrain, gelu, GELU_GRAD } from '../../lib/tensor/fusedOps';
+import { batchNormTrain, BN_FAST, gelu, GELU_GRAD } from '../../lib/tensor/fusedOps';
 import { mulberry32 } from '../helpers';
 
 /** erf by its Maclaurin series (float64), valid for |x| < 3 with many terms. */
@@ -48,8 +48,10 @@ for (const backend of ['wasm', 'cpu'] as const) {
     GELU_GRAD.enabled = true;
   });
 
-  test(`batchNormTrain forward and gradients match float64 on ${backend}`, async () => {
+  for (const fast of [true, false])
+  test(`batchNormTrain forward and gradients (${fast ? 'one-pass stats, coefficient gradient' : 'two-pass kernels'}) match float64 on ${backend}`, async () => {
     await initEngine({ engine: backend, quiet: true });
+    BN_FAST.enabled = fast;
     const rng = mulberry32(9);
     const [B, H, W, C] = [3, 4, 5, 6];
     const n = B * H * W;
@@ -100,8 +102,17 @@ for (const backend of ['wasm', 'cpu'] as const) {
       let m = 0;
       for (let i = 0; i < n; i++) m += xs[i * C + k];
       assert.ok(Math.abs(mean[k] - m / n) < 1e-6);
-      assert.ok(variance[k] > 0);
+      let v = 0;
+      for (let i = 0; i < n; i++) v += (xs[i * C + k] - m / n) ** 2;
+      assert.ok(Math.abs(variance[k] - v / n) < 1e-6 * (v / n), `variance ${variance[k]} vs ${v / n}`);
     }
+    // Statistics stay accurate with a mean far from zero (|mean| / std ≈ 1e3).
+    const vOff = tf.tidy(() => {
+      const r = batchNormTrain(tf.add(x, 1000) as tf.Tensor4D, g, b, eps);
+      return r.variance.dataSync().slice();
+    });
+    for (let k = 0; k < C; k++) assert.ok(Math.abs(vOff[k] - variance[k]) < 2e-3 * variance[k], `offset variance ${vOff[k]} vs ${variance[k]}`);
+    BN_FAST.enabled = true;
     assert.ok(maxAbs(dx, numGrad(0)) < 1e-4, `dx ${maxAbs(dx, numGrad(0))}`);
     assert.ok(maxAbs(dg, numGrad(1)) < 1e-4);
     assert.ok(maxAbs(db, numGrad(2)) < 1e-4);
