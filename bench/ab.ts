@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../lib/engine';
-import { PHASES, REDUCE, SINGLE_PIXEL, ZERO_COPY } from '../lib/engine/wasmKernels';
+import { COPY_LOOPS, PHASES, REDUCE, SINGLE_PIXEL, ZERO_COPY } from '../lib/engine/wasmKernels';
 import { BN_FAST, GELU_GRAD } from '../lib/tensor/fusedOps';
 import { presetConfig, Trainer } from '../lib/partb/train';
 import { Rng } from '../lib/tensor/random';
@@ -18,6 +18,7 @@ const LEVERS: Record<string, (on: boolean) => void> = {
   singlePixel: (on) => (SINGLE_PIXEL.enabled = on),
   zeroCopy: (on) => (ZERO_COPY.enabled = on),
   reduce: (on) => (REDUCE.enabled = on),
+  copyLoops: (on) => (COPY_LOOPS.enabled = on),
   geluGrad: (on) => (GELU_GRAD.enabled = on),
   bnFast: (on) => (BN_FAST.enabled = on),
   foldBN: (on) => (FOLD_BN.enabled = on),

@@ -287,6 +287,74 @@ const mean: KernelFunc = ({ inputs, backend, attrs }) => {
   return reduceLeading(backend as unknown as Backend, x, axis, keepDims, true) ?? (stock('Mean')({ inputs, backend, attrs }) as TensorInfo);
 };
 
+/**
+ * Concat and SplitV of float32 tensors as JS copy loops. The stock kernels copy one inner chunk
+ * per subarray/set call (Concat) or per Slice row: with a channel-axis chunk of 16–64 floats (the
+ * UNet's skip concats and their gradients) the call overhead dominates. Long chunks still use set().
+ */
+function copyChunks(src: Float32Array, srcStride: number, srcOff: number, dst: Float32Array, dstStride: number, dstOff: number, chunk: number, outer: number): void {
+  if (chunk >= 256) {
+    for (let o = 0; o < outer; o++) dst.set(src.subarray(o * srcStride + srcOff, o * srcStride + srcOff + chunk), o * dstStride + dstOff);
+    return;
+  }
+  for (let o = 0; o < outer; o++) {
+    const si = o * srcStride + srcOff;
+    const di = o * dstStride + dstOff;
+    for (let j = 0; j < chunk; j++) dst[di + j] = src[si + j];
+  }
+}
+
+const concat: KernelFunc = ({ inputs, backend, attrs }) => {
+  const xs = inputs as unknown as TensorInfo[];
+  const rank = xs[0]?.shape.length ?? 0;
+  const axisRaw = (attrs as unknown as { axis: number | number[] }).axis;
+  const axis0 = Array.isArray(axisRaw) ? axisRaw[0] : axisRaw;
+  const axis = axis0 < 0 ? axis0 + rank : axis0;
+  const nonEmpty = xs.filter((t) => t.shape.reduce((p, q) => p * q, 1) > 0);
+  if (!COPY_LOOPS.enabled || nonEmpty.length < 2 || xs.some((t) => t.dtype !== 'float32' || t.shape.length !== rank)) {
+    return stock('Concat')({ inputs, backend, attrs }) as TensorInfo;
+  }
+  const hb = backend as unknown as HeapBackend;
+  const outShape = xs[0].shape.slice();
+  outShape[axis] = xs.reduce((p, t) => p + t.shape[axis], 0);
+  const outer = outShape.slice(0, axis).reduce((p, q) => p * q, 1);
+  const inners = nonEmpty.map((t) => t.shape.slice(axis).reduce((p, q) => p * q, 1));
+  const total = inners.reduce((p, q) => p + q, 0);
+  const out = hb.makeOutput(outShape, 'float32'); // allocate first: it may move the heap
+  const ys = hb.typedArrayFromHeap(out);
+  let off = 0;
+  nonEmpty.forEach((t, i) => {
+    copyChunks(hb.typedArrayFromHeap(t), inners[i], 0, ys, total, off, inners[i], outer);
+    off += inners[i];
+  });
+  return out;
+};
+
+const splitV: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { x } = inputs as { x: TensorInfo };
+  const { numOrSizeSplits, axis: axisRaw } = attrs as unknown as { numOrSizeSplits: number | number[]; axis: number | number[] };
+  const rank = x.shape.length;
+  const a0 = Array.isArray(axisRaw) ? axisRaw[0] : axisRaw;
+  const axis = a0 < 0 ? a0 + rank : a0;
+  if (!COPY_LOOPS.enabled || x.dtype !== 'float32') return stock('SplitV')({ inputs, backend, attrs }) as unknown as TensorInfo;
+  const sizes = backend_util.prepareSplitSize(x as never, numOrSizeSplits, axis) as number[];
+  const hb = backend as unknown as HeapBackend;
+  const outer = x.shape.slice(0, axis).reduce((p, q) => p * q, 1);
+  const unit = x.shape.slice(axis + 1).reduce((p, q) => p * q, 1);
+  const outs = sizes.map((sz) => hb.makeOutput(x.shape.map((d, i) => (i === axis ? sz : d)), 'float32'));
+  const xv = hb.typedArrayFromHeap(x);
+  let off = 0;
+  outs.forEach((o, i) => {
+    const chunk = sizes[i] * unit;
+    copyChunks(xv, x.shape[axis] * unit, off, hb.typedArrayFromHeap(o), chunk, 0, chunk, outer);
+    off += chunk;
+  });
+  return outs as unknown as TensorInfo;
+};
+
+/** Switch for the JS Concat/SplitV copy loops (A/B benchmark and tests). */
+export const COPY_LOOPS = { enabled: true };
+
 /** Switch for the leading-axes Sum/Mean (A/B benchmark and tests). */
 export const REDUCE = { enabled: true };
 
@@ -302,6 +370,8 @@ export const SUPPLIED_WASM_KERNELS: Record<string, KernelFunc> = {
   Cast: cast,
   Sum: sum,
   Mean: mean,
+  Concat: concat,
+  SplitV: splitV,
 };
 
 let registered = false;

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { PHASES, REDUCE, SINGLE_PIXEL, ZERO_COPY } from '../../lib/engine/wasmKernels';
+import { COPY_LOOPS, PHASES, REDUCE, SINGLE_PIXEL, ZERO_COPY } from '../../lib/engine/wasmKernels';
 import { mulberry32 } from '../helpers';
 
 type Case = { n: number; h: number; w: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' | number };
@@ -173,4 +173,30 @@ test('Sum and Mean over leading axes (JS pass) and other axes (stock) on wasm ma
   assert.equal(s.dtype, 'int32');
   assert.deepEqual(Array.from(s.dataSync()), [4, 6]);
   s.dispose();
+});
+
+test('Concat and SplitV (JS copy loops) on wasm match the cpu backend on every axis', async () => {
+  await initEngine({ engine: 'wasm', quiet: true });
+  COPY_LOOPS.enabled = true;
+  const rng = mulberry32(17);
+  const shapes: number[][] = [[2, 3, 4, 5], [2, 3, 4, 300], [3, 7]];
+  for (const shape of shapes) {
+    for (let axis = -1; axis < shape.length; axis++) {
+      const ax = axis < 0 ? shape.length - 1 : axis;
+      const s2 = shape.map((d, i) => (i === ax ? d + 2 : d));
+      const a = randArray(rng, shape.reduce((p, q) => p * q, 1));
+      const b = randArray(rng, s2.reduce((p, q) => p * q, 1));
+      const f = () => tf.tidy(() => {
+        const c = tf.concat([tf.tensor(a, shape), tf.tensor(b, s2), tf.tensor(a, shape)], axis);
+        const parts = tf.split(c, [shape[ax], s2[ax], shape[ax]], axis);
+        const g = tf.grad((x: tf.Tensor) => tf.concat([x, tf.tensor(b, s2)], axis).square().sum())(tf.tensor(a, shape));
+        return [c, ...parts, g].map((t) => ({ shape: t.shape, v: Array.from(t.dataSync()) }));
+      });
+      await tf.setBackend('cpu');
+      const ref = f();
+      await tf.setBackend('wasm');
+      const got = f();
+      assert.deepEqual(got, ref, `shape ${shape} axis ${axis}`);
+    }
+  }
 });
