@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../lib/engine';
 import { COPY_LOOPS, PHASES, REDUCE, SINGLE_PIXEL, ZERO_COPY } from '../lib/engine/wasmKernels';
-import { BN_FAST, GELU_GRAD } from '../lib/tensor/fusedOps';
+import { BN_FAST, FUSED_ADAM, GELU_GRAD } from '../lib/tensor/fusedOps';
 import { presetConfig, Trainer } from '../lib/partb/train';
 import { Rng } from '../lib/tensor/random';
 import { FOLD_BN, FUSED_BIAS, type UNetKind } from '../lib/partb/unet';
@@ -21,6 +21,7 @@ const LEVERS: Record<string, (on: boolean) => void> = {
   copyLoops: (on) => (COPY_LOOPS.enabled = on),
   geluGrad: (on) => (GELU_GRAD.enabled = on),
   bnFast: (on) => (BN_FAST.enabled = on),
+  fusedAdam: (on) => (FUSED_ADAM.enabled = on),
   foldBN: (on) => (FOLD_BN.enabled = on),
   fusedBias: (on) => (FUSED_BIAS.enabled = on),
 };

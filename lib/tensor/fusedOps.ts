@@ -175,7 +175,46 @@ const bnStatsFastKernel: KernelFunc = ({ inputs, backend }) => {
 /** Switch for the fewer-pass BatchNorm statistics and gradient kernels (A/B benchmark and tests). */
 export const BN_FAST = { enabled: true };
 
+/**
+ * One Adam update of a parameter in one JS pass (PyTorch semantics, float64 arithmetic):
+ * m' = β1·m + (1−β1)·g, v' = β2·v + (1−β2)·g², p' = p − (lr/bc1) · m' / (√v'/√bc2 + eps).
+ * Outputs [p', m', v']. Replaces 13 element-wise kernel launches per parameter.
+ */
+const adamKernel: KernelFunc = ({ inputs, backend, attrs }) => {
+  const { p, g, m, v } = inputs as Record<string, TensorInfo>;
+  const { beta1, beta2, eps, stepSize, sqrtBc2 } = attrs as unknown as Record<string, number>;
+  return withViews(backend as JsBackend, [p, g, m, v], [p.shape, p.shape, p.shape], ([ps, gs, ms, vs], [po, mo, vo]) => {
+    const b1 = 1 - beta1;
+    const b2 = 1 - beta2;
+    for (let i = 0; i < ps.length; i++) {
+      const gi = gs[i];
+      const m1 = beta1 * ms[i] + b1 * gi;
+      const v1 = beta2 * vs[i] + b2 * gi * gi;
+      mo[i] = m1;
+      vo[i] = v1;
+      po[i] = ps[i] - (stepSize * m1) / (Math.sqrt(v1) / sqrtBc2 + eps);
+    }
+  });
+};
+
+/** Switch for the one-pass Adam kernel (A/B benchmark and tests). */
+export const FUSED_ADAM = { enabled: true };
+
+/** Whether adamStep runs the one-pass kernel on the current backend. */
+export function fusedAdamAvailable(): boolean {
+  return FUSED_ADAM.enabled && fused();
+}
+
+/**
+ * The one-pass Adam update of one parameter: returns [p', m', v'] (new tensors; the caller assigns
+ * them). stepSize = lr / (1 − β1^t), sqrtBc2 = √(1 − β2^t). Shapes of p, g, m, v must agree.
+ */
+export function adamStep(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, beta1: number, beta2: number, eps: number, stepSize: number, sqrtBc2: number): tf.Tensor[] {
+  return run('FusedAdam', { p, g, m, v }, { beta1, beta2, eps, stepSize, sqrtBc2 }) as tf.Tensor[];
+}
+
 const KERNELS: Record<string, KernelFunc> = {
+  FusedAdam: adamKernel,
   FusedBNGradFast: bnGradFastKernel,
   FusedBNStatsFast: bnStatsFastKernel,
   FusedBNStats: bnStatsKernel,
