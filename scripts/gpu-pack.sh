@@ -28,6 +28,18 @@ node -e '
   const out = new Set(require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean));
   out.add(require.resolve("@tensorflow/tfjs-backend-webgpu"));
   for (const f of ["index.js", "package.json", "dist/linux-x64/dawn.node"]) out.add(path.resolve("node_modules/webgpu", f));
+  // sharp (pulled in by the image helpers) loads libvips by dlopen, unseen by the tracer: take its
+  // linux-x64 platform packages whole.
+  if ([...out].some((f) => f.includes("/node_modules/sharp/"))) {
+    const walk = (d) => require("fs").readdirSync(d, { withFileTypes: true }).forEach((e) => {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) walk(p); else if (e.isFile() || e.isSymbolicLink()) out.add(p);
+    });
+    for (const pkg of ["@img/sharp-linux-x64", "@img/sharp-libvips-linux-x64"]) {
+      const dir = path.resolve("node_modules", pkg);
+      if (require("fs").existsSync(dir)) walk(dir);
+    }
+  }
   // Each package'"'"'s package.json, which module resolution reads.
   for (const f of [...out]) {
     const m = f.match(/^(.*\/node_modules\/(@[^/]+\/)?[^/]+)\//);

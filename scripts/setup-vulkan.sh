@@ -11,7 +11,7 @@ if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
 # Mesa's lavapipe ICD file: lvp_icd.json (Mesa 25) or lvp_icd.<arch>.json (older).
 have_lavapipe() {
-  ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1 '
+  ls /usr/share/vulkan/icd.d/lvp_icd*.json >/dev/null 2>&1 && ldconfig -p 2>/dev/null | grep 'libvulkan\.so\.1 ' >/dev/null
 }
 # Mesa major version of the installed lavapipe (0 when absent).
 mesa_major() {

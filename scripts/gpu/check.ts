@@ -159,6 +159,25 @@ interface TrainResult {
   sampleSecondsPerStep?: number;
 }
 
+/**
+ * Errors the GPU reports asynchronously (validation, out of memory): Dawn only logs them, and the
+ * kernels then compute nothing, so a run with any is void. Filled by watchGpuErrors().
+ */
+const gpuErrors: string[] = [];
+
+/** Subscribes to the WebGPU device's uncaptured errors (no-op on other engines). */
+function watchGpuErrors(): void {
+  const device = (tf.backend() as unknown as { device?: EventTarget }).device;
+  device?.addEventListener?.('uncapturederror', (ev) => {
+    const msg = String((ev as unknown as { error?: { message?: string } }).error?.message ?? ev).trim();
+    gpuErrors.push(msg.split('\n')[0]);
+  });
+}
+
+function checkGpuErrors(where: string): void {
+  if (gpuErrors.length > 0) throw new Error(`${where}: the GPU reported ${gpuErrors.length} error(s), results void; first: ${gpuErrors[0]}`);
+}
+
 async function timeTraining(kind: UNetKind, args: Args, mnist?: { pixels: Uint8Array; labels: Uint8Array }): Promise<{ result: TrainResult; net: UNet }> {
   const ref = REFERENCE[kind];
   const D = args.preset === 'smoke' ? 4 : ref.D;
@@ -174,6 +193,7 @@ async function timeTraining(kind: UNetKind, args: Args, mnist?: { pixels: Uint8A
     const loss = trainStep(net, adam, batches[step++ % batches.length], schedule, ref.lr);
     const v = (await loss.data())[0]; // a real loop reads every loss (the loss curve); this also waits for the GPU
     loss.dispose();
+    checkGpuErrors(`${kind} step ${step}`);
     if (!Number.isFinite(v)) throw new Error(`${kind}: loss is ${v} at step ${step}`);
     return v;
   };
@@ -228,6 +248,7 @@ async function timeSampling(net: UNet, steps: number): Promise<number> {
     await x.data();
   }
   x.dispose();
+  checkGpuErrors('sampling');
   return (performance.now() - t0) / 1000 / steps;
 }
 
@@ -254,6 +275,7 @@ async function sampleGrid(net: UNet, steps: number, file: string): Promise<numbe
   }
   const px = (await x.data()) as Float32Array;
   x.dispose();
+  checkGpuErrors('grid');
   const seconds = (performance.now() - t0) / 1000;
   const W = 10 * 28;
   const img = new Uint8Array(W * rows * 28);
@@ -308,10 +330,12 @@ async function main(): Promise<void> {
   const info = await initEngine({ engine: args.engine, quiet: true });
   console.log(describeEngine(info));
   if (info.adapter) console.log(describeAdapter(info.adapter));
+  watchGpuErrors();
   if (args.probe) {
     // A tiny op end to end proves the device runs kernels, not only that an adapter exists.
     const v = await tf.tidy(() => tf.sum(tf.matMul(tf.ones([64, 64]), tf.ones([64, 64])))).data();
     if (v[0] !== 64 * 64 * 64) throw new Error(`probe: a 64×64 matMul of ones summed to ${v[0]}, expected ${64 ** 3}`);
+    checkGpuErrors('probe');
     console.log('probe: kernels run and read back correctly');
     return;
   }
