@@ -18,7 +18,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerThreadedWasm, wasmThreadsLoaded } from './wasmThreaded';
 import { registerWasmTrainingKernels } from './wasmKernels';
-import type { AdapterReport } from './webgpu';
+import { describeAdapter, type AdapterReport } from './webgpu';
 
 export type EngineName = 'node' | 'node-gpu' | 'webgpu' | 'wasm' | 'cpu';
 export type EngineChoice = EngineName | 'auto';
@@ -138,6 +138,9 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   await tf.ready();
   info.skipped = skipped;
   current = info;
-  if (!opts.quiet) console.log(describeEngine(info));
+  if (!opts.quiet) {
+    console.log(describeEngine(info));
+    if (info.adapter) console.log(describeAdapter(info.adapter)); // vendor, architecture, limits
+  }
   return info;
 }
