@@ -1,6 +1,6 @@
 /**
  * Trains a Part B model (SPEC §2.3–2.5).
- *   npm run train -- --model classifier [--epochs 2]   (the digit judge, into weights/)
+ *   npm run train -- --model classifier [--epochs 3] [--init FILE --start-epoch K]   (the digit judge, into weights/)
  *   npm run train -- --model denoiser|time|class --preset cpu|reference [--epochs N] [--resume]
  *                    [--out DIR] [--seed S] [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n]
  * Writes DIR/last.ckpt (every epoch and every N steps), DIR/epoch-K.weights, DIR/final.weights and
@@ -20,7 +20,7 @@ import { shippedWeightsPath } from '../lib/partb/weights';
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), {
     model: 'string', preset: 'string', epochs: 'number', resume: 'boolean', out: 'string', seed: 'number',
-    'checkpoint-every': 'number', D: 'number', batch: 'number', 'images-per-epoch': 'number', engine: 'string',
+    'checkpoint-every': 'number', D: 'number', batch: 'number', 'images-per-epoch': 'number', engine: 'string', init: 'string', 'start-epoch': 'number',
   });
   const info = await initEngine({ engine: args.engine as never });
   if (args.model === 'classifier') return trainClassifier(args, describeEngine(info));
@@ -89,16 +89,19 @@ async function main(): Promise<void> {
 
 /** The digit classifier that judges samples (weights/partb-classifier.weights by default). */
 async function trainClassifier(args: Record<string, unknown>, engine: string): Promise<void> {
-  const epochs = (args.epochs as number) ?? 2;
+  const epochs = (args.epochs as number) ?? 3;
   const seed = (args.seed as number) ?? 0;
   const out = (args.out as string) ?? shippedWeightsPath('classifier');
   const train = loadMnist('train');
   const test = loadMnist('test');
-  const net = new Classifier(seed);
+  const init = args.init as string | undefined;
+  const startEpoch = (args['start-epoch'] as number) ?? 0;
+  const net = init ? Classifier.load(init).net : new Classifier(seed);
+  if (init) console.log(`continuing ${init} from epoch ${startEpoch} to ${epochs} (fresh Adam state)`);
   const t0 = performance.now();
   let last = 0;
   const losses = net.train(train, {
-    epochs, seed,
+    epochs, seed, startEpoch,
     onStep: (i, n, loss) => {
       const now = performance.now();
       if (now - last > 2000 || i === n) {

@@ -2,7 +2,7 @@
  * A small MNIST digit classifier that judges generated digits (not part of the spec; a project
  * tool). Architecture: [Conv3×3(1→16) BN ReLU, MaxPool2] → [Conv3×3(16→32) BN ReLU, MaxPool2] →
  * Linear(1568→128) ReLU → Linear(128→10). Input [B,28,28,1] in [0,1]; output logits [B,10].
- * Trained with Adam 1e-3 (×0.5 per epoch), batch 128, 3 epochs, seeded shuffle.
+ * Trained with Adam 1e-3 (×0.5 per epoch), batch 128, seeded shuffle (see its manifest for epochs).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { ParamStore, batchNorm, conv2d, linear } from './unet';
@@ -53,7 +53,10 @@ export class Classifier {
   }
 
   /** Trains with cross-entropy; onStep gets (step, totalSteps, loss). Returns the loss history. */
-  train(data: MnistSet, opts: { epochs?: number; batch?: number; lr?: number; seed?: number; onStep?: (i: number, n: number, loss: number) => void } = {}): number[] {
+  train(
+    data: MnistSet,
+    opts: { epochs?: number; startEpoch?: number; batch?: number; lr?: number; seed?: number; onStep?: (i: number, n: number, loss: number) => void } = {},
+  ): number[] {
     const epochs = opts.epochs ?? 3;
     const batch = opts.batch ?? 128;
     const rng = new Rng(opts.seed ?? 0);
@@ -64,6 +67,8 @@ export class Classifier {
     const spe = Math.ceil(data.count / batch);
     for (let e = 0; e < epochs; e++) {
       const perm = rng.shuffle(Int32Array.from({ length: data.count }, (_, i) => i)) as Int32Array;
+      // Continuing from saved weights: replay the earlier epochs' shuffles only (fresh Adam state).
+      if (e < (opts.startEpoch ?? 0)) continue;
       const lr = (opts.lr ?? 1e-3) * 0.5 ** e;
       for (let s = 0; s < spe; s++) {
         const B = Math.min(batch, data.count - s * batch);
@@ -88,7 +93,7 @@ export class Classifier {
         x.dispose();
         y.dispose();
         losses.push(loss);
-        opts.onStep?.(e * spe + s + 1, epochs * spe, loss);
+        opts.onStep?.((e - (opts.startEpoch ?? 0)) * spe + s + 1, (epochs - (opts.startEpoch ?? 0)) * spe, loss);
       }
     }
     adam.dispose();

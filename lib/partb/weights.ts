@@ -1,10 +1,18 @@
 /** Where the shipped Part B weights live (weights/ at the repository root). */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 export type ShippedModel = 'denoiser' | 'time' | 'class' | 'classifier';
 
-/** Repository root: this file compiles to dist/lib/partb/weights.js. */
-export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+/** Repository root: the nearest folder above this file (dist/lib/partb/) with a package.json. */
+export const REPO_ROOT = findRoot(__dirname);
+
+function findRoot(start: string): string {
+  for (let d = start; ; d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, 'package.json'))) return d;
+    if (path.dirname(d) === d) return path.resolve(start, '..', '..', '..');
+  }
+}
 
 /** The weights folder: weights/ at the root, or $PARTB_WEIGHTS_DIR (for trying other weights). */
 export function weightsDir(): string {
