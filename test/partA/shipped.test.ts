@@ -57,18 +57,22 @@ test('shipped MNIST model: CFG samples, SDEdit and inpainting keep the asked-for
       right += p.filter((v) => v === d).length;
       x.dispose();
     }
+    t.diagnostic(`CFG samples classified as asked: ${right}/20 (${got.join(',')})`);
     assert.ok(right >= 16, `CFG samples classified as asked: ${right}/20 (${got.join(',')})`);
     // §1.7: SDEdit from i_start = 20 (t = 90) keeps the test digit's class
     const seven = await loadModelImage(den, 'digit-7-test0.png');
     const e = A.sdedit(den, tf.concat([seven, seven, seven]) as tf.Tensor4D, 20, { rng: new Rng(7), gamma: 5 });
+    t.diagnostic(`SDEdit i_start=20 of a 7 classified as ${predict(e)}`);
     assert.ok(predict(e).filter((v) => v === 7).length >= 2, 'SDEdit at t = 90 keeps the 7');
     // §1.7.3: guided to another digit from high noise, the result follows the prompt
     const to1 = A.textImageToImage(den, tf.concat([seven, seven, seven]) as tf.Tensor4D, 3, { rng: new Rng(8), prompt: '1', gamma: 5 });
+    t.diagnostic(`7 → "1" at i_start=3 classified as ${predict(to1)}`);
     assert.ok(predict(to1).filter((v) => v === 1).length >= 2, `translation 7 → 1: ${predict(to1)}`);
     // §1.7.2: inpainting the top keeps the bottom of the original exactly (up to the final noise level)
     const m = await loadMask(den, 'mask-top.png');
     const ip = A.inpaint(den, seven, m, { rng: new Rng(9), gamma: 5 });
     const diff = tf.tidy(() => tf.max(tf.abs(tf.mul(tf.sub(ip, seven), tf.sub(1, m)))).dataSync()[0]);
+    t.diagnostic(`inpainting: kept region within ${diff.toFixed(4)} of the original`);
     assert.ok(diff < 0.06, `kept region moved by ${diff}`);
     tf.dispose([seven, e, to1, m, ip]);
   } finally {
