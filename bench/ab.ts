@@ -26,6 +26,11 @@ const LEVERS: Record<string, (on: boolean) => void> = {
   fusedBias: (on) => (FUSED_BIAS.enabled = on),
 };
 
+/** Every lever of issue 6 at once (PHASES, the lead's, stays on in both variants). */
+LEVERS.all = (on) => {
+  for (const name of ['singlePixel', 'zeroCopy', 'reduce', 'copyLoops', 'geluGrad', 'bnFast', 'fusedAdam', 'foldBN', 'fusedBias']) LEVERS[name](on);
+};
+
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
@@ -52,7 +57,7 @@ async function main(): Promise<void> {
   const x = tf.tidy(() => tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', rng.nextSeed())) as tf.Tensor4D;
   const labels = Array.from({ length: batch }, () => rng.int(0, 9));
   const t = model === 'denoiser' ? undefined : (tf.fill([batch, 1], 0.5) as tf.Tensor2D);
-  const c = model === 'class' ? (tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat() as tf.Tensor2D) : undefined;
+  const c = model === 'class' ? (tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat()) as tf.Tensor2D) : undefined;
   const step = () => (mode === 'train' ? void trainer.trainStep(x, labels, 1e-6) : tf.tidy(() => void trainer.net.apply({ x, t, c }, false).dataSync()));
   const times: Record<'A' | 'B', number[]> = { A: [], B: [] };
   // CPU time of the whole process (all threads): far steadier than wall time on a shared machine.

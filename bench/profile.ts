@@ -25,7 +25,7 @@ async function main(): Promise<void> {
   const x = tf.tidy(() => tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', rng.nextSeed())) as tf.Tensor4D;
   const labels = Array.from({ length: batch }, () => rng.int(0, 9));
   const t = model === 'denoiser' ? undefined : (tf.fill([batch, 1], 0.5) as tf.Tensor2D);
-  const c = model === 'class' ? (tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat() as tf.Tensor2D) : undefined;
+  const c = model === 'class' ? (tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat()) as tf.Tensor2D) : undefined;
   const step = () => (mode === 'train' ? void trainer.trainStep(x, labels) : tf.tidy(() => void trainer.net.apply({ x, t, c }, false).dataSync()));
   step();
   const t0 = performance.now();
