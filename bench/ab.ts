@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../lib/engine';
-import { COPY_LOOPS, PHASES, REDUCE, SINGLE_PIXEL, ZERO_COPY } from '../lib/engine/wasmKernels';
+import { COPY_LOOPS, EXACT_PHASES, PHASES, REDUCE, SINGLE_PIXEL, ZERO_COPY } from '../lib/engine/wasmKernels';
 import { BN_FAST, FUSED_ADAM, GELU_GRAD } from '../lib/tensor/fusedOps';
 import { presetConfig, Trainer } from '../lib/partb/train';
 import { Rng } from '../lib/tensor/random';
@@ -19,6 +19,7 @@ const LEVERS: Record<string, (on: boolean) => void> = {
   zeroCopy: (on) => (ZERO_COPY.enabled = on),
   reduce: (on) => (REDUCE.enabled = on),
   copyLoops: (on) => (COPY_LOOPS.enabled = on),
+  exactPhases: (on) => (EXACT_PHASES.enabled = on),
   geluGrad: (on) => (GELU_GRAD.enabled = on),
   bnFast: (on) => (BN_FAST.enabled = on),
   fusedAdam: (on) => (FUSED_ADAM.enabled = on),
@@ -28,7 +29,7 @@ const LEVERS: Record<string, (on: boolean) => void> = {
 
 /** Every lever of issue 6 at once (PHASES, the lead's, stays on in both variants). */
 LEVERS.all = (on) => {
-  for (const name of ['singlePixel', 'zeroCopy', 'reduce', 'copyLoops', 'geluGrad', 'bnFast', 'fusedAdam', 'foldBN', 'fusedBias']) LEVERS[name](on);
+  for (const name of ['singlePixel', 'exactPhases', 'zeroCopy', 'reduce', 'copyLoops', 'geluGrad', 'bnFast', 'fusedAdam', 'foldBN', 'fusedBias']) LEVERS[name](on);
 };
 
 function arg(name: string, fallback: string): string {

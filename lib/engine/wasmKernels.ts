@@ -132,6 +132,58 @@ function backpropInputPhases(b: Backend, dy: TensorInfo, filter: TensorInfo, inf
   return dx;
 }
 
+/**
+ * The phase decomposition computing exactly the h×w outputs (no rows or columns to crop): output
+ * row o belongs to phase r = (o + padTop) mod sh; when every phase has the same number of rows
+ * (h and w multiples of the strides, e.g. 28 = 2·14), the phases are concatenated in order of
+ * their first output row and reshaped into place, with no final Slice. Returns null otherwise.
+ */
+function backpropInputPhasesExact(b: Backend, dy: TensorInfo, filter: TensorInfo, info: backend_util.Conv2DInfo, h: number, w: number): TensorInfo | null {
+  const [n, ho, wo, co] = dy.shape;
+  const ci = filter.shape[2];
+  const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
+  const { top: pT, left: pL } = info.padInfo;
+  if (h % sh !== 0 || w % sw !== 0) return null;
+  const nh = h / sh;
+  const nw = w / sw;
+  // For output offset o0 in [0, s): its phase r and the phase index q of output o0 (q advances by 1 per stride).
+  const phaseOf = (o0: number, p: number, s: number) => ({ r: (o0 + p) % s, q0: Math.floor((o0 + p) / s) });
+  const rows: TensorInfo[] = [];
+  for (let oh = 0; oh < sh; oh++) {
+    const { r, q0: qh0 } = phaseOf(oh, pT, sh);
+    const cols: TensorInfo[] = [];
+    for (let ow = 0; ow < sw; ow++) {
+      const { r: rw, q0: qw0 } = phaseOf(ow, pL, sw);
+      const jh = Math.ceil((fh - r) / sh);
+      const jw = Math.ceil((fw - rw) / sw);
+      let phase: TensorInfo;
+      if (jh <= 0 || jw <= 0) {
+        phase = run(b, 'Fill', {}, { shape: [n, nh, nw, ci], value: 0, dtype: 'float32' });
+      } else {
+        const sub = run(b, 'StridedSlice', { x: filter }, { begin: [r, rw, 0, 0], end: [fh, fw, ci, co], strides: [sh, sw, 1, 1], beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0 });
+        const rev = run(b, 'Reverse', { x: sub }, { dims: [0, 1] });
+        const wT = transpose(b, rev, [0, 1, 3, 2]); // [jh,jw,Cout,Cin]
+        // Phase output q in [q0, q0+nh) reads dy[q - jh + 1 .. q].
+        const pads: Pads = { top: jh - 1 - qh0, left: jw - 1 - qw0, bottom: qh0 + nh - ho, right: qw0 + nw - wo };
+        phase = convExplicit(b, dy, wT, [1, 1], pads);
+        free(b, sub, rev, wT);
+      }
+      cols.push(run(b, 'Reshape', { x: phase }, { shape: [n, nh, 1, nw, 1, ci] }));
+      free(b, phase);
+    }
+    rows.push(cols.length > 1 ? run(b, 'Concat', cols as never, { axis: 4 }) : cols[0]);
+    if (cols.length > 1) free(b, ...cols);
+  }
+  const all = rows.length > 1 ? run(b, 'Concat', rows as never, { axis: 2 }) : rows[0];
+  if (rows.length > 1) free(b, ...rows);
+  const dx = run(b, 'Reshape', { x: all }, { shape: [n, h, w, ci] });
+  free(b, all);
+  return dx;
+}
+
+/** Switch for the exact-size phase decomposition (A/B benchmark and tests). */
+export const EXACT_PHASES = { enabled: true };
+
 /** dx = conv of zero-inserted dy with the spatially flipped filter, transposed to [fh,fw,Cout,Cin]. */
 function backpropInputZeroInserted(b: Backend, dy: TensorInfo, filter: TensorInfo, info: backend_util.Conv2DInfo, h: number, w: number): TensorInfo {
   const [n, ho, wo, co] = dy.shape;
@@ -194,9 +246,8 @@ const conv2DBackpropInput: KernelFunc = ({ inputs, backend, attrs }) => {
   }
   // Phases pay off only when zero insertion would insert zeros (dy wider than one pixel).
   const zerosInserted = (info.strideHeight > 1 && ho > 1) || (info.strideWidth > 1 && wo > 1);
-  return zerosInserted && PHASES.enabled
-    ? backpropInputPhases(b, dy, filter, info, h, w)
-    : backpropInputZeroInserted(b, dy, filter, info, h, w);
+  if (!(zerosInserted && PHASES.enabled)) return backpropInputZeroInserted(b, dy, filter, info, h, w);
+  return (EXACT_PHASES.enabled ? backpropInputPhasesExact(b, dy, filter, info, h, w) : null) ?? backpropInputPhases(b, dy, filter, info, h, w);
 };
 
 /** Switch for the benchmark and tests (both paths are kept correct). */

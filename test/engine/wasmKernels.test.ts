@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { COPY_LOOPS, PHASES, REDUCE, SINGLE_PIXEL, ZERO_COPY } from '../../lib/engine/wasmKernels';
+import { COPY_LOOPS, EXACT_PHASES, PHASES, REDUCE, SINGLE_PIXEL, ZERO_COPY } from '../../lib/engine/wasmKernels';
 import { mulberry32 } from '../helpers';
 
 type Case = { n: number; h: number; w: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' | number };
@@ -51,10 +51,11 @@ function maxRelErr(a: Float32Array, b: Float32Array): number {
   return m / scale;
 }
 
-for (const phases of [true, false])
-test(`Conv2DBackpropFilter and Conv2DBackpropInput (${phases ? 'phase sub-convolutions, single-pixel GEMM' : 'zero insertion only'}) on wasm match the cpu backend`, async () => {
+for (const [phases, exact] of [[true, true], [true, false], [false, false]])
+test(`Conv2DBackpropFilter and Conv2DBackpropInput (${phases ? `${exact ? 'exact-size ' : ''}phase sub-convolutions, single-pixel GEMM` : 'zero insertion only'}) on wasm match the cpu backend`, async () => {
   await initEngine({ engine: 'wasm', quiet: true });
   PHASES.enabled = phases;
+  EXACT_PHASES.enabled = exact;
   SINGLE_PIXEL.enabled = phases;
   const rng = mulberry32(7);
   for (const c of cases) {
@@ -70,10 +71,11 @@ test(`Conv2DBackpropFilter and Conv2DBackpropInput (${phases ? 'phase sub-convol
   }
 });
 
-for (const phases of [true, false])
-test(`conv2dTranspose forward (${phases ? 'phase sub-convolutions, single-pixel GEMM' : 'zero insertion only'}) on wasm matches the cpu backend`, async () => {
+for (const [phases, exact] of [[true, true], [true, false], [false, false]])
+test(`conv2dTranspose forward (${phases ? `${exact ? 'exact-size ' : ''}phase sub-convolutions, single-pixel GEMM` : 'zero insertion only'}) on wasm matches the cpu backend`, async () => {
   await initEngine({ engine: 'wasm', quiet: true });
   PHASES.enabled = phases;
+  EXACT_PHASES.enabled = exact;
   SINGLE_PIXEL.enabled = phases;
   const rng = mulberry32(11);
   const shapes: Array<{ n: number; h: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' | number; out: number }> = [
@@ -83,6 +85,8 @@ test(`conv2dTranspose forward (${phases ? 'phase sub-convolutions, single-pixel 
     { n: 1, h: 5, cin: 2, cout: 2, k: 3, s: 1, pad: 'same', out: 5 },
     { n: 2, h: 4, cin: 3, cout: 5, k: 3, s: 2, pad: 'same', out: 8 },
     { n: 2, h: 14, cin: 6, cout: 4, k: 4, s: 2, pad: 1, out: 28 },
+    { n: 2, h: 4, cin: 3, cout: 2, k: 5, s: 3, pad: 'same', out: 12 },
+    { n: 1, h: 5, cin: 2, cout: 3, k: 3, s: 2, pad: 'valid', out: 11 },
     { n: 1, h: 3, cin: 2, cout: 3, k: 2, s: 3, pad: 'valid', out: 9 },
   ];
   for (const c of shapes) {
