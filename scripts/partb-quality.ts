@@ -1,6 +1,7 @@
 /**
  * Ships and judges the Part B weights.
  *   node dist/scripts/partb-quality.js [--ship] [--models class,time,denoiser] [--per-digit 10] [--count 100]
+ * --test-images N: denoiser MSE on the first N test images (default 2000).
  * --ship first copies runs/partb/<model>-cpu/{final,epoch-1}.weights and manifest.json to
  * weights/partb-<model>{,-early}.weights and weights/partb-<model>.manifest.json.
  * Then prints the quality numbers and writes them into the manifests (atomically).
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     if (model === 'class') {
       const perDigit = (a['per-digit'] as number) ?? 10;
-      const r = classSampleAccuracy(net, clf!, { perDigit, guidance: 5, seed, onDigit: (d) => process.stderr.write(`\rclass: digit ${d} done   `) });
+      const r = classSampleAccuracy(net, clf!, { perDigit, guidance: 5, seed, onStep: (i, n) => i % 20 === 0 && process.stderr.write(`\rclass: step ${i}/${n}   `) });
       process.stderr.write('\n');
       console.log(`class-conditioned, γ=5, ${perDigit} samples per digit: accuracy ${(r.overall * 100).toFixed(1)}% (per digit ${r.perDigit.map((x) => (x * 100).toFixed(0)).join(' ')}), mean confidence ${r.meanConfidence.toFixed(3)}`);
       addQuality('class', { guidance: 5, samplesPerDigit: perDigit, sampleSeed: seed, classifierAccuracy: r.overall, perDigitAccuracy: r.perDigit, meanConfidence: r.meanConfidence });
@@ -70,7 +71,7 @@ async function main(): Promise<void> {
       addQuality('time', { samples: count, sampleSeed: seed, meanTopClassConfidence: r.meanConfidence, predictedDigitCounts: r.digitCounts });
     } else if (model === 'denoiser') {
       const test = loadMnist('test');
-      const n = (a['test-images'] as number) ?? test.count;
+      const n = (a['test-images'] as number) ?? 2000;
       const mse: Record<string, number> = {};
       for (const s of SIGMAS) mse[String(s)] = denoiserMse(net, test, s, n, seed);
       console.log(`denoiser test MSE (${n} test images) at σ: ${SIGMAS.map((s) => `${s}: ${mse[String(s)].toFixed(4)}`).join(', ')}`);

@@ -36,21 +36,20 @@ export function judge(clf: Classifier, images: tf.Tensor4D): { pred: Int32Array;
   });
 }
 
-/** Per-digit accuracy of `perDigit` CFG samples of every digit (one batch per digit). */
+/** Per-digit accuracy of `perDigit` CFG samples of every digit (all digits in one batch). */
 export function classSampleAccuracy(
-  net: UNet, clf: Classifier, opts: { perDigit: number; guidance: number; seed: number; onDigit?: (d: number) => void },
+  net: UNet, clf: Classifier, opts: { perDigit: number; guidance: number; seed: number; onStep?: (done: number, total: number) => void },
 ): { perDigit: number[]; overall: number; meanConfidence: number } {
-  const acc: number[] = [];
-  let confSum = 0;
-  for (let d = 0; d < 10; d++) {
-    const res = sampleClass(net, new Array(opts.perDigit).fill(d), { seed: opts.seed + d, guidance: opts.guidance });
-    const { pred, conf } = judge(clf, res.images);
-    res.images.dispose();
-    acc.push(pred.filter((p) => p === d).length / opts.perDigit);
-    confSum += conf.reduce((a, b) => a + b, 0);
-    opts.onDigit?.(d);
-  }
-  return { perDigit: acc, overall: acc.reduce((a, b) => a + b, 0) / 10, meanConfidence: confSum / (10 * opts.perDigit) };
+  const labels = Array.from({ length: 10 * opts.perDigit }, (_, i) => i % 10);
+  const res = sampleClass(net, labels, { seed: opts.seed, guidance: opts.guidance, onStep: opts.onStep });
+  const { pred, conf } = judge(clf, res.images);
+  res.images.dispose();
+  const right = new Array(10).fill(0);
+  labels.forEach((d, i) => {
+    if (pred[i] === d) right[d]++;
+  });
+  const acc = right.map((r) => r / opts.perDigit);
+  return { perDigit: acc, overall: acc.reduce((a, b) => a + b, 0) / 10, meanConfidence: conf.reduce((a, b) => a + b, 0) / labels.length };
 }
 
 /** Mean top-class confidence (and the histogram of predicted digits) of `count` time-model samples. */
