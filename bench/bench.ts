@@ -57,7 +57,7 @@ function benchTfjs(D: number, batch: number, warmup: number, steps: number): Row
   // One full training step: noise draw, forward process, UNet forward, loss, backward, Adam.
   const trainS = timeMedian(() => void trainer.trainStep(x, labels), warmup, steps);
   const t = tf.fill([batch, 1], 0.5) as tf.Tensor2D;
-  const c = tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat() as tf.Tensor2D;
+  const c = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat()) as tf.Tensor2D;
   const inferS = timeMedian(() => tf.tidy(() => void trainer.net.apply({ x, t, c }, false).dataSync()), warmup, steps);
   tf.dispose([t, c]);
   if (tf.memory().numTensors !== before) console.warn(`warning: tensor count changed during the benchmark (${before} → ${tf.memory().numTensors})`);
