@@ -2,6 +2,7 @@
  * Ships and judges the Part B weights.
  *   node dist/scripts/partb-quality.js [--ship] [--models class,time,denoiser] [--per-digit 10] [--count 100]
  * --test-images N: denoiser MSE on the first N test images (default 2000).
+ * --ship-only copies without measuring.
  * --ship first copies runs/partb/<model>-cpu/{final,epoch-1}.weights and manifest.json to
  * weights/partb-<model>{,-early}.weights and weights/partb-<model>.manifest.json.
  * Then prints the quality numbers and writes them into the manifests (atomically).
@@ -41,10 +42,11 @@ function addQuality(model: ShippedModel, q: Record<string, unknown>): void {
 }
 
 async function main(): Promise<void> {
-  const a = parseArgs(process.argv.slice(2), { ship: 'boolean', models: 'string', 'per-digit': 'number', count: 'number', 'test-images': 'number', seed: 'number' });
+  const a = parseArgs(process.argv.slice(2), { ship: 'boolean', 'ship-only': 'boolean', models: 'string', 'per-digit': 'number', count: 'number', 'test-images': 'number', seed: 'number' });
   await initEngine();
   const models = ((a.models as string) ?? 'class,time,denoiser').split(',') as ShippedModel[];
-  if (a.ship) for (const m of models) ship(m);
+  if (a.ship || a['ship-only']) for (const m of models) ship(m);
+  if (a['ship-only']) return;
   const seed = (a.seed as number) ?? 1000;
   const clfFile = shippedWeightsPath('classifier');
   const needClf = models.includes('class') || models.includes('time');
