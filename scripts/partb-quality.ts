@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { initEngine } from '../lib/engine';
 import { parseArgs } from '../lib/partb/cli';
 import { loadMnist } from '../lib/partb/mnistData';
-import { loadUNetWeights } from '../lib/partb/train';
+import { PRESETS, loadUNetWeights } from '../lib/partb/train';
 import { Classifier } from '../lib/partb/classifier';
 import { classSampleAccuracy, denoiserMse, timeSampleConfidence } from '../lib/partb/quality';
 import { manifestPath, shippedWeightsPath, trainCommand, REPO_ROOT, type ShippedModel } from '../lib/partb/weights';
@@ -28,6 +28,7 @@ function ship(model: ShippedModel): void {
   const early = path.join(dir, 'epoch-1.weights');
   if (fs.existsSync(early)) fs.copyFileSync(early, shippedWeightsPath(model, 'early'));
   const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  m.presetDescription = PRESETS[m.preset as 'cpu']?.description ?? m.presetDescription;
   m.weights = path.relative(REPO_ROOT, shippedWeightsPath(model));
   m.earlyWeights = fs.existsSync(early) ? path.relative(REPO_ROOT, shippedWeightsPath(model, 'early')) + ' (after epoch 1)' : null;
   writeFileAtomic(manifestPath(model), JSON.stringify(m, null, 2) + '\n');
