@@ -75,7 +75,7 @@ async function main(): Promise<void> {
     },
   });
   const command = `npm run train -- ${process.argv.slice(2).join(' ')}`;
-  tr.saveWeights(path.join(outDir, 'final.weights'), { command, engine: describeEngine(info) });
+  await tr.saveWeights(path.join(outDir, 'final.weights'), { command, engine: describeEngine(info) });
   const manifest = {
     model, preset: c.preset, presetDescription: PRESETS[c.preset as 'cpu']?.description, config: c,
     epochs: tr.state.epoch, steps: tr.state.step, finalLoss: meanTail(tr.state.losses, 50),

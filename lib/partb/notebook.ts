@@ -51,7 +51,7 @@ export async function retrain(model: UNetKind, preset = 'cpu', seed = 0): Promis
   const dir = path.join(NOTEBOOK_RUNS, `${model}-${preset}`);
   await tr.run(data, { outDir: dir, onStep: (s) => bar.tick(1, `epoch ${s.epoch + 1} loss ${s.loss.toFixed(4)}`) });
   bar.done();
-  tr.saveWeights(path.join(dir, 'final.weights'));
+  await tr.saveWeights(path.join(dir, 'final.weights'));
   tr.dispose();
 }
 

@@ -164,73 +164,97 @@ export class Trainer {
   }
 
   /**
-   * One optimizer step on a batch. x: [B,28,28,1] in [0,1]; labels: B digits (class model).
-   * Throws (leaving weights and optimizer untouched) when the loss is not finite.
+   * Draws the step's random inputs (Alg. B.1 lines 2–3, B.3's class dropout) from the noise RNG.
+   * x: [B,28,28,1] in [0,1]; labels: B digits (class model).
    */
-  trainStep(x: tf.Tensor4D, labels?: ArrayLike<number>, lr = this.lrAt(this.state.epoch)): number {
+  private drawInputs(x: tf.Tensor4D, labels?: ArrayLike<number>): TrainingBatch {
     if (x.rank !== 4 || x.shape[1] !== IMG || x.shape[2] !== IMG || x.shape[3] !== 1) {
       throw new Error(`training batch must have shape [B,28,28,1] with values in [0,1], got [${x.shape.join(',')}]`);
     }
     const c = this.config;
     const B = x.shape[0];
-    const net = this.net;
-    const store = net.store;
-    const inputs = tf.tidy(() => {
-      const eps = this.noiseRng.normal([B, IMG, IMG, 1]) as tf.Tensor4D;
-      if (c.model === 'denoiser') {
-        // Eq. B.2: z = x + σε; the target is the clean x.
-        return { xin: addNoise(x, c.sigma, eps), target: x.clone(), t: undefined, cls: undefined };
+    const eps = this.noiseRng.normal([B, IMG, IMG, 1]) as tf.Tensor4D;
+    if (c.model === 'denoiser') return { x0: x, eps };
+    // t uniform over indices 0..T−1 (≡ the spec's 1..T).
+    const t = new Int32Array(B);
+    for (let i = 0; i < B; i++) t[i] = this.noiseRng.int(0, c.T - 1);
+    let classes: Float32Array | undefined;
+    if (c.model === 'class') {
+      if (!labels || labels.length !== B) {
+        eps.dispose();
+        throw new Error(`class-conditioned training needs ${B} labels for the batch, got ${labels?.length ?? 0}`);
       }
-      // Alg. B.1 lines 2–4: t uniform (index 0..T−1 ≡ spec 1..T), ε ~ N(0,I), x_t by Eq. A.2.
-      const idx = new Int32Array(B);
-      const abar = new Float32Array(B);
-      const tIn = new Float32Array(B);
-      for (let i = 0; i < B; i++) {
-        idx[i] = this.noiseRng.int(0, c.T - 1);
-        abar[i] = this.schedule.alphasCumprod[idx[i]];
-        tIn[i] = (idx[i] + 1) / c.T;
-      }
-      const xt = forward(x, tf.tensor1d(abar), eps);
-      let cls: tf.Tensor2D | undefined;
-      if (c.model === 'class') {
-        if (!labels || labels.length !== B) throw new Error(`class-conditioned training needs ${B} labels for the batch, got ${labels?.length ?? 0}`);
-        // Alg. B.3: one-hot c, replaced by the zero vector with probability p_uncond.
-        const oh = new Float32Array(B * 10);
-        for (let i = 0; i < B; i++) if (this.noiseRng.uniform() >= c.pUncond) oh[i * 10 + labels[i]] = 1;
-        cls = tf.tensor2d(oh, [B, 10]);
-      }
-      return { xin: xt, target: eps, t: tf.tensor2d(tIn, [B, 1]), cls };
-    });
+      // Alg. B.3: one-hot c, replaced by the zero vector with probability p_uncond.
+      classes = new Float32Array(B * 10);
+      for (let i = 0; i < B; i++) if (this.noiseRng.uniform() >= c.pUncond) classes[i * 10 + labels[i]] = 1;
+    }
+    return { x0: x, eps, t, classes };
+  }
+
+  /** Loss and gradients of one step (the loss is not read yet). */
+  private beginStep(x: tf.Tensor4D, labels?: ArrayLike<number>): { value: tf.Scalar; grads: Map<string, tf.Tensor>; batch: TrainingBatch } {
+    const batch = this.drawInputs(x, labels);
+    const store = this.net.store;
     const names = [...store.params.keys()];
     const vars = names.map((n) => store.params.get(n)!);
-    let lossValue: number;
     try {
-      const { value, grads } = tf.variableGrads(() => {
-        const out = net.apply({ x: inputs.xin, t: inputs.t, c: inputs.cls }, true);
-        return tf.mean(tf.squaredDifference(out, inputs.target)) as tf.Scalar;
-      }, vars);
-      lossValue = value.dataSync()[0];
-      value.dispose();
-      const byName = new Map<string, tf.Tensor>();
-      names.forEach((n, i) => byName.set(n, grads[vars[i].name]));
+      const { value, grads } = tf.variableGrads(() => trainingLoss(this.net, batch, this.schedule, this.config.sigma), vars);
+      return { value, grads: new Map(names.map((n, i) => [n, grads[vars[i].name]])), batch };
+    } catch (e) {
+      store.discardPending();
+      batch.eps.dispose();
+      throw e;
+    }
+  }
+
+  /** Applies a step whose loss has been read: NaN check, Adam, BatchNorm running stats. */
+  private finishStep(step: { grads: Map<string, tf.Tensor>; batch: TrainingBatch }, lossValue: number, lr: number): number {
+    const store = this.net.store;
+    try {
       if (!Number.isFinite(lossValue)) {
-        for (const g of byName.values()) g.dispose();
-        store.discardPending();
         throw new Error(
           `training loss became ${lossValue} at step ${this.state.step + 1} (epoch ${this.state.epoch + 1}); the weights were not updated and the last checkpoint is intact — lower the learning rate or check the data for NaNs`,
         );
       }
-      this.adam.update(store.params, byName, lr);
-      for (const g of byName.values()) g.dispose();
+      this.adam.update(store.params, step.grads, lr);
       store.commitBatchNorm();
     } finally {
+      for (const g of step.grads.values()) g.dispose();
       store.discardPending();
-      for (const t of [inputs.xin, inputs.target, inputs.t, inputs.cls]) t?.dispose();
+      step.batch.eps.dispose();
     }
     this.state.step++;
     this.state.losses.push(lossValue);
     this.state.noise = this.noiseRng.getState();
     return lossValue;
+  }
+
+  /**
+   * One optimizer step on a batch. x: [B,28,28,1] in [0,1]; labels: B digits (class model).
+   * Throws (leaving weights and optimizer untouched) when the loss is not finite. Reads the loss
+   * synchronously: on WebGPU (no synchronous readback in Node) use trainStepAsync.
+   */
+  trainStep(x: tf.Tensor4D, labels?: ArrayLike<number>, lr = this.lrAt(this.state.epoch)): number {
+    const step = this.beginStep(x, labels);
+    let loss = NaN;
+    try {
+      loss = step.value.dataSync()[0];
+    } finally {
+      step.value.dispose();
+    }
+    return this.finishStep(step, loss, lr);
+  }
+
+  /** trainStep with an asynchronous loss read: works on every engine, WebGPU included. */
+  async trainStepAsync(x: tf.Tensor4D, labels?: ArrayLike<number>, lr = this.lrAt(this.state.epoch)): Promise<number> {
+    const step = this.beginStep(x, labels);
+    let loss = NaN;
+    try {
+      loss = (await step.value.data())[0];
+    } finally {
+      step.value.dispose();
+    }
+    return this.finishStep(step, loss, lr);
   }
 
   /**
@@ -271,7 +295,7 @@ export class Trainer {
         const x = tf.tensor4d(buf, [B, IMG, IMG, 1]);
         let loss: number;
         try {
-          loss = this.trainStep(x, lab, lr);
+          loss = await this.trainStepAsync(x, lab, lr);
         } finally {
           x.dispose();
         }
@@ -287,8 +311,8 @@ export class Trainer {
           this.state.shuffleAtEpochStart = sh.getState();
         }
         if (opts.outDir && (epochDone || (opts.checkpointEvery && this.state.step % opts.checkpointEvery === 0))) {
-          this.saveCheckpoint(path.join(opts.outDir, 'last.ckpt'));
-          if (epochDone) this.saveWeights(path.join(opts.outDir, `epoch-${this.state.epoch}.weights`));
+          await this.saveCheckpoint(path.join(opts.outDir, 'last.ckpt'));
+          if (epochDone) await this.saveWeights(path.join(opts.outDir, `epoch-${this.state.epoch}.weights`));
         }
         if (epochDone) {
           opts.onEpoch?.(this.state.epoch);
@@ -300,24 +324,17 @@ export class Trainer {
     }
   }
 
-  /** Weights + BatchNorm stats as stored tensors ("model/<name>"). */
-  private modelTensors(prefix: string): Map<string, StoredTensor> {
-    const out = new Map<string, StoredTensor>();
-    for (const [name, v] of this.net.store.named()) out.set(`${prefix}${name}`, { shape: v.shape, data: v.dataSync() as Float32Array });
-    return out;
-  }
-
-  /** Full checkpoint: weights, BN stats, Adam m/v/step, state, config. Atomic. */
-  saveCheckpoint(file: string): void {
-    const t = this.modelTensors('model/');
-    for (const [name, v] of this.adam.m) t.set(`adam_m/${name}`, { shape: v.shape, data: v.dataSync() as Float32Array });
-    for (const [name, v] of this.adam.v) t.set(`adam_v/${name}`, { shape: v.shape, data: v.dataSync() as Float32Array });
+  /** Full checkpoint: weights, BN stats, Adam m/v/step, state, config. Atomic; async reads work on WebGPU. */
+  async saveCheckpoint(file: string): Promise<void> {
+    const t = await storedTensors(this.net.store.named(), 'model/');
+    for (const [k, v] of await storedTensors(this.adam.m, 'adam_m/')) t.set(k, v);
+    for (const [k, v] of await storedTensors(this.adam.v, 'adam_v/')) t.set(k, v);
     saveTensorFile(file, t, { kind: 'partb-checkpoint', config: this.config, state: this.state, adamStep: this.adam.step });
   }
 
   /** Weights only (for sampling and shipping), with the config and loss history in the header. */
-  saveWeights(file: string, extra: Record<string, unknown> = {}): void {
-    saveTensorFile(file, this.modelTensors(''), {
+  async saveWeights(file: string, extra: Record<string, unknown> = {}): Promise<void> {
+    saveTensorFile(file, await storedTensors(this.net.store.named(), ''), {
       kind: 'partb-weights',
       config: this.config,
       epoch: this.state.epoch,
@@ -348,6 +365,50 @@ export class Trainer {
     this.net.dispose();
     this.adam.dispose();
   }
+}
+
+/** Variables as stored tensors named prefix + name, read asynchronously (any engine). */
+async function storedTensors(vars: Map<string, tf.Variable>, prefix: string): Promise<Map<string, StoredTensor>> {
+  const out = new Map<string, StoredTensor>();
+  for (const [name, v] of vars) out.set(`${prefix}${name}`, { shape: v.shape, data: (await v.data()) as Float32Array });
+  return out;
+}
+
+/** The random inputs of one training step, drawn by the trainer (or given, for cross-engine checks). */
+export interface TrainingBatch {
+  /** clean images [B,28,28,1] in [0,1] */
+  x0: tf.Tensor4D;
+  /** noise like x0 */
+  eps: tf.Tensor4D;
+  /** timestep indices in [0,T−1], one per sample (DDPMs) */
+  t?: Int32Array;
+  /** class vectors [B·10], one-hot or all-zero (class model) */
+  classes?: Float32Array;
+}
+
+/**
+ * The training objective of each Part B model on one batch (a scalar, for variableGrads):
+ * denoiser ‖D(x + σε) − x‖² (Eq. B.1–B.2); DDPMs ‖ε_θ(x_t, t[, c]) − ε‖² with x_t by Eq. A.2
+ * (Alg. B.1 / B.3 lines 4–6). The network's time input is (index+1)/T.
+ */
+export function trainingLoss(net: UNet, batch: TrainingBatch, schedule: NoiseSchedule, sigma: number): tf.Scalar {
+  return tf.tidy(() => {
+    const { x0, eps } = batch;
+    const B = x0.shape[0];
+    if (net.config.kind === 'denoiser') {
+      return tf.mean(tf.squaredDifference(net.apply({ x: addNoise(x0, sigma, eps) }, true), x0)) as tf.Scalar;
+    }
+    if (!batch.t || batch.t.length !== B) throw new Error(`the ${net.config.kind}-conditioned loss needs ${B} timesteps, got ${batch.t?.length ?? 0}`);
+    const abar = tf.tensor1d(Float32Array.from(batch.t, (t) => schedule.alphasCumprod[t]));
+    const xt = forward(x0, abar, eps);
+    const tIn = tf.tensor2d(Float32Array.from(batch.t, (t) => (t + 1) / schedule.T), [B, 1]);
+    let c: tf.Tensor2D | undefined;
+    if (net.config.kind === 'class') {
+      if (!batch.classes || batch.classes.length !== B * 10) throw new Error(`the class-conditioned loss needs ${B}×10 class values`);
+      c = tf.tensor2d(batch.classes, [B, 10]);
+    }
+    return tf.mean(tf.squaredDifference(net.apply({ x: xt, t: tIn, c }, true), eps)) as tf.Scalar;
+  });
 }
 
 function validateConfig(c: TrainConfig): void {

@@ -12,9 +12,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { UNet, UNetKind } from '../../lib/partb/unet';
 import { Adam } from '../../lib/partb/adam';
-import { PRESETS } from '../../lib/partb/train';
+import { PRESETS, trainingLoss } from '../../lib/partb/train';
 import { NoisePredictor, timePredictor, cfgPredictor } from '../../lib/partb/sample';
-import { forward, addNoise, estimateX0, reverseStepMean, stepBeta } from '../../lib/diffusion/formulas';
+import { estimateX0, reverseStepMean, stepBeta } from '../../lib/diffusion/formulas';
 import { NoiseSchedule, alphaBarAt, ddpmSchedule } from '../../lib/diffusion/schedule';
 import { Rng } from '../../lib/tensor/random';
 
@@ -78,33 +78,18 @@ export function makeBatch(B: number, seed: number, T = 300, images?: { pixels: U
   return { B, x0, eps, t, labels, keep };
 }
 
-/** One-hot class vectors [B,10], each row scaled by keep (0 = the unconditional branch). */
-export function classVectors(labels: Int32Array, keep?: Float32Array): tf.Tensor2D {
-  return tf.tidy(() => {
-    const oh = tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat() as tf.Tensor2D;
-    return keep ? (tf.mul(oh, tf.tensor2d(keep, [labels.length, 1])) as tf.Tensor2D) : oh;
-  });
-}
-
 /**
- * The training loss of one batch (a scalar), built inside the caller's tape:
- *  denoiser (§2.3): z = x + σε, L = ‖D(z) − x‖² (mean);
- *  time / class (Alg. B.1 / B.3): x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε (Eq. A.2), L = ‖ε_θ(x_t, t/T [, c]) − ε‖².
- * The network sees t as (index + 1) / T, the spec's 1..T counting normalized to (0, 1].
+ * The training loss of one host batch (a scalar): Part B's own objective (lib/partb/train.ts
+ * trainingLoss) on tensors made from the host arrays, so every engine sees identical inputs.
  */
 export function partbLoss(net: UNet, batch: HostBatch, schedule: NoiseSchedule): tf.Scalar {
-  const { B } = batch;
-  const x0 = tf.tensor4d(batch.x0, [B, 28, 28, 1]);
-  const eps = tf.tensor4d(batch.eps, [B, 28, 28, 1]);
-  if (net.config.kind === 'denoiser') {
-    const z = addNoise(x0, DENOISER_SIGMA, eps); // Eq. B.2
-    return tf.mean(tf.squaredDifference(net.apply({ x: z }, true), x0)) as tf.Scalar;
-  }
-  const abar = tf.tensor1d(Float32Array.from(batch.t, (t) => alphaBarAt(schedule, t)));
-  const xt = forward(x0, abar, eps);
-  const tn = tf.tensor2d(Float32Array.from(batch.t, (t) => (t + 1) / schedule.T), [B, 1]);
-  const c = net.config.kind === 'class' ? classVectors(batch.labels, batch.keep) : undefined;
-  return tf.mean(tf.squaredDifference(net.apply({ x: xt, t: tn, c }, true), eps)) as tf.Scalar;
+  return tf.tidy(() => {
+    const { B } = batch;
+    const x0 = tf.tensor4d(batch.x0, [B, 28, 28, 1]);
+    const eps = tf.tensor4d(batch.eps, [B, 28, 28, 1]);
+    const classes = Float32Array.from({ length: B * 10 }, (_, i) => (batch.labels[Math.floor(i / 10)] === i % 10 ? batch.keep[Math.floor(i / 10)] : 0));
+    return trainingLoss(net, { x0, eps, t: batch.t, classes }, schedule, DENOISER_SIGMA);
+  });
 }
 
 /**
@@ -124,16 +109,9 @@ export async function lossAndGrads(net: UNet, batch: HostBatch, schedule: NoiseS
   return { loss, grads: out };
 }
 
-/**
- * Part B's Adam for the model's parameters. Built inside a tidy: its constructor leaves the
- * zerosLike values it makes variables from alive (tf.variable keeps its own reference).
- */
+/** Part B's Adam for the model's parameters. */
 export function newAdam(net: UNet): Adam {
-  let adam: Adam | undefined;
-  tf.tidy(() => {
-    adam = new Adam(net.store.params);
-  });
-  return adam!;
+  return new Adam(net.store.params);
 }
 
 /**

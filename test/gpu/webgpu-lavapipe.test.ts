@@ -14,6 +14,9 @@ import { initEngine } from '../../lib/engine';
 import { UNet, UNetKind } from '../../lib/partb/unet';
 import { PARTB_KINDS, makeBatch, lossAndGrads, trainStep, newAdam, sampleStep, predictorFor, ddpmSchedule } from '../../scripts/gpu/partbSteps';
 import { Rng } from '../../lib/tensor/random';
+import { presetConfig, Trainer } from '../../lib/partb/train';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 const ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
 
@@ -129,4 +132,28 @@ test('WebGPU on a software Vulkan adapter: train and sample each Part B model li
       assert.ok(e < 1e-2, `sampling step differs from cpu by ${e.toExponential(2)} (relative)`);
     });
   }
+
+  await t.test('the Part B Trainer (trainStepAsync, async checkpoint) on WebGPU matches cpu', async () => {
+    const x = new Float32Array(B * 28 * 28).map((_, i) => (i % 29) / 29);
+    const run = async () => {
+      const tr = new Trainer(presetConfig('class', 'cpu', { D, batch: B, seed: 3 }));
+      const xt = tf.tensor4d(x, [B, 28, 28, 1]);
+      const losses = [await tr.trainStepAsync(xt, [1, 2], 1e-3), await tr.trainStepAsync(xt, [1, 2], 1e-3)];
+      xt.dispose();
+      const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'webgpu-ckpt-')), 'last.ckpt');
+      await tr.saveCheckpoint(file);
+      tr.dispose();
+      return { losses, file };
+    };
+    await tf.setBackend('cpu');
+    const ref = await run();
+    await tf.setBackend('webgpu');
+    const before = tf.memory().numTensors;
+    const got = await run();
+    assert.equal(tf.memory().numTensors, before, 'no tensors leak');
+    for (let i = 0; i < 2; i++) assert.ok(Math.abs(got.losses[i] - ref.losses[i]) <= 1e-3 * ref.losses[i], `step ${i + 1} loss ${got.losses[i]} vs cpu ${ref.losses[i]}`);
+    const resumed = Trainer.resume(got.file);
+    assert.equal(resumed.state.step, 2, 'the checkpoint written on WebGPU resumes at step 2');
+    resumed.dispose();
+  });
 });

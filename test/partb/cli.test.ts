@@ -20,7 +20,7 @@ test('npm run sample: PNG per sample + grid, deterministic per seed, clear error
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'partb-cli-'));
   const weights = path.join(dir, 'tiny.weights');
   const tr = new Trainer(presetConfig('class', 'cpu', { D: 2 }));
-  tr.saveWeights(weights);
+  await tr.saveWeights(weights);
   tr.dispose();
   const a = sample(['--model', 'class', '--digit', '7', '--count', '2', '--seed', '1', '--weights', weights, '--out', path.join(dir, 'a')]);
   assert.equal(a.status, 0, a.out);
