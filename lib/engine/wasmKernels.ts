@@ -88,72 +88,35 @@ const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
 
 /**
  * dx of a strided convolution as sh·sw phase sub-convolutions (the forward pass of
- * conv2dTranspose too). Output row h' = h + padTop = q·sh + r only receives filter taps
- * kh ≡ r (mod sh), so each phase (r, rw) is a stride-1 convolution of dy with the flipped
- * sub-filter W[r::sh, rw::sw]; the phases are then interleaved. Unlike a convolution over
- * zero-inserted dy, no multiply touches an inserted zero (3/4 of the work at stride 2).
+ * conv2dTranspose too). Padded output row h' = h + padTop = q·sh + r only receives filter taps
+ * kh ≡ r (mod sh), so each phase r is a stride-1 convolution of dy with the flipped sub-filter
+ * W[r::sh, rw::sw], producing rows q0, q0+1, …; the phases are then interleaved. Unlike a
+ * convolution over zero-inserted dy, no multiply touches an inserted zero (3/4 of the work at
+ * stride 2).
+ *
+ * When h and w are multiples of the strides (28 = 2·14), the window starts at h' = padTop and
+ * covers exactly the h×w outputs (no final Slice); otherwise it starts at h' = 0 and the result
+ * is cropped.
  */
 function backpropInputPhases(b: Backend, dy: TensorInfo, filter: TensorInfo, info: backend_util.Conv2DInfo, h: number, w: number): TensorInfo {
   const [n, ho, wo, co] = dy.shape;
   const ci = filter.shape[2];
   const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
   const { top: pT, left: pL } = info.padInfo;
-  const qh = Math.ceil((h + pT) / sh);
-  const qw = Math.ceil((w + pL) / sw);
-  const rows: TensorInfo[] = [];
-  for (let r = 0; r < sh; r++) {
-    const cols: TensorInfo[] = [];
-    for (let rw = 0; rw < sw; rw++) {
-      const jh = Math.ceil((fh - r) / sh);
-      const jw = Math.ceil((fw - rw) / sw);
-      let phase: TensorInfo;
-      if (jh <= 0 || jw <= 0) {
-        phase = run(b, 'Fill', {}, { shape: [n, qh, qw, ci], value: 0, dtype: 'float32' });
-      } else {
-        const sub = run(b, 'StridedSlice', { x: filter }, { begin: [r, rw, 0, 0], end: [fh, fw, ci, co], strides: [sh, sw, 1, 1], beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0 });
-        const rev = run(b, 'Reverse', { x: sub }, { dims: [0, 1] });
-        const wT = transpose(b, rev, [0, 1, 3, 2]); // [jh,jw,Cout,Cin]
-        // Output q in [0,qh) reads dy[q - jh + 1 .. q]: top padding jh-1, bottom to reach qh rows.
-        const pads: Pads = { top: jh - 1, left: jw - 1, bottom: qh - ho, right: qw - wo };
-        phase = convExplicit(b, dy, wT, [1, 1], pads);
-        free(b, sub, rev, wT);
-      }
-      cols.push(run(b, 'Reshape', { x: phase }, { shape: [n, qh, 1, qw, 1, ci] }));
-      free(b, phase);
-    }
-    rows.push(cols.length > 1 ? run(b, 'Concat', cols as never, { axis: 4 }) : cols[0]);
-    if (cols.length > 1) free(b, ...cols);
-  }
-  const all = rows.length > 1 ? run(b, 'Concat', rows as never, { axis: 2 }) : rows[0];
-  if (rows.length > 1) free(b, ...rows);
-  const flat = run(b, 'Reshape', { x: all }, { shape: [n, qh * sh, qw * sw, ci] });
-  const dx = run(b, 'Slice', { x: flat }, { begin: [0, pT, pL, 0], size: [n, h, w, ci] });
-  free(b, all, flat);
-  return dx;
-}
-
-/**
- * The phase decomposition computing exactly the h×w outputs (no rows or columns to crop): output
- * row o belongs to phase r = (o + padTop) mod sh; when every phase has the same number of rows
- * (h and w multiples of the strides, e.g. 28 = 2·14), the phases are concatenated in order of
- * their first output row and reshaped into place, with no final Slice. Returns null otherwise.
- */
-function backpropInputPhasesExact(b: Backend, dy: TensorInfo, filter: TensorInfo, info: backend_util.Conv2DInfo, h: number, w: number): TensorInfo | null {
-  const [n, ho, wo, co] = dy.shape;
-  const ci = filter.shape[2];
-  const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
-  const { top: pT, left: pL } = info.padInfo;
-  if (h % sh !== 0 || w % sw !== 0) return null;
-  const nh = h / sh;
-  const nw = w / sw;
-  // For output offset o0 in [0, s): its phase r and the phase index q of output o0 (q advances by 1 per stride).
-  const phaseOf = (o0: number, p: number, s: number) => ({ r: (o0 + p) % s, q0: Math.floor((o0 + p) / s) });
+  const exact = EXACT_PHASES.enabled && h % sh === 0 && w % sw === 0;
+  // Window of padded rows h' = startH + i, i in [0, nh·sh) (columns alike).
+  const startH = exact ? pT : 0;
+  const startW = exact ? pL : 0;
+  const nh = exact ? h / sh : Math.ceil((h + pT) / sh);
+  const nw = exact ? w / sw : Math.ceil((w + pL) / sw);
   const rows: TensorInfo[] = [];
   for (let oh = 0; oh < sh; oh++) {
-    const { r, q0: qh0 } = phaseOf(oh, pT, sh);
+    const r = (startH + oh) % sh;
+    const qh0 = Math.floor((startH + oh) / sh);
     const cols: TensorInfo[] = [];
     for (let ow = 0; ow < sw; ow++) {
-      const { r: rw, q0: qw0 } = phaseOf(ow, pL, sw);
+      const rw = (startW + ow) % sw;
+      const qw0 = Math.floor((startW + ow) / sw);
       const jh = Math.ceil((fh - r) / sh);
       const jw = Math.ceil((fw - rw) / sw);
       let phase: TensorInfo;
@@ -176,8 +139,11 @@ function backpropInputPhasesExact(b: Backend, dy: TensorInfo, filter: TensorInfo
   }
   const all = rows.length > 1 ? run(b, 'Concat', rows as never, { axis: 2 }) : rows[0];
   if (rows.length > 1) free(b, ...rows);
-  const dx = run(b, 'Reshape', { x: all }, { shape: [n, h, w, ci] });
+  const flat = run(b, 'Reshape', { x: all }, { shape: [n, nh * sh, nw * sw, ci] });
   free(b, all);
+  if (exact) return flat;
+  const dx = run(b, 'Slice', { x: flat }, { begin: [0, pT - startH, pL - startW, 0], size: [n, h, w, ci] });
+  free(b, flat);
   return dx;
 }
 
@@ -247,7 +213,7 @@ const conv2DBackpropInput: KernelFunc = ({ inputs, backend, attrs }) => {
   // Phases pay off only when zero insertion would insert zeros (dy wider than one pixel).
   const zerosInserted = (info.strideHeight > 1 && ho > 1) || (info.strideWidth > 1 && wo > 1);
   if (!(zerosInserted && PHASES.enabled)) return backpropInputZeroInserted(b, dy, filter, info, h, w);
-  return (EXACT_PHASES.enabled ? backpropInputPhasesExact(b, dy, filter, info, h, w) : null) ?? backpropInputPhases(b, dy, filter, info, h, w);
+  return backpropInputPhases(b, dy, filter, info, h, w);
 };
 
 /** Switch for the benchmark and tests (both paths are kept correct). */
