@@ -4,13 +4,11 @@
  * the ratio B/A. `node dist/bench/ab.js --lever singlePixel --mode train --D 64 --batch 64`.
  * Levers are switches exported by the engine/op modules; each run keeps both variants loaded.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../lib/engine';
 import { COPY_LOOPS, EXACT_PHASES, PHASES, REDUCE, SINGLE_PIXEL, ZERO_COPY } from '../lib/engine/wasmKernels';
 import { BN_FAST, FUSED_ADAM, GELU_GRAD } from '../lib/tensor/fusedOps';
-import { presetConfig, Trainer } from '../lib/partb/train';
-import { Rng } from '../lib/tensor/random';
 import { FOLD_BN, FUSED_BIAS, type UNetKind } from '../lib/partb/unet';
+import { arg, median, unetBench } from './common';
 
 /** name → setter of the lever (true = new variant B). */
 const LEVERS: Record<string, (on: boolean) => void> = {
@@ -32,17 +30,6 @@ LEVERS.all = (on) => {
   for (const name of ['singlePixel', 'exactPhases', 'zeroCopy', 'reduce', 'copyLoops', 'geluGrad', 'bnFast', 'fusedAdam', 'foldBN', 'fusedBias']) LEVERS[name](on);
 };
 
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 async function main(): Promise<void> {
   await initEngine({ quiet: true });
   const lever = arg('lever', 'singlePixel');
@@ -53,13 +40,8 @@ async function main(): Promise<void> {
   const rounds = Number(arg('rounds', '8'));
   const model = arg('model', 'class') as UNetKind;
   const mode = arg('mode', 'train');
-  const rng = new Rng(0);
-  const trainer = new Trainer(presetConfig(model, 'cpu', { D, batch, seed: 0 }));
-  const x = tf.tidy(() => tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', rng.nextSeed())) as tf.Tensor4D;
-  const labels = Array.from({ length: batch }, () => rng.int(0, 9));
-  const t = model === 'denoiser' ? undefined : (tf.fill([batch, 1], 0.5) as tf.Tensor2D);
-  const c = model === 'class' ? (tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat()) as tf.Tensor2D) : undefined;
-  const step = () => (mode === 'train' ? void trainer.trainStep(x, labels, 1e-6) : tf.tidy(() => void trainer.net.apply({ x, t, c }, false).dataSync()));
+  const bench = unetBench(model, D, batch);
+  const step = () => (mode === 'train' ? bench.train(1e-6) : bench.infer());
   const times: Record<'A' | 'B', number[]> = { A: [], B: [] };
   // CPU time of the whole process (all threads): far steadier than wall time on a shared machine.
   const cpu: Record<'A' | 'B', number[]> = { A: [], B: [] };
@@ -85,8 +67,7 @@ async function main(): Promise<void> {
   const cb = median(cpu.B);
   console.log(`  CPU time: A ${ca.toFixed(0)} ms, B ${cb.toFixed(0)} ms, B/A ${(cb / ca).toFixed(3)}`);
   console.log(`  A: ${times.A.map((v) => v.toFixed(0)).join(' ')}\n  B: ${times.B.map((v) => v.toFixed(0)).join(' ')}`);
-  tf.dispose([x, t, c].filter(Boolean) as tf.Tensor[]);
-  trainer.dispose();
+  bench.dispose();
 }
 
 main().catch((e) => {

@@ -2,39 +2,20 @@
  * Training throughput against batch size, inside one process (alternating rounds, medians of
  * CPU time and wall time per image): `node dist/bench/batchsize.js --D 16 --batches 32,64,128`.
  */
-import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../lib/engine';
-import { presetConfig, Trainer } from '../lib/partb/train';
-import { Rng } from '../lib/tensor/random';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
+import { arg, median, unetBench } from './common';
 
 async function main(): Promise<void> {
   await initEngine({ quiet: true });
   const D = Number(arg('D', '16'));
   const batches = arg('batches', '32,64,128').split(',').map(Number);
   const rounds = Number(arg('rounds', '6'));
-  const rng = new Rng(0);
-  const setups = batches.map((batch) => {
-    const trainer = new Trainer(presetConfig('class', 'cpu', { D, batch, seed: 0 }));
-    const x = tf.tidy(() => tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', rng.nextSeed())) as tf.Tensor4D;
-    const labels = Array.from({ length: batch }, () => rng.int(0, 9));
-    trainer.trainStep(x, labels, 1e-6);
-    return { batch, trainer, x, labels, cpu: [] as number[], wall: [] as number[] };
-  });
+  const setups = batches.map((batch) => ({ batch, bench: unetBench('class', D, batch), cpu: [] as number[], wall: [] as number[] }));
   for (let r = 0; r < rounds; r++) {
     for (const s of r % 2 ? [...setups].reverse() : setups) {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
-      s.trainer.trainStep(s.x, s.labels, 1e-6);
+      s.bench.train(1e-6);
       const c = process.cpuUsage(c0);
       s.wall.push((performance.now() - t0) / s.batch);
       s.cpu.push((c.user + c.system) / 1000 / s.batch);
@@ -44,8 +25,7 @@ async function main(): Promise<void> {
   console.log(`class D=${D} training, ${rounds} alternating rounds; ms per image (median), relative to batch ${base.batch}`);
   for (const s of setups) {
     console.log(`batch ${s.batch}: CPU ${median(s.cpu).toFixed(2)} ms/img (${(median(s.cpu) / median(base.cpu)).toFixed(3)}), wall ${median(s.wall).toFixed(2)} ms/img (${(median(s.wall) / median(base.wall)).toFixed(3)})`);
-    s.x.dispose();
-    s.trainer.dispose();
+    s.bench.dispose();
   }
 }
 

@@ -12,8 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../lib/engine';
-import { presetConfig, Trainer } from '../lib/partb/train';
-import { Rng } from '../lib/tensor/random';
+import { arg, median, unetBench } from './common';
 
 interface Row {
   D: number;
@@ -22,17 +21,6 @@ interface Row {
   infer_img_s: number;
   torch_train_img_s?: number;
   torch_infer_img_s?: number;
-}
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** Seconds per call of fn: warm-up calls excluded, median of `steps` timed calls. */
@@ -48,21 +36,13 @@ function timeMedian(fn: () => void, warmup: number, steps: number): number {
 }
 
 function benchTfjs(D: number, batch: number, warmup: number, steps: number): Row {
-  const rng = new Rng(0);
-  const trainer = new Trainer(presetConfig('class', 'cpu', { D, batch, seed: 0 }));
-  const x = tf.tidy(() => tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', rng.nextSeed())) as tf.Tensor4D;
-  const labels = Array.from({ length: batch }, () => rng.int(0, 9));
-  trainer.trainStep(x, labels); // first step builds cached tensors (schedule tables)
+  const b = unetBench('class', D, batch); // its first step builds cached tensors (schedule tables)
   const before = tf.memory().numTensors;
   // One full training step: noise draw, forward process, UNet forward, loss, backward, Adam.
-  const trainS = timeMedian(() => void trainer.trainStep(x, labels), warmup, steps);
-  const t = tf.fill([batch, 1], 0.5) as tf.Tensor2D;
-  const c = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat()) as tf.Tensor2D;
-  const inferS = timeMedian(() => tf.tidy(() => void trainer.net.apply({ x, t, c }, false).dataSync()), warmup, steps);
-  tf.dispose([t, c]);
+  const trainS = timeMedian(() => b.train(), warmup, steps);
+  const inferS = timeMedian(() => b.infer(), warmup, steps);
   if (tf.memory().numTensors !== before) console.warn(`warning: tensor count changed during the benchmark (${before} → ${tf.memory().numTensors})`);
-  tf.dispose(x);
-  trainer.dispose();
+  b.dispose();
   return { D, batch, train_img_s: batch / trainS, infer_img_s: batch / inferS };
 }
 

@@ -5,14 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../lib/engine';
-import { presetConfig, Trainer } from '../lib/partb/train';
-import { Rng } from '../lib/tensor/random';
 import type { UNetKind } from '../lib/partb/unet';
-
-function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
+import { arg, unetBench } from './common';
 
 async function main(): Promise<void> {
   const info = await initEngine();
@@ -20,13 +14,8 @@ async function main(): Promise<void> {
   const batch = Number(arg('batch', '64'));
   const model = arg('model', 'class') as UNetKind;
   const mode = arg('mode', 'train');
-  const rng = new Rng(0);
-  const trainer = new Trainer(presetConfig(model, 'cpu', { D, batch, seed: 0 }));
-  const x = tf.tidy(() => tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', rng.nextSeed())) as tf.Tensor4D;
-  const labels = Array.from({ length: batch }, () => rng.int(0, 9));
-  const t = model === 'denoiser' ? undefined : (tf.fill([batch, 1], 0.5) as tf.Tensor2D);
-  const c = model === 'class' ? (tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat()) as tf.Tensor2D) : undefined;
-  const step = () => (mode === 'train' ? void trainer.trainStep(x, labels) : tf.tidy(() => void trainer.net.apply({ x, t, c }, false).dataSync()));
+  const bench = unetBench(model, D, batch);
+  const step = () => (mode === 'train' ? bench.train() : bench.infer());
   step();
   const t0 = performance.now();
   const prof = await tf.profile(step);
@@ -54,8 +43,7 @@ async function main(): Promise<void> {
     const calls = prof.kernels.filter((k) => !wrapper(k.name)).sort((a, b) => Number(b.kernelTimeMs) - Number(a.kernelTimeMs)).slice(0, Number(arg('calls', '25')));
     for (const k of calls) console.log(`${k.name} ${Number(k.kernelTimeMs).toFixed(1)} ms in ${k.inputShapes.map((s) => `[${s}]`).join(' ')} out ${k.outputShapes.map((s) => `[${s}]`).join(' ')}`);
   }
-  tf.dispose([x, t, c].filter(Boolean) as tf.Tensor[]);
-  trainer.dispose();
+  bench.dispose();
 }
 
 main().catch((e) => {
