@@ -8,5 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$PATH"
-npx tsc -p tsconfig.json
+# TypeScript 7 explicitly: tslab brings its own older tsc, and npm may link that one as .bin/tsc.
+npm run -s build
 node dist/scripts/figures.js "$@"

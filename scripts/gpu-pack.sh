@@ -15,7 +15,7 @@ mkdir -p "$B"
 [ "$(uname -m)" = x86_64 ] || { echo "gpu-pack: the device is x86-64; build the bundle on an x86-64 machine" >&2; exit 1; }
 
 # 1. Compiled code. tsc may report errors in files the check does not use; the check must exist.
-npx tsc -p tsconfig.json >"$tmp/tsc.log" 2>&1 || true
+npm run -s build >"$tmp/tsc.log" 2>&1 || true
 if [ ! -f dist/scripts/gpu/check.js ]; then cat "$tmp/tsc.log" >&2; echo "gpu-pack: build failed" >&2; exit 1; fi
 grep -E '^(scripts/gpu|lib/(engine|partb|diffusion|tensor))/' "$tmp/tsc.log" >&2 && { echo "gpu-pack: type errors in the check's own code" >&2; exit 1; }
 

@@ -4,7 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$PATH"
-npx tsc -p tsconfig.json
+# TypeScript 7 explicitly: tslab brings its own older tsc, and npm may link that one as .bin/tsc.
+npm run -s build
 # One test file at a time: the wasm engine already uses every core. Only *.test.js files are
 # tests (node 20 would otherwise also run every helper module under a test/ folder).
 if [ -n "${TEST_FILES:-}" ]; then files=($TEST_FILES); else mapfile -t files < <(find dist/test -name '*.test.js' | sort); fi
