@@ -59,16 +59,23 @@ function convExplicit(b: Backend, x: TensorInfo, w: TensorInfo, dilation: [numbe
   return out;
 }
 
+type Shape4 = [number, number, number, number];
+
+/** The forward convolution's geometry from a backprop kernel's attributes (NHWC only). */
+function backpropConvInfo(kernel: string, attrs: NamedAttrMap | undefined, xShape: number[], filterShape: number[]): backend_util.Conv2DInfo {
+  const { strides, pad, dataFormat, dimRoundingMode } = attrs as unknown as {
+    strides: [number, number] | number; pad: 'valid' | 'same' | number | backend_util.ExplicitPadding; dataFormat: 'NHWC' | 'NCHW';
+    dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  };
+  if (dataFormat === 'NCHW') throw new Error(`${kernel} on wasm supports NHWC only`);
+  return backend_util.computeConv2DInfo(xShape as Shape4, filterShape as Shape4, strides, 1, pad, dimRoundingMode);
+}
+
 /** dW = conv of x^T ([Cin,H,W,N]) with dy^T ([Ho,Wo,N,Cout]) as filter, dilation = forward stride. */
 const conv2DBackpropFilter: KernelFunc = ({ inputs, backend, attrs }) => {
   const b = backend as unknown as Backend;
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
-    strides: [number, number] | number; pad: 'valid' | 'same' | number | backend_util.ExplicitPadding; dataFormat: 'NHWC' | 'NCHW';
-    dimRoundingMode?: 'floor' | 'round' | 'ceil'; filterShape: [number, number, number, number];
-  };
-  if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on wasm supports NHWC only');
-  const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode);
+  const info = backpropConvInfo('Conv2DBackpropFilter', attrs, x.shape, (attrs as unknown as { filterShape: Shape4 }).filterShape);
   const [, h, w] = x.shape;
   const [, ho, wo] = dy.shape;
   const { top, left } = info.padInfo;
@@ -198,12 +205,8 @@ function backpropInputSinglePixel(b: Backend, dy: TensorInfo, filter: TensorInfo
 const conv2DBackpropInput: KernelFunc = ({ inputs, backend, attrs }) => {
   const b = backend as unknown as Backend;
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-  const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as {
-    strides: [number, number] | number; pad: 'valid' | 'same' | number | backend_util.ExplicitPadding; dataFormat: 'NHWC' | 'NCHW';
-    dimRoundingMode?: 'floor' | 'round' | 'ceil'; inputShape: [number, number, number, number];
-  };
-  if (dataFormat === 'NCHW') throw new Error('Conv2DBackpropInput on wasm supports NHWC only');
-  const info = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode);
+  const inputShape = (attrs as unknown as { inputShape: Shape4 }).inputShape;
+  const info = backpropConvInfo('Conv2DBackpropInput', attrs, inputShape, filter.shape);
   const [, ho, wo] = dy.shape;
   const [, h, w] = inputShape;
   const { top: pT, left: pL } = info.padInfo;
