@@ -15,7 +15,7 @@ need=()
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing apt packages: ${need[*]}"
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
 # 2. npm dependencies, from the lockfile.
