@@ -10,7 +10,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../tensor/random';
 import { alphaBarAt, ddpmSchedule, type NoiseSchedule } from '../diffusion/schedule';
-import { cfgNoise, estimateX0, reverseStepMean } from '../diffusion/formulas';
+import { cfgNoise, estimateX0, reverseStepMean, stepBeta } from '../diffusion/formulas';
 import type { UNet } from './unet';
 
 /** Predicts ε̂ for x_t [B,28,28,1] at schedule index t (same t for the whole batch). */
@@ -39,6 +39,20 @@ export interface SampleResult {
 }
 
 /**
+ * One reverse step of Alg. B.2 / B.4 from index t to tPrev < t (t − 1 in the full chain): x̂_0
+ * from ε̂, the Eq. A.3 mean, plus √β · z with β the step's beta ("fixed large" variance; no noise
+ * when z is undefined). @param xt [B,H,W,1]; @param z fresh noise like xt
+ */
+export function ddpmReverseStep(eps: NoisePredictor, xt: tf.Tensor4D, t: number, tPrev: number, z: tf.Tensor4D | undefined, sched: NoiseSchedule): tf.Tensor4D {
+  return tf.tidy(() => {
+    const abar = alphaBarAt(sched, t);
+    const abarPrev = alphaBarAt(sched, tPrev);
+    const mean = reverseStepMean(estimateX0(xt, eps(xt, t), abar), xt, abar, abarPrev);
+    return z ? (tf.add(mean, tf.mul(z, Math.sqrt(stepBeta(abar, abarPrev)))) as tf.Tensor4D) : mean;
+  });
+}
+
+/**
  * Alg. B.2 with any noise predictor (a UNet, or an oracle in tests).
  * x_T ~ N(0,I); for t = T−1 … 0: x̂_0 = estimateX0, x_{t−1} = reverseStepMean + √β_t · z.
  */
@@ -57,15 +71,8 @@ export function ddpmSample(eps: NoisePredictor, opts: SampleOptions): SampleResu
   };
   keep(sched.T);
   for (let t = sched.T - 1; t >= 0; t--) {
-    const next = tf.tidy(() => {
-      const abar = alphaBarAt(sched, t);
-      const abarPrev = alphaBarAt(sched, t - 1);
-      const e = eps(x, t);
-      const x0 = estimateX0(x, e, abar);
-      const mean = reverseStepMean(x0, x, abar, abarPrev);
-      if (t === 0) return mean; // z = 0 at the last step
-      return tf.add(mean, tf.mul(rng.normal(x.shape), Math.sqrt(sched.betas[t]))) as tf.Tensor4D;
-    });
+    // z = 0 at the last step.
+    const next = tf.tidy(() => ddpmReverseStep(eps, x, t, t - 1, t === 0 ? undefined : (rng.normal(x.shape) as tf.Tensor4D), sched));
     x.dispose();
     x = next;
     opts.onStep?.(sched.T - t, sched.T);

@@ -13,9 +13,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UNet, UNetKind } from '../../lib/partb/unet';
 import { Adam } from '../../lib/partb/adam';
 import { PRESETS, trainingLoss } from '../../lib/partb/train';
-import { NoisePredictor, timePredictor, cfgPredictor } from '../../lib/partb/sample';
-import { estimateX0, reverseStepMean, stepBeta } from '../../lib/diffusion/formulas';
-import { NoiseSchedule, alphaBarAt, ddpmSchedule } from '../../lib/diffusion/schedule';
+import { NoisePredictor, timePredictor, cfgPredictor, ddpmReverseStep } from '../../lib/partb/sample';
+import { NoiseSchedule, ddpmSchedule } from '../../lib/diffusion/schedule';
 import { Rng } from '../../lib/tensor/random';
 
 /** The three Part B models. */
@@ -140,19 +139,9 @@ export function predictorFor(net: UNet, labels?: ArrayLike<number>, guidance = 5
   return cfgPredictor(net, labels, guidance);
 }
 
-/**
- * One reverse step of Alg. B.2 / B.4 from index t to tPrev < t (tPrev = t − 1 in the full chain,
- * a larger stride for a quick preview): x̂_0 from ε̂, the Eq. A.3 mean, plus √β · z with β the
- * step's beta (Part B's "fixed large" variance; none when tPrev = −1).
- * @param xt [B,28,28,1]; @param z fresh noise like xt
- */
+/** One reverse step of Alg. B.2 / B.4 (Part B's own ddpmReverseStep; no noise when tPrev = −1). */
 export function sampleStep(eps: NoisePredictor, xt: tf.Tensor4D, t: number, tPrev: number, z: tf.Tensor4D, schedule: NoiseSchedule): tf.Tensor4D {
-  return tf.tidy(() => {
-    const abar = alphaBarAt(schedule, t);
-    const abarPrev = alphaBarAt(schedule, tPrev);
-    const mean = reverseStepMean(estimateX0(xt, eps(xt, t), abar), xt, abar, abarPrev);
-    return tPrev >= 0 ? (tf.add(mean, tf.mul(z, Math.sqrt(stepBeta(abar, abarPrev)))) as tf.Tensor4D) : mean;
-  });
+  return ddpmReverseStep(eps, xt, t, tPrev, tPrev >= 0 ? z : undefined, schedule);
 }
 
 export { ddpmSchedule };
