@@ -16,6 +16,8 @@
 FROM node:20-bookworm-slim
 
 ARG DEBIAN_FRONTEND=noninteractive
+# Every RUN under bash with pipefail: a failing command on the left of a pipe fails the build.
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # 1. System packages:
 #    - Vulkan loader, and what the driver's libGLX_nvidia.so.0 links against (glvnd, X11 client libs);
 #    - Debian's Jupyter (classic notebook, nbconvert for the figures job) and ipykernel;

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { validate, ValidationSeverity } from 'dockerfile-utils';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..');
 
@@ -68,7 +69,7 @@ function envs(): Map<string, string> {
 }
 
 test('every instruction is one Docker knows, and the base image is Debian bookworm with Node >= 20', () => {
-  const known = new Set(['FROM', 'ARG', 'RUN', 'ENV', 'WORKDIR', 'USER', 'COPY', 'EXPOSE', 'ENTRYPOINT', 'CMD', 'LABEL']);
+  const known = new Set(['FROM', 'ARG', 'RUN', 'ENV', 'WORKDIR', 'USER', 'COPY', 'EXPOSE', 'ENTRYPOINT', 'CMD', 'LABEL', 'SHELL']);
   for (const i of ins) assert.ok(known.has(i.op), `line ${i.line}: unexpected instruction ${i.op}`);
   const from = ops('FROM');
   assert.equal(from.length, 1, 'one stage');
@@ -76,6 +77,45 @@ test('every instruction is one Docker knows, and the base image is Debian bookwo
   assert.ok(m, `base image is node:<major>-bookworm[-slim], got ${from[0].args}`);
   assert.ok(Number(m[1]) >= 20, 'Node 20 or newer, as package.json engines requires');
   assert.equal(ins[0].op, 'FROM', 'FROM comes first (no ARG is used in it)');
+});
+
+/** The Dockerfile linter of the Docker language server (npm dockerfile-utils), every optional rule raised. */
+function lint(dockerfile: string): string[] {
+  const strict = {
+    deprecatedMaintainer: ValidationSeverity.ERROR,
+    directiveCasing: ValidationSeverity.ERROR,
+    emptyContinuationLine: ValidationSeverity.ERROR,
+    instructionCasing: ValidationSeverity.ERROR,
+    instructionCmdMultiple: ValidationSeverity.ERROR,
+    instructionEntrypointMultiple: ValidationSeverity.ERROR,
+    instructionHealthcheckMultiple: ValidationSeverity.ERROR,
+    instructionJSONInSingleQuotes: ValidationSeverity.ERROR,
+    instructionWorkdirRelative: ValidationSeverity.ERROR,
+  };
+  return validate(dockerfile, strict).map((d) => `line ${d.range.start.line + 1}: ${d.message}`);
+}
+
+test('the Dockerfile linter finds nothing, and does find faults planted in a copy', () => {
+  assert.deepEqual(lint(text), []);
+  // The same file with three planted faults: the linter is live, not vacuous.
+  const broken = text
+    .replace('EXPOSE 8888', 'EXPOSE port8888')
+    .replace('COPY --chown=node:node . .', 'COPY --chwn=node:node . .')
+    .replace('WORKDIR /home/node/app', 'WORKDIR home/node/app');
+  const found = lint(broken).join('\n');
+  assert.match(found, /Invalid containerPort: port8888/);
+  assert.match(found, /Unknown flag: chwn/);
+  assert.match(found, /WORKDIR/i);
+});
+
+test('RUN steps with a pipe run under pipefail (a failing left side fails the build)', () => {
+  const shell = indexOf((i) => i.op === 'SHELL');
+  for (const [k, r] of ins.entries()) {
+    if (r.op !== 'RUN' || !/[^|]\|[^|]/.test(r.args)) continue;
+    assert.ok(shell >= 0 && shell < k, `RUN at line ${r.line} has a pipe: a SHELL with -o pipefail comes before it`);
+    const argv = JSON.parse(ins[shell].args) as string[];
+    assert.ok(argv.join(' ').includes('-o pipefail') && /bash$/.test(argv[0]), `SHELL ${ins[shell].args} sets pipefail in bash`);
+  }
 });
 
 test('the NVIDIA driver parts WebGPU needs are asked for, and the engine stays automatic', () => {
