@@ -86,6 +86,9 @@ function fmtTick(v: number): string {
   return String(Number(v.toPrecision(4)));
 }
 
+/** Upper bound of one glyph's advance in the 11 px legend font (DejaVu Sans is about 0.6 em). */
+export const LEGEND_GLYPH_PX = 6.8;
+
 /** A static line plot as SVG (axes, ticks, labels, legend), width x height pixels. */
 export function svgLinePlot(opts: Omit<LossCurveOptions, 'id'>, width = 720, height = 400): string {
   checkSeries(opts.series);
@@ -137,10 +140,14 @@ export function svgLinePlot(opts: Omit<LossCurveOptions, 'id'>, width = 720, hei
   parts.push(`<text x="${ml + pw / 2}" y="${height - 10}" text-anchor="middle" font-size="12">${escapeXml(opts.xLabel ?? 'step')}</text>`);
   parts.push(`<text transform="translate(16 ${mt + ph / 2}) rotate(-90)" text-anchor="middle" font-size="12">${escapeXml((opts.yLabel ?? 'loss') + (opts.logY ? ' (log)' : ''))}</text>`);
   if (opts.series.length > 1) {
+    // Legend in the top-right corner, as wide as its longest name (about 6.5 px per glyph at 11 px).
+    const legendW = 34 + Math.ceil(LEGEND_GLYPH_PX * Math.max(...opts.series.map((s) => s.name.length)));
+    const lx = ml + pw - legendW - 4;
+    parts.push(`<rect x="${lx}" y="${mt + 4}" width="${legendW}" height="${opts.series.length * 16 + 6}" fill="#fff" fill-opacity="0.85" stroke="#dde1ea"/>`);
     opts.series.forEach((s, i) => {
-      const y = mt + 14 + i * 16;
-      parts.push(`<line x1="${ml + pw - 130}" x2="${ml + pw - 110}" y1="${y - 4}" y2="${y - 4}" stroke="${COLORS[i % COLORS.length]}" stroke-width="2"/>`);
-      parts.push(`<text x="${ml + pw - 104}" y="${y}" font-size="11">${escapeXml(s.name.slice(0, 18))}</text>`);
+      const y = mt + 18 + i * 16;
+      parts.push(`<line x1="${lx + 6}" x2="${lx + 26}" y1="${y - 4}" y2="${y - 4}" stroke="${COLORS[i % COLORS.length]}" stroke-width="2"/>`);
+      parts.push(`<text x="${lx + 30}" y="${y}" font-size="11">${escapeXml(s.name)}</text>`);
     });
   }
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}"><g font-family="${FONT_FAMILY}" fill="#222">${parts.join('')}</g></svg>`;

@@ -13,7 +13,8 @@ import sharp from 'sharp';
 import { initEngine } from '../../lib/engine';
 import { makeGrid, gridLayout, formatProgress, progress, isNotebook, showImages, showLossCurve, showGif, readManifest, makeGif, linePlotPng } from '../../lib/display';
 import { formatDuration, formatRate } from '../../lib/display/progress';
-import { niceTicks } from '../../lib/display/plot';
+import { niceTicks, svgLinePlot, LEGEND_GLYPH_PX } from '../../lib/display/plot';
+import { FONT_FAMILY } from '../../lib/display/grid';
 import { fitText } from '../../lib/display/grid';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'display-test-'));
@@ -117,6 +118,27 @@ test('chart PNG: size, both series colours present, ticks', async () => {
   assert.deepEqual(niceTicks(0, 10), [0, 2, 4, 6, 8, 10]);
   assert.deepEqual(niceTicks(0.1, 0.35), [0.1, 0.15, 0.2, 0.25, 0.3, 0.35]);
   await assert.rejects(linePlotPng({ title: 't', series: [{ name: 'a', x: [1, 2], y: [1] }] }), /2 x values but 1 y values/);
+});
+
+test('chart legend: long series names are drawn whole, inside the plot area', async () => {
+  const name = 'moving average (50 steps)';
+  // The glyph-width bound the legend is sized with, checked against rendered ink (not the code's arithmetic).
+  const probe = `<svg xmlns="http://www.w3.org/2000/svg" width="400" height="30"><rect width="400" height="30" fill="#fff"/><text x="10" y="20" font-size="11" font-family="${FONT_FAMILY}" fill="#000">${name}</text></svg>`;
+  const p = await rgb(await sharp(Buffer.from(probe)).png().toBuffer());
+  let inkRight = 0;
+  for (let y = 0; y < p.h; y++) for (let x = 0; x < p.w; x++) if (p.data[(y * p.w + x) * 3] < 128) inkRight = Math.max(inkRight, x);
+  assert.ok(inkRight > 10 + 3 * name.length, `text rendered (${inkRight - 10} px wide)`);
+  assert.ok(inkRight - 10 <= LEGEND_GLYPH_PX * name.length, `${name.length} glyphs take ${inkRight - 10} px, over the ${LEGEND_GLYPH_PX} px/glyph bound`);
+
+  const x = [0, 1, 2, 3];
+  const svg = svgLinePlot({ title: 'loss', series: [{ name: 'loss per step', x, y: [4, 3, 2, 1] }, { name, x, y: [4, 3.5, 2.5, 1.5] }], logY: false }, 720, 400);
+  assert.ok(svg.includes(`>${name}</text>`), 'the name is not cut');
+  // In the legend's rows (below the title, above the curves' tick labels), nothing is drawn right
+  // of the plot frame (x > 700): the legend stays inside.
+  const im = await rgb(await sharp(Buffer.from(svg)).png().toBuffer());
+  let outside = 0;
+  for (let y = 32; y < 100; y++) for (let xx = 701; xx < im.w; xx++) if (im.data[(y * im.w + xx) * 3] < 200) outside++;
+  assert.equal(outside, 0, 'dark pixels right of the plot area');
 });
 
 test('progress formatting: bar, counts, rate, time left and total', () => {
