@@ -68,13 +68,13 @@ export const PRESETS: Record<PresetName, Preset> = {
   cpu: {
     description:
       'Sized for 2 CPU cores with the default (threaded wasm) engine: D=16, batch 64, and an "epoch" is the first 12,800 images of a fresh seeded ' +
-      'shuffle of the 60k training set (6,400 for the denoiser). class: 16 epochs (205k images), time: 30 epochs (384k), denoiser: 2 epochs (12.8k); ' +
+      'shuffle of the 60k training set (6,400 for the denoiser). class: 30 epochs (384k images), time: 30 epochs (384k), denoiser: 2 epochs (12.8k); ' +
       'DDPMs Adam 1e-3 with ExponentialLR 0.1^(1/epochs) per epoch; denoiser Adam 1e-3 constant (the spec\'s 1e-4 is too slow for so few steps). ' +
-      'Everything else as the spec. Measured about 116 img/s on an otherwise idle 2-core machine (about an hour and a half for all three), 25–45 img/s when shared.',
+      'Everything else as the spec. Measured about 116 img/s on an otherwise idle 2-core machine (about two hours for all three), 25–45 img/s when shared.',
     configs: {
       denoiser: { ...common, D: 16, batch: 64, epochs: 2, lr: 1e-3, lrDecay: false, imagesPerEpoch: 6400 },
       time: { ...common, D: 16, batch: 64, epochs: 30, lr: 1e-3, lrDecay: true, imagesPerEpoch: 12800 },
-      class: { ...common, D: 16, batch: 64, epochs: 16, lr: 1e-3, lrDecay: true, imagesPerEpoch: 12800 },
+      class: { ...common, D: 16, batch: 64, epochs: 30, lr: 1e-3, lrDecay: true, imagesPerEpoch: 12800 },
     },
   },
 };
