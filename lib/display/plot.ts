@@ -140,7 +140,7 @@ export function svgLinePlot(opts: Omit<LossCurveOptions, 'id'>, width = 720, hei
   parts.push(`<text x="${ml + pw / 2}" y="${height - 10}" text-anchor="middle" font-size="12">${escapeXml(opts.xLabel ?? 'step')}</text>`);
   parts.push(`<text transform="translate(16 ${mt + ph / 2}) rotate(-90)" text-anchor="middle" font-size="12">${escapeXml((opts.yLabel ?? 'loss') + (opts.logY ? ' (log)' : ''))}</text>`);
   if (opts.series.length > 1) {
-    // Legend in the top-right corner, as wide as its longest name (about 6.5 px per glyph at 11 px).
+    // Legend in the top-right corner, as wide as its longest name (never cut: loss names are long).
     const legendW = 34 + Math.ceil(LEGEND_GLYPH_PX * Math.max(...opts.series.map((s) => s.name.length)));
     const lx = ml + pw - legendW - 4;
     parts.push(`<rect x="${lx}" y="${mt + 4}" width="${legendW}" height="${opts.series.length * 16 + 6}" fill="#fff" fill-opacity="0.85" stroke="#dde1ea"/>`);

@@ -14,8 +14,7 @@ import { initEngine } from '../../lib/engine';
 import { makeGrid, gridLayout, formatProgress, progress, isNotebook, showImages, showLossCurve, showGif, readManifest, makeGif, linePlotPng } from '../../lib/display';
 import { formatDuration, formatRate } from '../../lib/display/progress';
 import { niceTicks, svgLinePlot, LEGEND_GLYPH_PX } from '../../lib/display/plot';
-import { FONT_FAMILY } from '../../lib/display/grid';
-import { fitText } from '../../lib/display/grid';
+import { fitText, FONT_FAMILY } from '../../lib/display/grid';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'display-test-'));
 

@@ -79,20 +79,22 @@ test('every instruction is one Docker knows, and the base image is Debian bookwo
   assert.equal(ins[0].op, 'FROM', 'FROM comes first (no ARG is used in it)');
 });
 
-/** The Dockerfile linter of the Docker language server (npm dockerfile-utils), every optional rule raised. */
+/** Every optional rule of the Docker language server's linter (npm dockerfile-utils), raised to an error. */
+const STRICT_LINT = {
+  deprecatedMaintainer: ValidationSeverity.ERROR,
+  directiveCasing: ValidationSeverity.ERROR,
+  emptyContinuationLine: ValidationSeverity.ERROR,
+  instructionCasing: ValidationSeverity.ERROR,
+  instructionCmdMultiple: ValidationSeverity.ERROR,
+  instructionEntrypointMultiple: ValidationSeverity.ERROR,
+  instructionHealthcheckMultiple: ValidationSeverity.ERROR,
+  instructionJSONInSingleQuotes: ValidationSeverity.ERROR,
+  instructionWorkdirRelative: ValidationSeverity.ERROR,
+};
+
+/** The linter's findings, one "line N: message" each. */
 function lint(dockerfile: string): string[] {
-  const strict = {
-    deprecatedMaintainer: ValidationSeverity.ERROR,
-    directiveCasing: ValidationSeverity.ERROR,
-    emptyContinuationLine: ValidationSeverity.ERROR,
-    instructionCasing: ValidationSeverity.ERROR,
-    instructionCmdMultiple: ValidationSeverity.ERROR,
-    instructionEntrypointMultiple: ValidationSeverity.ERROR,
-    instructionHealthcheckMultiple: ValidationSeverity.ERROR,
-    instructionJSONInSingleQuotes: ValidationSeverity.ERROR,
-    instructionWorkdirRelative: ValidationSeverity.ERROR,
-  };
-  return validate(dockerfile, strict).map((d) => `line ${d.range.start.line + 1}: ${d.message}`);
+  return validate(dockerfile, STRICT_LINT).map((d) => `line ${d.range.start.line + 1}: ${d.message}`);
 }
 
 test('the Dockerfile linter finds nothing, and does find faults planted in a copy', () => {
