@@ -70,7 +70,7 @@ ENV PATH=/home/node/app/node_modules/.bin:$PATH
 RUN npx tslab install --python=/usr/bin/python3 --user \
  && /usr/bin/jupyter kernelspec list | grep -q tslab
 COPY --chown=node:node . .
-RUN node node_modules/typescript/bin/tsc -p tsconfig.json
+RUN node node_modules/typescript-native/bin/tsc -p tsconfig.json
 
 # 5. Jupyter for stepping through the notebooks; the token is printed in the log (or set JUPYTER_TOKEN).
 EXPOSE 8888

@@ -3,7 +3,7 @@
  * chosen engine, and of the same network in PyTorch (bench/torch_unet.py) in the same run when
  * `/usr/bin/python3 -c 'import torch'` works. Warm-up excluded, median of several steps.
  *
- * Options: --D 32,64  --batch 64  --steps 5  --warmup 2  --no-torch
+ * Options: --D 32,64  --batch 64  --steps 5  --warmup 2  --no-torch  (--help lists them)
  * Environment: DIFFUSION_ENGINE / DIFFUSION_THREADS choose the engine (see README).
  * The last line printed is one JSON object (the machine-readable result).
  */
@@ -12,7 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../lib/engine';
-import { arg, median, unetBench } from './common';
+import { median, unetBench } from './common';
+import { CliError, exitCodeFor, parseCommandLine } from '../lib/cli';
 
 interface Row {
   D: number;
@@ -41,12 +42,19 @@ function benchTfjs(D: number, batch: number, warmup: number, steps: number): Row
   // One full training step: noise draw, forward process, UNet forward, loss, backward, Adam.
   const trainS = timeMedian(() => b.train(), warmup, steps);
   const inferS = timeMedian(() => b.infer(), warmup, steps);
-  if (tf.memory().numTensors !== before) console.warn(`warning: tensor count changed during the benchmark (${before} → ${tf.memory().numTensors})`);
+  if (tf.memory().numTensors !== before)
+    console.warn(`warning: tensor count changed during the benchmark (${before} → ${tf.memory().numTensors})`);
   b.dispose();
   return { D, batch, train_img_s: batch / trainS, infer_img_s: batch / inferS };
 }
 
-function benchTorch(Ds: number[], batch: number, warmup: number, steps: number, threads: number): Map<number, { train: number; infer: number }> {
+function benchTorch(
+  Ds: number[],
+  batch: number,
+  warmup: number,
+  steps: number,
+  threads: number,
+): Map<number, { train: number; infer: number }> {
   const out = new Map<number, { train: number; infer: number }>();
   const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
   if (probe.status !== 0) {
@@ -63,19 +71,33 @@ function benchTorch(Ds: number[], batch: number, warmup: number, steps: number, 
   return out;
 }
 
+const USAGE = `usage: npm run bench -- [--D 32,64] [--batch 64] [--steps 5] [--warmup 2] [--no-torch]
+Training and inference images/s of the Part B class-conditioned UNet on the chosen engine (DIFFUSION_ENGINE), and in PyTorch when available.`;
+
+const BENCH_OPTIONS = {
+  D: { type: 'number', list: true, integer: true, min: 1, default: [32, 64], help: 'UNet widths to measure' },
+  batch: { type: 'number', integer: true, min: 1, default: 64, help: 'batch size' },
+  steps: { type: 'number', integer: true, min: 1, default: 5, help: 'timed steps (the median is reported)' },
+  warmup: { type: 'number', integer: true, min: 0, default: 2, help: 'untimed steps before timing' },
+  'no-torch': { type: 'boolean', help: 'skip the PyTorch reference' },
+} as const;
+
 async function main(): Promise<void> {
+  const { values: a } = parseCommandLine(process.argv.slice(2), BENCH_OPTIONS, USAGE);
   const info = await initEngine();
-  const Ds = arg('D', '32,64').split(',').map(Number);
-  const batch = Number(arg('batch', '64'));
-  const steps = Number(arg('steps', '5'));
-  const warmup = Number(arg('warmup', '2'));
+  const Ds = a.D;
+  const batch = a.batch;
+  const steps = a.steps;
+  const warmup = a.warmup;
   const rows: Row[] = [];
   for (const D of Ds) {
     const row = benchTfjs(D, batch, warmup, steps);
     rows.push(row);
-    console.log(`tfjs ${info.name}: D=${D} batch=${batch} train ${row.train_img_s.toFixed(1)} img/s, infer ${row.infer_img_s.toFixed(1)} img/s`);
+    console.log(
+      `tfjs ${info.name}: D=${D} batch=${batch} train ${row.train_img_s.toFixed(1)} img/s, infer ${row.infer_img_s.toFixed(1)} img/s`,
+    );
   }
-  if (!process.argv.includes('--no-torch')) {
+  if (!a['no-torch']) {
     const torch = benchTorch(Ds, batch, warmup, steps, info.threads || os.cpus().length);
     for (const row of rows) {
       const t = torch.get(row.D);
@@ -89,19 +111,27 @@ async function main(): Promise<void> {
   for (const r of rows) {
     const f = (v?: number) => (v === undefined ? '–' : v.toFixed(1));
     const ratio = (a: number, b?: number) => (b === undefined ? '–' : `${(a / b).toFixed(2)}×`);
-    console.log(`| ${r.D} | ${r.batch} | ${f(r.train_img_s)} | ${f(r.infer_img_s)} | ${f(r.torch_train_img_s)} | ${f(r.torch_infer_img_s)} | ${ratio(r.train_img_s, r.torch_train_img_s)} | ${ratio(r.infer_img_s, r.torch_infer_img_s)} |`);
+    console.log(
+      `| ${r.D} | ${r.batch} | ${f(r.train_img_s)} | ${f(r.infer_img_s)} | ${f(r.torch_train_img_s)} | ${f(r.torch_infer_img_s)} | ${ratio(r.train_img_s, r.torch_train_img_s)} | ${ratio(r.infer_img_s, r.torch_infer_img_s)} |`,
+    );
   }
   const round = (v?: number) => (v === undefined ? undefined : Math.round(v * 10) / 10);
   console.log(
     JSON.stringify({
       engine: info.name,
       threads: info.threads,
-      rows: rows.map((r) => ({ ...r, train_img_s: round(r.train_img_s), infer_img_s: round(r.infer_img_s), torch_train_img_s: round(r.torch_train_img_s), torch_infer_img_s: round(r.torch_infer_img_s) })),
+      rows: rows.map((r) => ({
+        ...r,
+        train_img_s: round(r.train_img_s),
+        infer_img_s: round(r.infer_img_s),
+        torch_train_img_s: round(r.torch_train_img_s),
+        torch_infer_img_s: round(r.torch_infer_img_s),
+      })),
     }),
   );
 }
 
 main().catch((e) => {
-  console.error(`bench: ${(e as Error).message}`);
-  process.exit(1);
+  console.error(e instanceof CliError ? `error: ${e.message}` : `bench: ${(e as Error).message}`);
+  process.exit(exitCodeFor(e));
 });

@@ -1,14 +1,8 @@
 /** Shared pieces of the benchmark scripts (bench.ts, ab.ts, profile.ts, batchsize.ts). */
 import * as tf from '@tensorflow/tfjs-core';
-import { presetConfig, Trainer } from '../lib/partb/train';
-import type { UNetKind } from '../lib/partb/unet';
+import { presetConfig, Trainer } from '../lib/training/trainer';
+import type { UNetKind } from '../lib/models/unet';
 import { Rng } from '../lib/tensor/random';
-
-/** Value of `--name VALUE` on the command line, or the fallback. */
-export function arg(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
-}
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);

@@ -8,6 +8,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$PATH"
-# TypeScript 7 explicitly: tslab brings its own older tsc, and npm may link that one as .bin/tsc.
+# The build uses TypeScript 7 (package typescript-native); typescript 5.9 is there for the linter's API.
 npm run -s build
 node dist/scripts/figures.js "$@"

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { buildReport, type NotebookRun } from '../lib/report';
 import { writeFileAtomic } from '../lib/image/io';
+import { CliError, parseCommandLine } from '../lib/cli';
 
 const root = path.resolve(__dirname, '..', '..');
 
@@ -26,23 +27,39 @@ interface Args {
   notebooks: string[];
 }
 
+const USAGE = `usage: node dist/scripts/figures.js [--out DIR] [--executed DIR] [--no-html] [notebooks/X.ipynb ...]   (npm run figures -- ...)
+Executes the notebooks (default: every notebooks/*.ipynb) headless and rebuilds DIR/index.html from their figures.`;
+
+const FIGURES_OPTIONS = {
+  out: { type: 'string', valueName: 'DIR', help: 'figures folder (DIR/<notebook>/*.png, DIR/index.html)', defaultHelp: 'figures/' },
+  executed: {
+    type: 'string',
+    valueName: 'DIR',
+    help: 'where the executed notebooks (and their HTML) go',
+    defaultHelp: 'notebooks/executed/',
+  },
+  'no-html': { type: 'boolean', help: 'skip the HTML rendering of each executed notebook' },
+} as const;
+
 function parseArgs(argv: string[]): Args {
-  const a: Args = { out: path.join(root, 'figures'), executed: path.join(root, 'notebooks', 'executed'), html: true, notebooks: [] };
-  for (let i = 0; i < argv.length; i++) {
-    const v = argv[i];
-    if (v === '--out') a.out = path.resolve(argv[++i] ?? '');
-    else if (v === '--executed') a.executed = path.resolve(argv[++i] ?? '');
-    else if (v === '--no-html') a.html = false;
-    else if (v.startsWith('--')) throw new Error(`figures: unknown option ${v} (use --out DIR, --executed DIR, --no-html, notebook paths).`);
-    else a.notebooks.push(path.resolve(v));
-  }
+  const { values, positionals } = parseCommandLine(argv, FIGURES_OPTIONS, USAGE, { positionals: { name: 'notebook' } });
+  const a: Args = {
+    out: values.out !== undefined ? path.resolve(values.out) : path.join(root, 'figures'),
+    executed: values.executed !== undefined ? path.resolve(values.executed) : path.join(root, 'notebooks', 'executed'),
+    html: !values['no-html'],
+    notebooks: positionals.map((v) => path.resolve(v)),
+  };
   if (a.notebooks.length === 0) {
     const dir = path.join(root, 'notebooks');
-    a.notebooks = fs.readdirSync(dir).filter((f) => f.endsWith('.ipynb')).sort().map((f) => path.join(dir, f));
+    a.notebooks = fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.ipynb'))
+      .sort()
+      .map((f) => path.join(dir, f));
   }
   for (const nb of a.notebooks) {
-    if (!fs.existsSync(nb)) throw new Error(`figures: no such notebook ${nb}.`);
-    if (!nb.endsWith('.ipynb')) throw new Error(`figures: ${nb} is not a .ipynb notebook.`);
+    if (!fs.existsSync(nb)) throw new CliError(`no such notebook ${nb}`);
+    if (!nb.endsWith('.ipynb')) throw new CliError(`${nb} is not a .ipynb notebook`);
   }
   return a;
 }
@@ -60,13 +77,16 @@ function lastLines(s: string, n: number): string {
  * the cells ran once each, top to bottom, so number them 1..n.
  */
 function numberCells(file: string): void {
-  const nb = JSON.parse(fs.readFileSync(file, 'utf8')) as { cells: Array<{ cell_type: string; execution_count?: number | null; outputs?: Array<Record<string, unknown>> }> };
+  const nb = JSON.parse(fs.readFileSync(file, 'utf8')) as {
+    cells: Array<{ cell_type: string; execution_count?: number | null; outputs?: Array<Record<string, unknown>> }>;
+  };
   let n = 0;
   for (const c of nb.cells) {
     if (c.cell_type !== 'code') continue;
     n++;
     if (c.execution_count == null) c.execution_count = n;
-    for (const o of c.outputs ?? []) if (o.output_type === 'execute_result' && o.execution_count == null) o.execution_count = c.execution_count;
+    for (const o of c.outputs ?? [])
+      if (o.output_type === 'execute_result' && o.execution_count == null) o.execution_count = c.execution_count;
   }
   writeFileAtomic(file, JSON.stringify(nb, null, 1) + '\n');
 }
@@ -89,7 +109,19 @@ function runNotebook(nb: string, a: Args): NotebookRun {
   console.log(`figures: executing ${path.relative(root, nb)} ...`);
   const res = spawnSync(
     jupyter(),
-    ['nbconvert', '--to', 'notebook', '--execute', '--ExecutePreprocessor.kernel_name=tslab', '--ExecutePreprocessor.timeout=-1', '--output-dir', a.executed, '--output', name, nb],
+    [
+      'nbconvert',
+      '--to',
+      'notebook',
+      '--execute',
+      '--ExecutePreprocessor.kernel_name=tslab',
+      '--ExecutePreprocessor.timeout=-1',
+      '--output-dir',
+      a.executed,
+      '--output',
+      name,
+      nb,
+    ],
     { env, encoding: 'utf8', maxBuffer: 64 << 20, stdio: ['ignore', 'inherit', 'pipe'] },
   );
   const seconds = (Date.now() - t0) / 1000;
@@ -107,9 +139,16 @@ function runNotebook(nb: string, a: Args): NotebookRun {
   // (`jupyter trust` is nbformat's TrustNotebookApp; Debian ships the module without the jupyter-trust entry point.)
   const py = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
   const signed = spawnSync(py, ['-m', 'nbformat.sign', executed], { env, encoding: 'utf8' });
-  if (signed.status !== 0) process.stderr.write(`figures: could not sign ${executed} (charts draw only after re-running it): ${lastLines(signed.stderr ?? '', 2)}\n`);
+  if (signed.status !== 0)
+    process.stderr.write(
+      `figures: could not sign ${executed} (charts draw only after re-running it): ${lastLines(signed.stderr ?? '', 2)}\n`,
+    );
   if (a.html) {
-    const h = spawnSync(jupyter(), ['nbconvert', '--to', 'html', '--output-dir', a.executed, executed], { env, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'] });
+    const h = spawnSync(jupyter(), ['nbconvert', '--to', 'html', '--output-dir', a.executed, executed], {
+      env,
+      encoding: 'utf8',
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     if (h.status === 0) run.html = path.relative(a.out, path.join(a.executed, `${name}.html`));
     else process.stderr.write(`figures: HTML rendering of ${name} failed: ${lastLines(h.stderr ?? '', 3)}\n`);
   }
@@ -122,13 +161,16 @@ function main(): void {
   try {
     a = parseArgs(process.argv.slice(2));
   } catch (e) {
-    console.error((e as Error).message);
+    console.error(`error: ${(e as Error).message}`);
     process.exit(2);
   }
   const runs = a.notebooks.map((nb) => runNotebook(nb, a));
   // The report covers the notebooks that exist now (this run's and earlier runs' figures).
   const nbDir = path.join(root, 'notebooks');
-  const existing = fs.readdirSync(nbDir).filter((f) => f.endsWith('.ipynb')).map((f) => path.basename(f, '.ipynb'));
+  const existing = fs
+    .readdirSync(nbDir)
+    .filter((f) => f.endsWith('.ipynb'))
+    .map((f) => path.basename(f, '.ipynb'));
   const n = buildReport(a.out, runs, [...new Set([...existing, ...runs.map((r) => r.notebook)])]);
   const rel = path.relative(process.cwd(), path.join(a.out, 'index.html'));
   console.log(`figures: ${n} figures in ${rel.startsWith('..') ? path.join(a.out, 'index.html') : rel}`);

@@ -17,7 +17,7 @@ mkdir -p "$B"
 # 1. Compiled code. tsc may report errors in files the check does not use; the check must exist.
 npm run -s build >"$tmp/tsc.log" 2>&1 || true
 if [ ! -f dist/scripts/gpu/check.js ]; then cat "$tmp/tsc.log" >&2; echo "gpu-pack: build failed" >&2; exit 1; fi
-grep -E '^(scripts/gpu|lib/(engine|partb|diffusion|tensor))/' "$tmp/tsc.log" >&2 && { echo "gpu-pack: type errors in the check's own code" >&2; exit 1; }
+grep -E '^(scripts/gpu|lib/(engine|tensor|schedulers|models|guidance|algorithms|training|weights))/' "$tmp/tsc.log" >&2 && { echo "gpu-pack: type errors in the check's own code" >&2; exit 1; }
 
 # 2. The node_modules files the check loads: traced on a quick wasm run, plus the WebGPU parts
 #    (the webgpu package is an ES module the tracer does not see; its Dawn build for linux-x64 only).

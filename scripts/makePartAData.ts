@@ -13,9 +13,8 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { loadMnist } from '../lib/data/mnist';
 import { writeFileAtomic } from '../lib/image/io';
-
-/** MNIST test indices used as the notebook's Campanile (first) and two more test images. */
-export const CAMPANILE_INDICES = [0, 1, 4];
+import { CAMPANILE_INDICES } from '../notebooks/support/partAData';
+import { CliError, exitCodeFor, parseCommandLine } from '../lib/cli';
 
 const SIZE = 28;
 const BIG = 280; // strokes are drawn at 10× and downsampled, which antialiases them like a pen scan
@@ -41,15 +40,24 @@ const SKETCHES: Record<string, string[]> = {
   '0': ['M 140 55 C 80 60, 75 150, 95 200 C 115 240, 180 235, 190 180 C 205 120, 195 60, 140 55 Z'],
 };
 
+const USAGE = `usage: node dist/scripts/makePartAData.js [--out data/partA]
+Writes Part A's test images (MNIST test digits, sketches, font digits, inpainting masks), deterministically.`;
+
 async function main(): Promise<void> {
-  const outIdx = process.argv.indexOf('--out');
-  const out = path.resolve(outIdx >= 0 ? process.argv[outIdx + 1] : 'data/partA');
+  const { values } = parseCommandLine(
+    process.argv.slice(2),
+    { out: { type: 'string', valueName: 'DIR', default: 'data/partA', help: 'output folder' } },
+    USAGE,
+  );
+  const out = path.resolve(values.out);
   fs.mkdirSync(out, { recursive: true });
   const test = loadMnist('test');
   for (const i of CAMPANILE_INDICES) {
     const px = Buffer.alloc(SIZE * SIZE);
     for (let p = 0; p < SIZE * SIZE; p++) px[p] = Math.round(test.images[i * SIZE * SIZE + p] * 255);
-    const png = await sharp(px, { raw: { width: SIZE, height: SIZE, channels: 1 } }).png().toBuffer();
+    const png = await sharp(px, { raw: { width: SIZE, height: SIZE, channels: 1 } })
+      .png()
+      .toBuffer();
     writeFileAtomic(path.join(out, `digit-${test.labels[i]}-test${i}.png`), png);
   }
   for (const [d, paths] of Object.entries(SKETCHES)) writeFileAtomic(path.join(out, `sketch-${d}.png`), await svgToPng(strokeSvg(paths)));
@@ -60,7 +68,7 @@ async function main(): Promise<void> {
       `<text x="140" y="218" font-family="DejaVu Serif" font-weight="bold" font-size="220" fill="#fff" text-anchor="middle">${d}</text></svg>`;
     writeFileAtomic(path.join(out, `outside-font-${d}.png`), await svgToPng(svg));
   }
-  // Masks (1 = generate new content): the top (like the seed's Campanile top), the right half, a centre square.
+  // Masks (1 = generate new content): the top (like the course's Campanile top), the right half, a centre square.
   const masks: Record<string, (r: number, c: number) => boolean> = {
     top: (r) => r < 12,
     right: (_r, c) => c >= 14,
@@ -69,14 +77,19 @@ async function main(): Promise<void> {
   for (const [name, f] of Object.entries(masks)) {
     const px = Buffer.alloc(SIZE * SIZE);
     for (let r = 0; r < SIZE; r++) for (let c = 0; c < SIZE; c++) px[r * SIZE + c] = f(r, c) ? 255 : 0;
-    writeFileAtomic(path.join(out, `mask-${name}.png`), await sharp(px, { raw: { width: SIZE, height: SIZE, channels: 1 } }).png().toBuffer());
+    writeFileAtomic(
+      path.join(out, `mask-${name}.png`),
+      await sharp(px, { raw: { width: SIZE, height: SIZE, channels: 1 } })
+        .png()
+        .toBuffer(),
+    );
   }
   console.log(`wrote ${fs.readdirSync(out).length} files to ${out}`);
 }
 
 if (require.main === module) {
   main().catch((e) => {
-    console.error(String(e?.message ?? e));
-    process.exit(1);
+    console.error(e instanceof CliError ? `error: ${e.message}` : String(e?.message ?? e));
+    process.exit(exitCodeFor(e));
   });
 }

@@ -10,13 +10,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initEngine } from '../lib/engine';
-import { parseArgs } from '../lib/partb/cli';
-import { loadMnist } from '../lib/partb/mnistData';
-import { PRESETS, loadUNetWeights } from '../lib/partb/train';
-import { Classifier } from '../lib/partb/classifier';
-import { classSampleAccuracy, denoiserMse, timeSampleConfidence } from '../lib/partb/quality';
-import { manifestPath, shippedWeightsPath, trainCommand, REPO_ROOT, type ShippedModel } from '../lib/partb/weights';
+import { exitCodeFor, parseCommandLine, seedOption } from '../lib/cli';
+import { loadMnist } from '../lib/data/mnist';
+import { PRESETS } from '../lib/training/trainer';
+import { loadUNetWeights } from '../lib/models/unetWeights';
+import { Classifier } from '../lib/models/classifier';
+import { classSampleAccuracy, denoiserMse, timeSampleConfidence } from '../lib/evaluation/quality';
+import { manifestPath, shippedWeightsPath, trainCommand, type ShippedModel } from '../lib/weights/shipped';
 import { writeFileAtomic } from '../lib/image/io';
+import { PROJECT_ROOT as REPO_ROOT } from '../lib/paths';
 
 export const SIGMAS = [0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0];
 
@@ -42,13 +44,33 @@ function addQuality(model: ShippedModel, q: Record<string, unknown>): void {
   writeFileAtomic(f, JSON.stringify(m, null, 2) + '\n');
 }
 
+const USAGE = `usage: node dist/scripts/partb-quality.js [--ship | --ship-only] [--models class,time,denoiser] [--per-digit 10] [--count 100] [--test-images 2000] [--seed 1000]
+Measures the shipped Part B weights (weights/partb-<model>.weights) and writes the numbers into their manifests;
+--ship first copies runs/partb/<model>-cpu/{final,epoch-1}.weights and manifest.json into weights/.`;
+
+const QUALITY_OPTIONS = {
+  ship: { type: 'boolean', help: 'copy runs/partb/<model>-cpu/ into weights/ first, then measure' },
+  'ship-only': { type: 'boolean', help: 'copy without measuring' },
+  models: {
+    type: 'string',
+    list: true,
+    choices: ['class', 'time', 'denoiser'],
+    default: ['class', 'time', 'denoiser'],
+    help: 'models to ship and measure',
+  },
+  'per-digit': { type: 'number', integer: true, min: 1, default: 10, help: 'class model: samples per digit judged at γ = 5' },
+  count: { type: 'number', integer: true, min: 1, default: 100, help: 'time model: samples judged' },
+  'test-images': { type: 'number', integer: true, min: 1, max: 10000, default: 2000, help: 'denoiser: test images for the MSE' },
+  seed: seedOption(1000, 'sampling and noise seed'),
+} as const;
+
 async function main(): Promise<void> {
-  const a = parseArgs(process.argv.slice(2), { ship: 'boolean', 'ship-only': 'boolean', models: 'string', 'per-digit': 'number', count: 'number', 'test-images': 'number', seed: 'number' });
+  const { values: a } = parseCommandLine(process.argv.slice(2), QUALITY_OPTIONS, USAGE);
   await initEngine();
-  const models = ((a.models as string) ?? 'class,time,denoiser').split(',') as ShippedModel[];
+  const models: ShippedModel[] = a.models;
   if (a.ship || a['ship-only']) for (const m of models) ship(m);
   if (a['ship-only']) return;
-  const seed = (a.seed as number) ?? 1000;
+  const seed = a.seed;
   const clfFile = shippedWeightsPath('classifier');
   const needClf = models.includes('class') || models.includes('time');
   let clf: Classifier | undefined;
@@ -62,19 +84,40 @@ async function main(): Promise<void> {
     const { net } = loadUNetWeights(file);
     const t0 = performance.now();
     if (model === 'class') {
-      const perDigit = (a['per-digit'] as number) ?? 10;
-      const r = classSampleAccuracy(net, clf!, { perDigit, guidance: 5, seed, onStep: (i, n) => i % 20 === 0 && process.stderr.write(`\rclass: step ${i}/${n}   `) });
+      const perDigit = a['per-digit'];
+      const r = classSampleAccuracy(net, clf!, {
+        perDigit,
+        guidance: 5,
+        seed,
+        onStep: (i, n) => i % 20 === 0 && process.stderr.write(`\rclass: step ${i}/${n}   `),
+      });
       process.stderr.write('\n');
-      console.log(`class-conditioned, γ=5, ${perDigit} samples per digit: accuracy ${(r.overall * 100).toFixed(1)}% (per digit ${r.perDigit.map((x) => (x * 100).toFixed(0)).join(' ')}), mean confidence ${r.meanConfidence.toFixed(3)}`);
-      addQuality('class', { guidance: 5, samplesPerDigit: perDigit, sampleSeed: seed, classifierAccuracy: r.overall, perDigitAccuracy: r.perDigit, meanConfidence: r.meanConfidence });
+      console.log(
+        `class-conditioned, γ=5, ${perDigit} samples per digit: accuracy ${(r.overall * 100).toFixed(1)}% (per digit ${r.perDigit.map((x) => (x * 100).toFixed(0)).join(' ')}), mean confidence ${r.meanConfidence.toFixed(3)}`,
+      );
+      addQuality('class', {
+        guidance: 5,
+        samplesPerDigit: perDigit,
+        sampleSeed: seed,
+        classifierAccuracy: r.overall,
+        perDigitAccuracy: r.perDigit,
+        meanConfidence: r.meanConfidence,
+      });
     } else if (model === 'time') {
-      const count = (a.count as number) ?? 100;
+      const count = a.count;
       const r = timeSampleConfidence(net, clf!, { count, seed });
-      console.log(`time-conditioned, ${count} samples: mean top-class confidence ${r.meanConfidence.toFixed(3)}, predicted digits ${r.digitCounts.join(' ')}`);
-      addQuality('time', { samples: count, sampleSeed: seed, meanTopClassConfidence: r.meanConfidence, predictedDigitCounts: r.digitCounts });
+      console.log(
+        `time-conditioned, ${count} samples: mean top-class confidence ${r.meanConfidence.toFixed(3)}, predicted digits ${r.digitCounts.join(' ')}`,
+      );
+      addQuality('time', {
+        samples: count,
+        sampleSeed: seed,
+        meanTopClassConfidence: r.meanConfidence,
+        predictedDigitCounts: r.digitCounts,
+      });
     } else if (model === 'denoiser') {
       const test = loadMnist('test');
-      const n = (a['test-images'] as number) ?? 2000;
+      const n = a['test-images'];
       const mse: Record<string, number> = {};
       for (const s of SIGMAS) mse[String(s)] = denoiserMse(net, test, s, n, seed);
       console.log(`denoiser test MSE (${n} test images) at σ: ${SIGMAS.map((s) => `${s}: ${mse[String(s)].toFixed(4)}`).join(', ')}`);
@@ -91,5 +134,5 @@ async function main(): Promise<void> {
 
 main().catch((e) => {
   console.error(`error: ${(e as Error).message}`);
-  process.exit(1);
+  process.exit(exitCodeFor(e));
 });

@@ -10,35 +10,50 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../lib/engine';
-import { parseArgs } from '../lib/partb/cli';
-import { loadUNetWeights } from '../lib/partb/train';
-import { sampleClass, sampleTime } from '../lib/partb/sample';
+import { CliError, ENGINE_OPTION, exitCodeFor, parseCommandLine, seedOption } from '../lib/cli';
+import { loadUNetWeights } from '../lib/models/unetWeights';
+import { sampleClass, sampleTime } from '../lib/algorithms/ddpmSampling';
 import { savePng, writeFileAtomic } from '../lib/image/io';
 import { makeGrid, makeGif } from '../lib/display';
-import { shippedWeightsPath } from '../lib/partb/weights';
+import { shippedWeightsPath } from '../lib/weights/shipped';
+
+const USAGE = `usage: npm run sample -- --model class --digit 7 [--count 16] [--guidance 5] [--seed 1] [--out DIR] [--gif]
+       npm run sample -- --model time [--count 16] [--seed 1] [--out DIR] [--gif]
+Samples digits from a Part B DDPM: DIR/sample-000.png … and DIR/grid.png; the same seed gives the same files.`;
+
+const SAMPLE_OPTIONS = {
+  model: { type: 'string', choices: ['class', 'time'], default: 'class', help: 'which DDPM samples' },
+  digit: { type: 'number', integer: true, min: 0, max: 9, help: 'the digit to draw (needed with --model class)' },
+  count: { type: 'number', integer: true, min: 1, max: 1024, default: 16, help: 'samples to draw' },
+  guidance: { type: 'number', min: 0, max: 100, default: 5, help: 'classifier-free guidance scale γ (class model)' },
+  seed: seedOption(0),
+  out: { type: 'string', valueName: 'DIR', help: 'output folder', defaultHelp: 'runs/samples/<model>' },
+  weights: { type: 'string', valueName: 'FILE', help: 'weights file', defaultHelp: 'weights/partb-<model>.weights' },
+  gif: { type: 'boolean', help: 'also write DIR/trajectory.gif of the denoising' },
+  engine: ENGINE_OPTION,
+} as const;
 
 async function main(): Promise<void> {
-  const a = parseArgs(process.argv.slice(2), {
-    model: 'string', digit: 'number', count: 'number', guidance: 'number', seed: 'number', out: 'string', weights: 'string', gif: 'boolean', engine: 'string',
-  });
-  await initEngine({ engine: a.engine as never });
-  const model = (a.model as string) ?? 'class';
-  if (model !== 'class' && model !== 'time') throw new Error('--model must be class or time');
-  const count = (a.count as number) ?? 16;
-  if (!(Number.isInteger(count) && count > 0 && count <= 1024)) throw new Error(`--count must be an integer in 1..1024, got ${count}`);
-  const seed = (a.seed as number) ?? 0;
-  const out = (a.out as string) ?? path.join('runs', 'samples', model);
-  const file = (a.weights as string) ?? shippedWeightsPath(model);
-  if (!fs.existsSync(file)) throw new Error(`weights ${file} not found: make them with \`npm run train -- --model ${model} --preset cpu\` (then pass --weights runs/partb/${model}-cpu/final.weights)`);
+  const { values: a } = parseCommandLine(process.argv.slice(2), SAMPLE_OPTIONS, USAGE);
+  const model = a.model;
+  if (model === 'class' && a.digit === undefined) throw new CliError('--model class needs --digit 0..9');
+  await initEngine({ engine: a.engine });
+  const count = a.count;
+  const seed = a.seed;
+  const out = a.out ?? path.join('runs', 'samples', model);
+  const file = a.weights ?? shippedWeightsPath(model);
+  if (!fs.existsSync(file))
+    throw new Error(
+      `weights ${file} not found: make them with \`npm run train -- --model ${model} --preset cpu\` (then pass --weights runs/partb/${model}-cpu/final.weights)`,
+    );
   const { net, meta } = loadUNetWeights(file);
   if (meta.config.model !== model) throw new Error(`${file} holds the ${meta.config.model} model, not ${model}`);
   const frameEvery = a.gif ? 10 : 0;
   let res;
   let label: string;
   if (model === 'class') {
-    if (a.digit === undefined) throw new Error('--model class needs --digit 0..9');
-    const digit = a.digit as number;
-    const guidance = (a.guidance as number) ?? 5;
+    const digit = a.digit!;
+    const guidance = a.guidance;
     res = sampleClass(net, new Array(count).fill(digit), { seed, guidance, frameEvery });
     label = `digit ${digit}, γ=${guidance}`;
   } else {
@@ -68,5 +83,5 @@ async function main(): Promise<void> {
 
 main().catch((e) => {
   console.error(`error: ${(e as Error).message}`);
-  process.exit(1);
+  process.exit(exitCodeFor(e));
 });

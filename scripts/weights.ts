@@ -11,14 +11,28 @@
  * Default DIR: models/<repo name> (IF_MODELS_DIR overrides models/).
  */
 import * as path from 'node:path';
-import { checkModel } from '../lib/if/check';
-import { downloadFile, downloadIFModel, IF_REPOS, LICENSE_URL } from '../lib/if/download';
-import { modelsRoot } from '../lib/if/pipeline';
+import { checkModel } from '../lib/models/if/check';
+import { downloadFile, downloadIFModel, IF_REPOS, LICENSE_URL } from '../lib/weights/download';
+import { modelsRoot } from '../lib/paths';
+import { setting } from '../lib/config';
+import { CliError, exitCodeFor, parseCommandLine } from '../lib/cli';
 
 const EMBEDDINGS_URL = 'https://cal-cs180.github.io/fa24/hw/proj5/prompt_embeds_dict.pth';
 
 const USAGE = `usage: npm run weights -- <${Object.keys(IF_REPOS).join('|')}|embeddings> [--dir DIR]
        npm run weights -- check DIR|FILE [--full]`;
+
+const COMMANDS = [...Object.keys(IF_REPOS), 'embeddings', 'check'];
+
+const WEIGHTS_OPTIONS = {
+  dir: {
+    type: 'string',
+    valueName: 'DIR',
+    help: 'download folder',
+    defaultHelp: 'models/<repo name>, embeddings models/; IF_MODELS_DIR replaces models/',
+  },
+  full: { type: 'boolean', help: 'check: read every value (finite, complete)' },
+} as const;
 
 function progressPrinter(): (file: string, done: number, total: number) => void {
   let last = 0;
@@ -46,21 +60,15 @@ function runCheck(target: string, full: boolean): number {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const flags = new Set(argv.filter((a) => a.startsWith('--') && !a.includes('=')));
-  const dirIdx = argv.indexOf('--dir');
-  const dirArg = dirIdx >= 0 ? argv[dirIdx + 1] : argv.find((a) => a.startsWith('--dir='))?.slice(6);
-  const pos = argv.filter((a, i) => !a.startsWith('--') && !(dirIdx >= 0 && i === dirIdx + 1));
+  const { values, positionals: pos } = parseCommandLine(argv, WEIGHTS_OPTIONS, USAGE, { positionals: { name: 'command', max: 2 } });
+  const dirArg = values.dir;
   const cmd = pos[0];
-  if (!cmd || flags.has('--help')) {
-    console.log(USAGE);
-    return cmd ? 0 : 1;
-  }
+  if (!cmd) throw new CliError(`missing command: use ${COMMANDS.join(', ')} (see --help)`);
+  if (!COMMANDS.includes(cmd)) throw new CliError(`unknown command "${cmd}": use ${COMMANDS.join(', ')} (see --help)`);
+  if (cmd !== 'check' && pos.length > 1) throw new CliError(`${cmd} takes no further argument, got "${pos[1]}"`);
   if (cmd === 'check') {
-    if (!pos[1]) {
-      console.error(`check needs a folder or file\n${USAGE}`);
-      return 1;
-    }
-    return runCheck(pos[1], flags.has('--full'));
+    if (!pos[1]) throw new CliError('check needs a folder or file: npm run weights -- check DIR|FILE [--full]');
+    return runCheck(pos[1], values.full);
   }
   if (cmd === 'embeddings') {
     const dest = path.join(dirArg ?? modelsRoot(), 'prompt_embeds_dict.pth');
@@ -69,12 +77,11 @@ async function main(argv: string[]): Promise<number> {
     return runCheck(dest, false);
   }
   const repo = IF_REPOS[cmd];
-  if (!repo) {
-    console.error(`unknown model "${cmd}"\n${USAGE}`);
-    return 1;
-  }
-  const token = process.env.HF_TOKEN ?? process.env.HUGGING_FACE_HUB_TOKEN;
-  if (!token) console.error(`note: HF_TOKEN is not set; DeepFloyd models are gated (accept the license at ${LICENSE_URL}, then HF_TOKEN=hf_… npm run weights -- ${cmd})`);
+  const token = setting('HF_TOKEN') ?? setting('HUGGING_FACE_HUB_TOKEN');
+  if (!token)
+    console.error(
+      `note: HF_TOKEN is not set; DeepFloyd models are gated (accept the license at ${LICENSE_URL}, then HF_TOKEN=hf_… npm run weights -- ${cmd})`,
+    );
   const dir = dirArg ?? path.join(modelsRoot(), repo.split('/')[1]);
   console.log(`downloading ${repo} → ${dir}`);
   await downloadIFModel(repo, dir, { token, onProgress: progressPrinter(), log: (s) => console.log(s) });
@@ -86,6 +93,6 @@ main(process.argv.slice(2)).then(
   (e) => {
     // Expected failures (network, HTTP, files) are one line, without a stack trace.
     console.error(`error: ${(e as Error).message.split('\n')[0]}`);
-    process.exit(1);
+    process.exit(exitCodeFor(e));
   },
 );

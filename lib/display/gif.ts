@@ -22,18 +22,23 @@ export interface GifOptions extends GridOptions {
  * Encodes frames (each a batch [B,H,W,C] shown as a grid, all with the same B, H, W) as a GIF.
  * Returns the GIF bytes and the PNG of the last frame. Does not dispose the tensors.
  */
-export async function makeGif(frames: tf.Tensor4D[], opts: GifOptions = {}): Promise<{ gif: Uint8Array; lastPng: Buffer; width: number; height: number }> {
+export async function makeGif(
+  frames: tf.Tensor4D[],
+  opts: GifOptions = {},
+): Promise<{ gif: Uint8Array; lastPng: Buffer; width: number; height: number }> {
   if (!Array.isArray(frames) || frames.length === 0) throw new Error('showGif: frames is empty; pass an array of [B,H,W,C] tensors.');
   const shape0 = frames[0].shape.join(',');
   frames.forEach((f, i) => {
-    if (f.shape.join(',') !== shape0) throw new Error(`showGif: frame ${i} has shape [${f.shape.join(',')}] but frame 0 has [${shape0}]; all frames must match.`);
+    if (f.shape.join(',') !== shape0)
+      throw new Error(`showGif: frame ${i} has shape [${f.shape.join(',')}] but frame 0 has [${shape0}]; all frames must match.`);
   });
   const fps = opts.fps ?? 8;
   if (!(fps > 0 && fps <= 100)) throw new Error(`showGif: fps must be in (0, 100], got ${fps}.`);
   const delay = Math.round(1000 / fps);
   const gif = GIFEncoder();
   let lastPng: Buffer | undefined;
-  let width = 0, height = 0;
+  let width = 0,
+    height = 0;
   for (let i = 0; i < frames.length; i++) {
     const title = opts.frameTitles?.[i] ?? opts.title;
     const r = await renderGrid(frames[i], { ...opts, title });
@@ -46,7 +51,10 @@ export async function makeGif(frames: tf.Tensor4D[], opts: GifOptions = {}): Pro
     const index = applyPalette(data, palette);
     const last = i === frames.length - 1;
     gif.writeFrame(index, width, height, { palette, delay: last ? delay + (opts.holdLastMs ?? 1500) : delay, repeat: opts.once ? -1 : 0 });
-    if (last) lastPng = await sharp(rgba, { raw: { width, height, channels: 4 } }).png().toBuffer();
+    if (last)
+      lastPng = await sharp(rgba, { raw: { width, height, channels: 4 } })
+        .png()
+        .toBuffer();
   }
   gif.finish();
   return { gif: gif.bytes(), lastPng: lastPng!, width, height };

@@ -57,7 +57,12 @@ export function defaultScale(h: number, w: number): number {
 }
 
 /** Computes the grid geometry (pure; used by makeGrid and its tests). */
-export function gridLayout(n: number, imgH: number, imgW: number, opts: { cols?: number; scale?: number; captions?: boolean; title?: string } = {}): GridLayout {
+export function gridLayout(
+  n: number,
+  imgH: number,
+  imgW: number,
+  opts: { cols?: number; scale?: number; captions?: boolean; title?: string } = {},
+): GridLayout {
   if (!(n > 0)) throw new Error('makeGrid: no images to show (empty batch).');
   const scale = opts.scale ?? defaultScale(imgH, imgW);
   if (!(scale > 0)) throw new Error(`makeGrid: scale must be > 0, got ${opts.scale}.`);
@@ -98,7 +103,9 @@ async function readBatches(images: tf.Tensor4D | tf.Tensor4D[]): Promise<Batch[]
   const out: Batch[] = [];
   for (const t of list) {
     if (!t || t.rank !== 4) {
-      throw new Error(`makeGrid: expected NHWC tensors [B,H,W,C], got shape [${t?.shape?.join(',')}]; add a batch axis with t.expandDims(0).`);
+      throw new Error(
+        `makeGrid: expected NHWC tensors [B,H,W,C], got shape [${t?.shape?.join(',')}]; add a batch axis with t.expandDims(0).`,
+      );
     }
     const [b, h, w, c] = t.shape;
     if (c !== 1 && c !== 3 && c !== 4) {
@@ -158,7 +165,9 @@ export async function renderGrid(images: tf.Tensor4D | tf.Tensor4D[], opts: Grid
   const texts: string[] = [];
   if (opts.title) {
     const t = fitText(opts.title, TITLE_FONT, L.width - 2 * MARGIN);
-    texts.push(`<text x="${L.width / 2}" y="${MARGIN + TITLE_FONT * 1.2}" font-size="${TITLE_FONT}" font-weight="bold" text-anchor="middle">${escapeXml(t)}</text>`);
+    texts.push(
+      `<text x="${L.width / 2}" y="${MARGIN + TITLE_FONT * 1.2}" font-size="${TITLE_FONT}" font-weight="bold" text-anchor="middle">${escapeXml(t)}</text>`,
+    );
   }
   if (hasCaptions) {
     for (let i = 0; i < n; i++) {
@@ -179,7 +188,9 @@ export async function renderGrid(images: tf.Tensor4D | tf.Tensor4D[], opts: Grid
 /** Draws the text overlay onto the raster; output format chosen by the caller. */
 export function rasterToSharp(r: GridRaster): sharp.Sharp {
   const L = r.layout;
-  const base = sharp(Buffer.from(r.rgb.buffer, r.rgb.byteOffset, r.rgb.byteLength), { raw: { width: L.width, height: L.height, channels: 3 } });
+  const base = sharp(Buffer.from(r.rgb.buffer, r.rgb.byteOffset, r.rgb.byteLength), {
+    raw: { width: L.width, height: L.height, channels: 3 },
+  });
   return base.composite([{ input: Buffer.from(r.svg), top: 0, left: 0 }]);
 }
 

@@ -72,17 +72,26 @@ export async function showLossCurve(opts: LossCurveOptions): Promise<void> {
   checkFigureId(opts.id);
   const spec = lineChartSpec(opts);
   const png = await linePlotPng(opts);
-  const saved = registerFigure({ id: opts.id, title: opts.title, caption: opts.caption, kind: 'plot' }, { png, plot: spec, width: 720, height: 400 });
+  const saved = registerFigure(
+    { id: opts.id, title: opts.title, caption: opts.caption, kind: 'plot' },
+    { png, plot: spec, width: 720, height: 400 },
+  );
   if (isNotebook()) {
     const divId = `plot-${opts.id}-${process.pid}-${++chartCount}`;
     // The first chart of this kernel session carries plotly.js itself (see ./plot.ts).
     const lib = plotlySent ? '' : plotlyScriptTag() + FLUSH_QUEUE_SCRIPT;
     plotlySent = true;
     const b64 = png.toString('base64');
-    sendDisplay({ 'text/html': chartHtml(divId, spec, b64, opts.title) + lib, 'image/png': b64, 'text/plain': `[chart ${opts.id}] ${opts.title}` });
+    sendDisplay({
+      'text/html': chartHtml(divId, spec, b64, opts.title) + lib,
+      'image/png': b64,
+      'text/plain': `[chart ${opts.id}] ${opts.title}`,
+    });
     showCaption(opts.caption);
   } else {
-    const last = opts.series.map((s) => `${s.name}: ${s.y.length} points${s.y.length ? `, last ${Number(s.y[s.y.length - 1].toPrecision(4))}` : ''}`).join('; ');
+    const last = opts.series
+      .map((s) => `${s.name}: ${s.y.length} points${s.y.length ? `, last ${Number(s.y[s.y.length - 1].toPrecision(4))}` : ''}`)
+      .join('; ');
     terminalNote('chart', opts, last, saved);
   }
 }
@@ -94,7 +103,10 @@ export async function showLossCurve(opts: LossCurveOptions): Promise<void> {
 export async function showGif(frames: tf.Tensor4D[], opts: GifOptions & FigureMeta): Promise<void> {
   checkFigureId(opts.id);
   const { gif, lastPng, width, height } = await makeGif(frames, opts);
-  const saved = registerFigure({ id: opts.id, title: opts.title, caption: opts.caption, kind: 'gif' }, { png: lastPng, gif, width, height });
+  const saved = registerFigure(
+    { id: opts.id, title: opts.title, caption: opts.caption, kind: 'gif' },
+    { png: lastPng, gif, width, height },
+  );
   if (isNotebook()) {
     const b64 = Buffer.from(gif).toString('base64');
     sendDisplay({

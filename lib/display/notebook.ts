@@ -10,6 +10,7 @@
  * bundles (e.g. an interactive chart as text/html plus a static image/png fallback) and display ids
  * for outputs that update in place (Jupyter's update_display_data).
  */
+import { setting } from '../config';
 
 /** One Jupyter output: MIME type -> content (binary types base64-encoded). */
 export type MimeBundle = Record<string, string>;
@@ -36,7 +37,7 @@ function kernelModule(): TslabJupyterModule | undefined {
  * DIFFUSION_DISPLAY=terminal forces false (e.g. to debug display code in a notebook).
  */
 export function isNotebook(): boolean {
-  if (process.env.DIFFUSION_DISPLAY === 'terminal') return false;
+  if (setting('DIFFUSION_DISPLAY') === 'terminal') return false;
   return kernelModule() !== undefined;
 }
 
@@ -46,7 +47,7 @@ export function isNotebook(): boolean {
  */
 export function sendDisplay(data: MimeBundle, opts: { displayId?: string; update?: boolean } = {}): boolean {
   const mod = kernelModule();
-  if (!mod || process.env.DIFFUSION_DISPLAY === 'terminal') return false;
+  if (!mod || setting('DIFFUSION_DISPLAY') === 'terminal') return false;
   mod.lastWriteDisplayData!(
     { data, metadata: {}, transient: opts.displayId ? { display_id: opts.displayId } : {} },
     Boolean(opts.update && opts.displayId),

@@ -43,8 +43,10 @@ export const COLORS = ['#636efa', '#EF553B', '#00cc96', '#ab63fa', '#FFA15A', '#
 export function checkSeries(series: Series[]): void {
   if (!Array.isArray(series) || series.length === 0) throw new Error('showLossCurve: series is empty; pass [{name, x, y}, ...].');
   for (const s of series) {
-    if (!s || !Array.isArray(s.x) || !Array.isArray(s.y)) throw new Error(`showLossCurve: series "${s?.name}" needs number arrays x and y.`);
-    if (s.x.length !== s.y.length) throw new Error(`showLossCurve: series "${s.name}" has ${s.x.length} x values but ${s.y.length} y values.`);
+    if (!s || !Array.isArray(s.x) || !Array.isArray(s.y))
+      throw new Error(`showLossCurve: series "${s?.name}" needs number arrays x and y.`);
+    if (s.x.length !== s.y.length)
+      throw new Error(`showLossCurve: series "${s.name}" has ${s.x.length} x values but ${s.y.length} y values.`);
   }
 }
 
@@ -52,7 +54,14 @@ export function checkSeries(series: Series[]): void {
 export function lineChartSpec(opts: Omit<LossCurveOptions, 'id'>): PlotlySpec {
   checkSeries(opts.series);
   return {
-    data: opts.series.map((s, i) => ({ type: 'scatter', mode: 'lines', name: s.name, x: s.x, y: s.y, line: { color: COLORS[i % COLORS.length], width: 2 } })),
+    data: opts.series.map((s, i) => ({
+      type: 'scatter',
+      mode: 'lines',
+      name: s.name,
+      x: s.x,
+      y: s.y,
+      line: { color: COLORS[i % COLORS.length], width: 2 },
+    })),
     layout: {
       title: { text: opts.title },
       xaxis: { title: { text: opts.xLabel ?? 'step' } },
@@ -92,19 +101,33 @@ export const LEGEND_GLYPH_PX = 6.8;
 /** A static line plot as SVG (axes, ticks, labels, legend), width x height pixels. */
 export function svgLinePlot(opts: Omit<LossCurveOptions, 'id'>, width = 720, height = 400): string {
   checkSeries(opts.series);
-  const ml = 70, mr = 20, mt = 40, mb = 50;
-  const pw = width - ml - mr, ph = height - mt - mb;
+  const ml = 70,
+    mr = 20,
+    mt = 40,
+    mb = 50;
+  const pw = width - ml - mr,
+    ph = height - mt - mb;
   const tf = (y: number) => (opts.logY ? Math.log10(y) : y);
-  const pts = opts.series.map((s) => s.x.map((x, i) => [x, tf(s.y[i])] as [number, number]).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)));
+  const pts = opts.series.map((s) =>
+    s.x.map((x, i) => [x, tf(s.y[i])] as [number, number]).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)),
+  );
   const all = pts.flat();
   const xs = all.map((p) => p[0]);
   const ys = all.map((p) => p[1]);
   let [x0, x1] = xs.length ? [Math.min(...xs), Math.max(...xs)] : [0, 1];
   let [y0, y1] = ys.length ? [Math.min(...ys), Math.max(...ys)] : [0, 1];
-  if (x1 === x0) { x0 -= 1; x1 += 1; }
-  if (y1 === y0) { const d = Math.abs(y0) * 0.1 || 1; y0 -= d; y1 += d; }
+  if (x1 === x0) {
+    x0 -= 1;
+    x1 += 1;
+  }
+  if (y1 === y0) {
+    const d = Math.abs(y0) * 0.1 || 1;
+    y0 -= d;
+    y1 += d;
+  }
   const yPad = (y1 - y0) * 0.05;
-  y0 -= yPad; y1 += yPad;
+  y0 -= yPad;
+  y1 += yPad;
   const X = (x: number) => ml + ((x - x0) / (x1 - x0)) * pw;
   const Y = (y: number) => mt + ph - ((y - y0) / (y1 - y0)) * ph;
   const parts: string[] = [];
@@ -133,20 +156,29 @@ export function svgLinePlot(opts: Omit<LossCurveOptions, 'id'>, width = 720, hei
     if (p.length === 0) return;
     // Thin very long series to about 2 points per pixel column.
     const stride = Math.max(1, Math.floor(p.length / (2 * pw)));
-    const d = p.filter((_, j) => j % stride === 0 || j === p.length - 1).map(([x, y], j) => `${j ? 'L' : 'M'}${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join('');
+    const d = p
+      .filter((_, j) => j % stride === 0 || j === p.length - 1)
+      .map(([x, y], j) => `${j ? 'L' : 'M'}${X(x).toFixed(1)},${Y(y).toFixed(1)}`)
+      .join('');
     parts.push(`<path d="${d}" fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="2"/>`);
   });
   parts.push(`<text x="${width / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(opts.title)}</text>`);
   parts.push(`<text x="${ml + pw / 2}" y="${height - 10}" text-anchor="middle" font-size="12">${escapeXml(opts.xLabel ?? 'step')}</text>`);
-  parts.push(`<text transform="translate(16 ${mt + ph / 2}) rotate(-90)" text-anchor="middle" font-size="12">${escapeXml((opts.yLabel ?? 'loss') + (opts.logY ? ' (log)' : ''))}</text>`);
+  parts.push(
+    `<text transform="translate(16 ${mt + ph / 2}) rotate(-90)" text-anchor="middle" font-size="12">${escapeXml((opts.yLabel ?? 'loss') + (opts.logY ? ' (log)' : ''))}</text>`,
+  );
   if (opts.series.length > 1) {
     // Legend in the top-right corner, as wide as its longest name (never cut: loss names are long).
     const legendW = 34 + Math.ceil(LEGEND_GLYPH_PX * Math.max(...opts.series.map((s) => s.name.length)));
     const lx = ml + pw - legendW - 4;
-    parts.push(`<rect x="${lx}" y="${mt + 4}" width="${legendW}" height="${opts.series.length * 16 + 6}" fill="#fff" fill-opacity="0.85" stroke="#dde1ea"/>`);
+    parts.push(
+      `<rect x="${lx}" y="${mt + 4}" width="${legendW}" height="${opts.series.length * 16 + 6}" fill="#fff" fill-opacity="0.85" stroke="#dde1ea"/>`,
+    );
     opts.series.forEach((s, i) => {
       const y = mt + 18 + i * 16;
-      parts.push(`<line x1="${lx + 6}" x2="${lx + 26}" y1="${y - 4}" y2="${y - 4}" stroke="${COLORS[i % COLORS.length]}" stroke-width="2"/>`);
+      parts.push(
+        `<line x1="${lx + 6}" x2="${lx + 26}" y1="${y - 4}" y2="${y - 4}" stroke="${COLORS[i % COLORS.length]}" stroke-width="2"/>`,
+      );
       parts.push(`<text x="${lx + 30}" y="${y}" font-size="11">${escapeXml(s.name)}</text>`);
     });
   }
@@ -155,7 +187,9 @@ export function svgLinePlot(opts: Omit<LossCurveOptions, 'id'>, width = 720, hei
 
 /** Static PNG of a line chart. */
 export async function linePlotPng(opts: Omit<LossCurveOptions, 'id'>, width = 720, height = 400): Promise<Buffer> {
-  return sharp(Buffer.from(svgLinePlot(opts, width, height))).png().toBuffer();
+  return sharp(Buffer.from(svgLinePlot(opts, width, height)))
+    .png()
+    .toBuffer();
 }
 
 let plotlySource: string | undefined;

@@ -33,7 +33,15 @@ export function formatRate(rate: number): string {
  * One progress line: "label [#####.....] 50/100 50% 12.3 it/s 0:04 left info".
  * Pure function of its inputs (tested).
  */
-export function formatProgress(label: string, done: number, total: number, elapsedS: number, info = '', width = 24, finished = false): string {
+export function formatProgress(
+  label: string,
+  done: number,
+  total: number,
+  elapsedS: number,
+  info = '',
+  width = 24,
+  finished = false,
+): string {
   const frac = total > 0 ? Math.min(1, Math.max(0, done / total)) : 0;
   const filled = Math.round(frac * width);
   const bar = '#'.repeat(filled) + '.'.repeat(width - filled);

@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../image/io';
+import { setting } from '../config';
 
 export type FigureKind = 'image' | 'plot' | 'gif';
 
@@ -49,9 +50,9 @@ export function checkFigureId(id: string): void {
 
 /** Where figures of this process go, or undefined when not registering. */
 export function figuresTarget(): { dir: string; notebook: string } | undefined {
-  const dir = process.env.FIGURES_DIR;
+  const dir = setting('FIGURES_DIR');
   if (!dir) return undefined;
-  const notebook = (process.env.FIGURES_NOTEBOOK || 'interactive').replace(/[^A-Za-z0-9._-]/g, '_');
+  const notebook = (setting('FIGURES_NOTEBOOK') ?? 'interactive').replace(/[^A-Za-z0-9._-]/g, '_');
   return { dir: path.resolve(dir), notebook };
 }
 
@@ -59,7 +60,10 @@ export function figuresTarget(): { dir: string; notebook: string } | undefined {
  * Saves a figure's files and appends its manifest line. Returns the PNG path, or undefined when
  * FIGURES_DIR is not set.
  */
-export function registerFigure(meta: { id: string; title: string; caption?: string; kind: FigureKind }, files: FigureFiles): string | undefined {
+export function registerFigure(
+  meta: { id: string; title: string; caption?: string; kind: FigureKind },
+  files: FigureFiles,
+): string | undefined {
   checkFigureId(meta.id);
   const target = figuresTarget();
   if (!target) return undefined;

@@ -5,6 +5,7 @@
  *   1. tfjs-node-gpu / tfjs-node, when they resolve (optional; never installed by default)
  *   2. WebGPU through Dawn's Node bindings (npm `webgpu`), on a hardware adapter only
  *   3. wasm, threaded SIMD build, one thread per core, plus the training kernels it lacks
+ *      (./kernels; their speed switches are the levers of ./levers)
  *   4. the pure-JS cpu backend, as a last resort
  * `initEngine({ engine })` or the environment variable DIFFUSION_ENGINE forces one.
  */
@@ -17,8 +18,12 @@ import type {} from '@tensorflow/tfjs-core/dist/public/chained_ops/register_all_
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerThreadedWasm, wasmThreadsLoaded } from './wasmThreaded';
-import { registerWasmTrainingKernels } from './wasmKernels';
+import { registerWasmTrainingKernels } from './kernels';
+import { setLevers, type Levers } from './levers';
 import { describeAdapter, type AdapterReport } from './webgpu';
+import { setting } from '../config';
+
+export { DEFAULT_LEVERS, LEVER_NAMES, levers, withLevers, type Levers } from './levers';
 
 export type EngineName = 'node' | 'node-gpu' | 'webgpu' | 'wasm' | 'cpu';
 export type EngineChoice = EngineName | 'auto';
@@ -38,12 +43,17 @@ export interface EngineInfo {
 }
 
 export interface EngineOptions {
-  /** Force an engine; defaults to process.env.DIFFUSION_ENGINE, then 'auto'. */
+  /** Force an engine; defaults to DIFFUSION_ENGINE (lib/config.ts), then 'auto'. */
   engine?: EngineChoice;
   /** wasm thread count; defaults to DIFFUSION_THREADS, then the number of logical cores. */
   threads?: number;
-  /** Print the one-line report (default true). */
+  /** Skip the one-line report (default false: the report is printed). */
   quiet?: boolean;
+  /**
+   * Performance levers to set process-wide (the rest stay as they are; all on by default). To
+   * change them for one piece of code only, use withLevers from lib/engine/levers.
+   */
+  levers?: Partial<Levers>;
 }
 
 const ENGINES: EngineChoice[] = ['auto', 'node', 'node-gpu', 'webgpu', 'wasm', 'cpu'];
@@ -54,7 +64,7 @@ export function engineInfo(): EngineInfo | undefined {
   return current;
 }
 
-/** One line: "engine: wasm (threaded SIMD, 2 threads)". */
+/** One line, e.g. "engine: wasm (backend wasm, 2 threads)". */
 export function describeEngine(info: EngineInfo): string {
   let s = `engine: ${info.name} (backend ${info.backend}, ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
   if (info.adapter) {
@@ -76,6 +86,7 @@ function parseChoice(raw: string | undefined): EngineChoice {
 
 async function tryNode(gpu: boolean): Promise<EngineInfo> {
   const pkg = gpu ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- an optional package, resolved at run time
   require(pkg); // registers the 'tensorflow' backend; throws when the package or libtensorflow is missing
   if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded but its backend failed to start`);
   return { name: gpu ? 'node-gpu' : 'node', backend: 'tensorflow', threads: os.cpus().length, skipped: [] };
@@ -108,9 +119,10 @@ function firstLine(e: unknown): string {
  * Calling it again returns the engine already chosen unless a different one is forced.
  */
 export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
-  const choice = parseChoice(opts.engine ?? process.env.DIFFUSION_ENGINE);
-  const threadsEnv = process.env.DIFFUSION_THREADS ? Number(process.env.DIFFUSION_THREADS) : undefined;
+  const choice = parseChoice(opts.engine ?? setting('DIFFUSION_ENGINE'));
+  const threadsEnv = setting('DIFFUSION_THREADS') ? Number(setting('DIFFUSION_THREADS')) : undefined;
   const threads = Math.max(1, Math.floor(opts.threads ?? threadsEnv ?? os.cpus().length));
+  if (opts.levers) setLevers(opts.levers);
   if (current && (choice === 'auto' || choice === current.name)) return current;
 
   let info: EngineInfo | undefined;
@@ -124,7 +136,19 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
           ['wasm', () => tryWasm(threads)],
           ['cpu', tryCpu],
         ]
-      : [[choice, () => (choice === 'node' || choice === 'node-gpu' ? tryNode(choice === 'node-gpu') : choice === 'webgpu' ? tryWebgpu(true) : choice === 'wasm' ? tryWasm(threads) : tryCpu())]];
+      : [
+          [
+            choice,
+            () =>
+              choice === 'node' || choice === 'node-gpu'
+                ? tryNode(choice === 'node-gpu')
+                : choice === 'webgpu'
+                  ? tryWebgpu(true)
+                  : choice === 'wasm'
+                    ? tryWasm(threads)
+                    : tryCpu(),
+          ],
+        ];
   for (const [name, attempt] of attempts) {
     try {
       info = await attempt();

@@ -21,6 +21,7 @@ function wasmOutDir(): string {
 
 /** Writes the pthread worker script to a temporary file once per process and returns its path. */
 function workerScriptPath(): string {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- a file of the wasm package, found at run time
   const { wasmWorkerContents } = require(path.join(wasmOutDir(), 'tfjs-backend-wasm-threaded-simd.worker.js')) as {
     wasmWorkerContents: string;
   };
@@ -34,7 +35,11 @@ function workerScriptPath(): string {
 /** The subset of the emscripten module that BackendWasm needs (see tfjs-backend-wasm's init()). */
 interface EmscriptenModule {
   cwrap: (name: string, ret: string | null, args: string[]) => (...a: number[]) => unknown;
-  PThread?: { unusedWorkers: Array<{ unref?: () => void }>; runningWorkers?: Array<{ unref?: () => void }>; pthreads?: Record<string, { unref?: () => void }> };
+  PThread?: {
+    unusedWorkers: Array<{ unref?: () => void }>;
+    runningWorkers?: Array<{ unref?: () => void }>;
+    pthreads?: Record<string, { unref?: () => void }>;
+  };
   tfjs?: Record<string, unknown>;
 }
 
@@ -52,6 +57,7 @@ export function wasmThreadsLoaded(): number {
 async function instantiateThreaded(threads: number): Promise<EmscriptenModule> {
   const dir = wasmOutDir();
   const factoryPath = path.join(dir, 'tfjs-backend-wasm-threaded-simd.js');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- the package's threaded build, by path
   const factory = require(factoryPath) as (cfg: Record<string, unknown>) => Promise<EmscriptenModule>;
   const worker = workerScriptPath();
   const wasmBinary = fs.readFileSync(path.join(dir, 'tfjs-backend-wasm-threaded-simd.wasm'));
@@ -65,9 +71,7 @@ async function instantiateThreaded(threads: number): Promise<EmscriptenModule> {
     ) => {
       // The C++ side sizes its pool as min(requested, logical cores / 2); report enough cores.
       imports.env['emscripten_num_logical_cores'] = () => Math.max(2 * threads, 2);
-      WebAssembly.instantiate(wasmBinary, imports as unknown as WebAssembly.Imports).then((r) =>
-        receive(r.instance, r.module),
-      );
+      WebAssembly.instantiate(wasmBinary, imports as unknown as WebAssembly.Imports).then((r) => receive(r.instance, r.module));
       return {};
     },
   };

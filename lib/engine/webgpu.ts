@@ -12,6 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
+import { setting } from '../config';
 
 export interface AdapterReport {
   vendor: string;
@@ -60,12 +61,17 @@ export function gpuDevicePresent(): boolean {
  */
 export async function initWebgpu(allowSoftware: boolean): Promise<AdapterReport> {
   if (!allowSoftware && !gpuDevicePresent()) {
-    throw new Error('no GPU device here (/dev/nvidia*, /dev/dri/renderD*, /dev/dxg); force a software adapter with DIFFUSION_ENGINE=webgpu');
+    throw new Error(
+      'no GPU device here (/dev/nvidia*, /dev/dri/renderD*, /dev/dxg); force a software adapter with DIFFUSION_ENGINE=webgpu',
+    );
   }
   // Dynamic import keeps this CommonJS build able to load the ES-module package.
   const dawn = (await import('webgpu')) as unknown as { create: (flags: string[]) => GPU; globals: Record<string, unknown> };
   Object.assign(globalThis, dawn.globals);
-  const flags = (process.env.DIFFUSION_DAWN_FLAGS ?? '').split(',').map((f) => f.trim()).filter(Boolean);
+  const flags = (setting('DIFFUSION_DAWN_FLAGS') ?? '')
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
   const gpu = dawn.create(flags);
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   if (nav) {
@@ -75,7 +81,9 @@ export async function initWebgpu(allowSoftware: boolean): Promise<AdapterReport>
   }
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) {
-    throw new Error('no WebGPU adapter found: install a Vulkan loader (libvulkan1) and driver (NVIDIA driver with graphics capability, or Mesa >= 23 lavapipe: scripts/setup-vulkan.sh); see README "GPU container"');
+    throw new Error(
+      'no WebGPU adapter found: install a Vulkan loader (libvulkan1) and driver (NVIDIA driver with graphics capability, or Mesa >= 23 lavapipe: scripts/setup-vulkan.sh); see README "GPU container"',
+    );
   }
   const info = (adapter as unknown as { info?: GPUAdapterInfo }).info ?? ({} as GPUAdapterInfo);
   const report: AdapterReport = {

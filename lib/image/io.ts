@@ -108,7 +108,9 @@ export async function tensorToRaw(t: tf.Tensor, range: PixelRange = '[0,1]'): Pr
   let shape = t.shape;
   if (shape.length === 4) {
     if (shape[0] !== 1) {
-      throw new Error(`tensorToPng: expected one image [1,H,W,C] or [H,W,C], got batch of ${shape[0]} [${shape.join(',')}]; use makeGrid for batches or slice one image.`);
+      throw new Error(
+        `tensorToPng: expected one image [1,H,W,C] or [H,W,C], got batch of ${shape[0]} [${shape.join(',')}]; use makeGrid for batches or slice one image.`,
+      );
     }
     shape = shape.slice(1);
   }
@@ -117,7 +119,9 @@ export async function tensorToRaw(t: tf.Tensor, range: PixelRange = '[0,1]'): Pr
   }
   const [height, width, channels] = shape;
   if (channels !== 1 && channels !== 3 && channels !== 4) {
-    throw new Error(`tensorToPng: channel count must be 1, 3 or 4 (NHWC), got ${channels} in shape [${t.shape.join(',')}]; is the tensor NCHW?`);
+    throw new Error(
+      `tensorToPng: channel count must be 1, 3 or 4 (NHWC), got ${channels} in shape [${t.shape.join(',')}]; is the tensor NCHW?`,
+    );
   }
   const v = (await t.data()) as Float32Array;
   const data = new Uint8Array(v.length);

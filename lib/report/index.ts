@@ -38,7 +38,10 @@ function figureHtml(dir: string, r: FigureRecord): string {
   if (r.kind === 'plot' && r.plot && fs.existsSync(path.join(dir, r.plot))) {
     const spec = JSON.parse(fs.readFileSync(path.join(dir, r.plot), 'utf8')) as PlotlySpec;
     // The chart div starts with the static PNG as <img> and is replaced by the live chart.
-    body = chartHtml(`plot-${anchor}`, spec, undefined, r.title).replace('</div>', `<img src="${escapeXml(r.png)}" alt="${escapeXml(r.title)}" style="max-width:100%"/></div>`);
+    body = chartHtml(`plot-${anchor}`, spec, undefined, r.title).replace(
+      '</div>',
+      `<img src="${escapeXml(r.png)}" alt="${escapeXml(r.title)}" style="max-width:100%"/></div>`,
+    );
   } else if (r.kind === 'gif' && r.gif) {
     body = `<img src="${escapeXml(r.gif)}" alt="${escapeXml(r.title)}"/>`;
   } else {
@@ -65,11 +68,16 @@ export function buildReport(dir: string, runs: NotebookRun[] = [], keep?: string
     const run = runs.find((r) => r.notebook === nb);
     const links = run?.html ? ` <span class="files">[<a href="${escapeXml(run.html)}">executed notebook</a>]</span>` : '';
     toc.push(`<li><a href="#nb-${escapeXml(nb)}">${escapeXml(nb)}</a> (${recs.length} figure${recs.length === 1 ? '' : 's'})</li>`);
-    sections.push(`<section id="nb-${escapeXml(nb)}">\n<h2>${escapeXml(nb)}${links}</h2>\n${recs.map((r) => figureHtml(dir, r)).join('\n')}\n</section>`);
+    sections.push(
+      `<section id="nb-${escapeXml(nb)}">\n<h2>${escapeXml(nb)}${links}</h2>\n${recs.map((r) => figureHtml(dir, r)).join('\n')}\n</section>`,
+    );
   }
   const status = runs.length
     ? `<table class="runs"><tr><th>notebook</th><th>status</th><th>time</th></tr>${runs
-        .map((r) => `<tr><td>${escapeXml(r.notebook)}</td><td class="${r.ok ? 'ok' : 'fail'}">${r.ok ? 'ok' : 'FAILED: ' + escapeXml(r.error ?? '')}</td><td>${r.seconds.toFixed(1)} s</td></tr>`)
+        .map(
+          (r) =>
+            `<tr><td>${escapeXml(r.notebook)}</td><td class="${r.ok ? 'ok' : 'fail'}">${r.ok ? 'ok' : 'FAILED: ' + escapeXml(r.error ?? '')}</td><td>${r.seconds.toFixed(1)} s</td></tr>`,
+        )
         .join('')}</table>`
     : '';
   const html = `<!DOCTYPE html>

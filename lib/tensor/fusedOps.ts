@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
+import { levers } from '../engine/levers';
 
 const SQRT1_2 = Math.SQRT1_2;
 
@@ -21,14 +22,25 @@ interface JsBackend {
 }
 
 /** Allocates outputs first (allocation may grow and move the wasm heap), then returns views. */
-function withViews(backend: JsBackend, inputs: TensorInfo[], outShapes: number[][], body: (ins: Float32Array[], outs: Float32Array[]) => void): TensorInfo[] {
+function withViews(
+  backend: JsBackend,
+  inputs: TensorInfo[],
+  outShapes: number[][],
+  body: (ins: Float32Array[], outs: Float32Array[]) => void,
+): TensorInfo[] {
   if (backend.typedArrayFromHeap && backend.makeOutput) {
     const outs = outShapes.map((s) => backend.makeOutput!(s, 'float32'));
-    body(inputs.map((t) => backend.typedArrayFromHeap!(t)), outs.map((t) => backend.typedArrayFromHeap!(t)));
+    body(
+      inputs.map((t) => backend.typedArrayFromHeap!(t)),
+      outs.map((t) => backend.typedArrayFromHeap!(t)),
+    );
     return outs;
   }
   const arrays = outShapes.map((s) => new Float32Array(s.reduce((a, b) => a * b, 1)));
-  body(inputs.map((t) => backend.data!.get(t.dataId).values), arrays);
+  body(
+    inputs.map((t) => backend.data!.get(t.dataId).values),
+    arrays,
+  );
   return outShapes.map((s, i) => backend.makeTensorInfo!(s, 'float32', arrays[i]));
 }
 
@@ -172,9 +184,6 @@ const bnStatsFastKernel: KernelFunc = ({ inputs, backend }) => {
   });
 };
 
-/** Switch for the fewer-pass BatchNorm statistics and gradient kernels (A/B benchmark and tests). */
-export const BN_FAST = { enabled: true };
-
 /**
  * One Adam update of a parameter in one JS pass (PyTorch semantics, float64 arithmetic):
  * m' = β1·m + (1−β1)·g, v' = β2·v + (1−β2)·g², p' = p − (lr/bc1) · m' / (√v'/√bc2 + eps).
@@ -197,19 +206,26 @@ const adamKernel: KernelFunc = ({ inputs, backend, attrs }) => {
   });
 };
 
-/** Switch for the one-pass Adam kernel (A/B benchmark and tests). */
-export const FUSED_ADAM = { enabled: true };
-
-/** Whether adamStep runs the one-pass kernel on the current backend. */
+/** Whether adamStep runs the one-pass kernel on the current backend (and lever fusedAdam is on). */
 export function fusedAdamAvailable(): boolean {
-  return FUSED_ADAM.enabled && fused();
+  return levers().fusedAdam && fused();
 }
 
 /**
  * The one-pass Adam update of one parameter: returns [p', m', v'] (new tensors; the caller assigns
  * them). stepSize = lr / (1 − β1^t), sqrtBc2 = √(1 − β2^t). Shapes of p, g, m, v must agree.
  */
-export function adamStep(p: tf.Tensor, g: tf.Tensor, m: tf.Tensor, v: tf.Tensor, beta1: number, beta2: number, eps: number, stepSize: number, sqrtBc2: number): tf.Tensor[] {
+export function adamStep(
+  p: tf.Tensor,
+  g: tf.Tensor,
+  m: tf.Tensor,
+  v: tf.Tensor,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  stepSize: number,
+  sqrtBc2: number,
+): tf.Tensor[] {
   return run('FusedAdam', { p, g, m, v }, { beta1, beta2, eps, stepSize, sqrtBc2 }) as tf.Tensor[];
 }
 
@@ -238,9 +254,6 @@ function run(name: string, inputs: Record<string, tf.Tensor>, attrs = {}): tf.Te
   return tf.engine().runKernel(name, inputs as never, attrs) as tf.Tensor | tf.Tensor[];
 }
 
-/** Switch for GELU's hand-written gradient (A/B benchmark and tests); off = autodiff of the composite. */
-export const GELU_GRAD = { enabled: true };
-
 const INV_SQRT_PI = 1 / Math.sqrt(Math.PI);
 
 /**
@@ -249,10 +262,11 @@ const INV_SQRT_PI = 1 / Math.sqrt(Math.PI);
  * for 1.6M values), unlike BatchNorm's reductions below.
  * The gradient is hand-written from saved u = x/√2 and Φ(x):
  *   d/dx x·Φ(x) = Φ(x) + x·φ(x) = Φ + u·exp(−u²)/√π,
- * 7 element-wise kernels instead of autodiff's 10 (erf's own gradient, two scalings, a sum).
+ * 7 element-wise kernels instead of autodiff's 10 (erf's own gradient, two scalings, a sum)
+ * (lever geluGrad; off = autodiff of the composite).
  */
 export function gelu<T extends tf.Tensor>(x: T): T {
-  if (!GELU_GRAD.enabled) return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, SQRT1_2)))) as T);
+  if (!levers().geluGrad) return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, SQRT1_2)))) as T);
   const f = tf.customGrad(((xx: tf.Tensor, save: tf.GradSaveFunc) => {
     const u = tf.mul(xx, SQRT1_2);
     const phi = tf.tidy(() => tf.add(tf.mul(tf.erf(u), 0.5), 0.5));
@@ -278,7 +292,8 @@ export interface BatchNormTrainResult {
 
 /**
  * BatchNorm in training mode over N,H,W (per channel C), with the full gradient through the
- * batch statistics. x: [B,H,W,C], gamma/beta: [C].
+ * batch statistics. x: [B,H,W,C], gamma/beta: [C]. Lever bnFast (read once per call, for the
+ * forward and its gradient alike) picks the fewer-pass statistics and gradient kernels.
  */
 export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): BatchNormTrainResult {
   if (!fused()) {
@@ -288,7 +303,8 @@ export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tens
       return { y, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
     });
   }
-  const [mean, variance] = run(BN_FAST.enabled ? 'FusedBNStatsFast' : 'FusedBNStats', { x }) as [tf.Tensor1D, tf.Tensor1D];
+  const fast = levers().bnFast;
+  const [mean, variance] = run(fast ? 'FusedBNStatsFast' : 'FusedBNStats', { x }) as [tf.Tensor1D, tf.Tensor1D];
   const invStd = tf.tidy(() => tf.rsqrt(tf.add(variance, eps))) as tf.Tensor1D;
   const f = tf.customGrad(((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
     // Saved tensors (not closures) survive until the backward pass runs.
@@ -296,7 +312,8 @@ export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tens
     const value = run('FusedBNApply', { x: xx, mean, invStd, gamma: g, beta: b }) as tf.Tensor;
     return {
       value,
-      gradFunc: (dy: tf.Tensor, [sx, sg, sm, si]: tf.Tensor[]) => run(BN_FAST.enabled ? 'FusedBNGradFast' : 'FusedBNGrad', { dy, x: sx, mean: sm, invStd: si, gamma: sg }) as tf.Tensor[],
+      gradFunc: (dy: tf.Tensor, [sx, sg, sm, si]: tf.Tensor[]) =>
+        run(fast ? 'FusedBNGradFast' : 'FusedBNGrad', { dy, x: sx, mean: sm, invStd: si, gamma: sg }) as tf.Tensor[],
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   const y = f(x, gamma, beta) as tf.Tensor4D;

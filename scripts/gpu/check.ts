@@ -23,10 +23,24 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine, describeEngine, EngineChoice } from '../../lib/engine';
+import { mnistDenoiser } from '../../lib/models/mnistDenoiser';
+import { classGuidedEstimator, ddpmSample } from '../../lib/algorithms/ddpmSampling';
+import { toClean } from '../../lib/schedulers/timesteps';
 import { describeAdapter } from '../../lib/engine/webgpu';
-import { UNet, UNetKind } from '../../lib/partb/unet';
+import { CliError, ENGINE_CHOICES, exitCodeFor, parseCommandLine } from '../../lib/cli';
+import { UNet, UNetKind } from '../../lib/models/unet';
 import { Rng } from '../../lib/tensor/random';
-import { PARTB_KINDS, REFERENCE, HostBatch, makeBatch, trainStep, newAdam, sampleStep, predictorFor, ddpmSchedule } from './partbSteps';
+import {
+  PARTB_KINDS,
+  REFERENCE,
+  HostBatch,
+  makeBatch,
+  trainStep,
+  newAdam,
+  sampleStep,
+  predictorFor,
+  ddpmSchedule,
+} from '../../lib/training/hostSteps';
 
 const MNIST_TRAIN = 60000;
 
@@ -47,45 +61,81 @@ interface Args {
   summary?: string;
 }
 
-/** A bad command line: reported as one line, without a stack. */
-class UsageError extends Error {}
+const USAGE = `usage: node dist/scripts/gpu/check.js --engine webgpu --preset reference --out OUT [--mnist FILE] [options]
+       node dist/scripts/gpu/check.js --probe [--engine E]   start the engine, print it and the adapter, exit
+       node dist/scripts/gpu/check.js --summary DIR          compare DIR/check-*.json: ratios, projections
+Times each Part B model's training steps on one engine and samples a class-conditioned grid (scripts/gpu-check.sh runs it).`;
+
+const CHECK_OPTIONS = {
+  engine: {
+    type: 'string',
+    choices: ENGINE_CHOICES,
+    default: 'webgpu',
+    help: 'engine to time (forced, so a software adapter is accepted)',
+  },
+  preset: {
+    type: 'string',
+    choices: ['reference', 'smoke'],
+    default: 'reference',
+    help: 'reference: §2.3 D=128 B=256, §2.4–2.5 D=64 B=128; smoke: D=4 B=4',
+  },
+  models: {
+    type: 'string',
+    list: true,
+    valueName: PARTB_KINDS.join(','),
+    default: PARTB_KINDS,
+    help: 'which models',
+    check: (ms: string[]) =>
+      ms
+        .filter((m) => !PARTB_KINDS.includes(m as UNetKind))
+        .map((m) => `unknown model "${m}" in --models: use ${PARTB_KINDS.join(',')}`)[0],
+  },
+  steps: { type: 'number', integer: true, min: 1, default: 20, help: 'timed training steps per model' },
+  warmup: {
+    type: 'number',
+    integer: true,
+    min: 1,
+    default: 2,
+    help: 'untimed steps first (shader compiles; the first allocates the optimizer state)',
+  },
+  budget: { type: 'number', min: 0, default: 60, help: 'seconds per model: timing stops early past it (at least one step)' },
+  batch: {
+    type: 'number',
+    integer: true,
+    min: 1,
+    help: 'batch for every model (img/s then measured at N; the projection scales by img/s)',
+    defaultHelp: "the preset's",
+  },
+  'grid-steps': { type: 'number', integer: true, min: 0, default: 300, help: 'sampling steps of the class-conditioned grid (0 = no grid)' },
+  'sample-steps': { type: 'number', integer: true, min: 0, default: 0, help: 'timed sampling steps per DDPM model (no grid written)' },
+  out: { type: 'string', valueName: 'DIR', help: 'writes check-<engine>.json and grid-class-<engine>.png there' },
+  mnist: {
+    type: 'string',
+    valueName: 'FILE',
+    help: 'MNIST train images (IDX, optionally .gz) with its labels sibling',
+    defaultHelp: 'synthetic blobs',
+  },
+  probe: { type: 'boolean', help: 'start the engine, print it and the adapter, run one op, exit' },
+  summary: { type: 'string', valueName: 'DIR', help: 'compare DIR/check-*.json (ratios, projections) and exit' },
+} as const;
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { engine: 'webgpu', preset: 'reference', models: PARTB_KINDS, steps: 20, warmup: 2, budget: 60, gridSteps: 300, sampleSteps: 0, probe: false };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = argv[i + 1];
-    const need = () => {
-      if (v === undefined) throw new UsageError(`option ${k} needs a value`);
-      i++;
-      return v;
-    };
-    const num = () => {
-      const n = Number(need());
-      if (!Number.isFinite(n) || n < 0) throw new UsageError(`option ${k} needs a non-negative number, got "${v}"`);
-      return n;
-    };
-    if (k === '--engine') a.engine = need() as EngineChoice;
-    else if (k === '--preset') {
-      const p = need();
-      if (p !== 'reference' && p !== 'smoke') throw new UsageError(`--preset must be reference or smoke, got "${p}"`);
-      a.preset = p;
-    } else if (k === '--models') {
-      a.models = need().split(',') as UNetKind[];
-      for (const m of a.models) if (!PARTB_KINDS.includes(m)) throw new UsageError(`unknown model "${m}" in --models: use ${PARTB_KINDS.join(',')}`);
-    } else if (k === '--steps') a.steps = Math.max(1, Math.floor(num()));
-    else if (k === '--warmup') a.warmup = Math.max(1, Math.floor(num())); // >= 1: the first step allocates the optimizer state
-    else if (k === '--budget') a.budget = num();
-    else if (k === '--batch') a.batch = Math.max(1, Math.floor(num()));
-    else if (k === '--grid-steps') a.gridSteps = Math.floor(num());
-    else if (k === '--sample-steps') a.sampleSteps = Math.floor(num());
-    else if (k === '--out') a.out = need();
-    else if (k === '--mnist') a.mnist = need();
-    else if (k === '--probe') a.probe = true;
-    else if (k === '--summary') a.summary = need();
-    else throw new UsageError(`unknown option "${k}" (see the header of scripts/gpu/check.ts)`);
-  }
-  return a;
+  const { values: v } = parseCommandLine(argv, CHECK_OPTIONS, USAGE);
+  return {
+    engine: v.engine,
+    preset: v.preset,
+    models: v.models as UNetKind[],
+    steps: v.steps,
+    warmup: v.warmup,
+    budget: v.budget,
+    batch: v.batch,
+    gridSteps: v['grid-steps'],
+    sampleSteps: v['sample-steps'],
+    out: v.out,
+    mnist: v.mnist,
+    probe: v.probe,
+    summary: v.summary,
+  };
 }
 
 /** Reads an IDX file (optionally gzipped): the payload after its header. */
@@ -98,7 +148,8 @@ function readIdx(file: string, headerBytes: number): Uint8Array {
 /** MNIST images (uint8 [N*784]) and labels from an images IDX file and its labels sibling. */
 function loadMnist(imagesFile: string): { pixels: Uint8Array; labels: Uint8Array } {
   const labelsFile = imagesFile.replace('images-idx3', 'labels-idx1');
-  if (labelsFile === imagesFile || !fs.existsSync(labelsFile)) throw new Error(`--mnist: no labels file ${labelsFile} beside ${imagesFile}`);
+  if (labelsFile === imagesFile || !fs.existsSync(labelsFile))
+    throw new Error(`--mnist: no labels file ${labelsFile} beside ${imagesFile}`);
   const pixels = readIdx(imagesFile, 16);
   const labels = readIdx(labelsFile, 8);
   const n = Math.min(Math.floor(pixels.length / 784), labels.length);
@@ -175,10 +226,15 @@ function watchGpuErrors(): void {
 }
 
 function checkGpuErrors(where: string): void {
-  if (gpuErrors.length > 0) throw new Error(`${where}: the GPU reported ${gpuErrors.length} error(s), results void; first: ${gpuErrors[0]}`);
+  if (gpuErrors.length > 0)
+    throw new Error(`${where}: the GPU reported ${gpuErrors.length} error(s), results void; first: ${gpuErrors[0]}`);
 }
 
-async function timeTraining(kind: UNetKind, args: Args, mnist?: { pixels: Uint8Array; labels: Uint8Array }): Promise<{ result: TrainResult; net: UNet }> {
+async function timeTraining(
+  kind: UNetKind,
+  args: Args,
+  mnist?: { pixels: Uint8Array; labels: Uint8Array },
+): Promise<{ result: TrainResult; net: UNet }> {
   const ref = REFERENCE[kind];
   const D = args.preset === 'smoke' ? 4 : ref.D;
   const B = args.batch ?? (args.preset === 'smoke' ? 4 : ref.batch);
@@ -210,7 +266,8 @@ async function timeTraining(kind: UNetKind, args: Args, mnist?: { pixels: Uint8A
     if ((performance.now() - t0) / 1000 > args.budget) break;
   }
   const seconds = (performance.now() - t0) / 1000;
-  if (tf.memory().numTensors !== tensorsBefore) throw new Error(`${kind}: ${tf.memory().numTensors - tensorsBefore} tensors leaked per run`);
+  if (tf.memory().numTensors !== tensorsBefore)
+    throw new Error(`${kind}: ${tf.memory().numTensors - tensorsBefore} tensors leaked per run`);
   adam.dispose();
   const referenceSteps = ref.epochs * Math.ceil(MNIST_TRAIN / ref.batch);
   const secondsPerStep = seconds / n;
@@ -258,21 +315,15 @@ async function timeSampling(net: UNet, steps: number): Promise<number> {
  */
 async function sampleGrid(net: UNet, steps: number, file: string): Promise<number> {
   const schedule = ddpmSchedule();
-  const rng = new Rng(0);
   const rows = 4;
   const labels = Int32Array.from({ length: 10 * rows }, (_, i) => i % 10);
-  const eps = predictorFor(net, labels); // Part B's cfgPredictor, γ = 5
-  const ts: number[] = [];
-  for (let i = 0; i < steps; i++) ts.push(Math.round(((schedule.T - 1) * (steps - i)) / steps));
+  // The library's Alg. B.4 (the one scheduler step and CFG), over the 300-step chain strided to `steps` entries.
+  const ts = Array.from({ length: steps }, (_, i) =>
+    steps === 1 ? schedule.T - 1 : Math.round(((schedule.T - 1) * (steps - 1 - i)) / (steps - 1)),
+  );
   const t0 = performance.now();
-  let x = rng.normal([labels.length, 28, 28, 1]) as tf.Tensor4D;
-  for (let i = 0; i < ts.length; i++) {
-    const z = rng.normal(x.shape) as tf.Tensor4D;
-    const next = sampleStep(eps, x, ts[i], i + 1 < ts.length ? ts[i + 1] : -1, z, schedule);
-    z.dispose();
-    x.dispose();
-    x = next;
-  }
+  const den = mnistDenoiser(net, { T: schedule.T });
+  const x = ddpmSample(den, classGuidedEstimator(den, labels, 5), { count: labels.length, seed: 0, timesteps: toClean(ts) }).images;
   const px = (await x.data()) as Float32Array;
   x.dispose();
   checkGpuErrors('grid');
@@ -282,7 +333,8 @@ async function sampleGrid(net: UNet, steps: number, file: string): Promise<numbe
   for (let b = 0; b < labels.length; b++) {
     const gx = (b % 10) * 28;
     const gy = Math.floor(b / 10) * 28;
-    for (let p = 0; p < 784; p++) img[(gy + Math.floor(p / 28)) * W + gx + (p % 28)] = Math.round(255 * Math.min(1, Math.max(0, px[b * 784 + p])));
+    for (let p = 0; p < 784; p++)
+      img[(gy + Math.floor(p / 28)) * W + gx + (p % 28)] = Math.round(255 * Math.min(1, Math.max(0, px[b * 784 + p])));
   }
   writeAtomic(file, grayPng(W, rows * 28, img));
   return seconds;
@@ -313,13 +365,16 @@ function summarize(dir: string): void {
   for (const kind of PARTB_KINDS) {
     const g = gpu?.results.find((r) => r.model === kind);
     const c = cpu?.results.find((r) => r.model === kind);
-    const cell = (r?: TrainResult) => (r ? `${r.imagesPerSecond.toFixed(1)} img/s (D=${r.D}, B=${r.batch}), ≈ ${hms(r.projectedSeconds)}` : '-');
+    const cell = (r?: TrainResult) =>
+      r ? `${r.imagesPerSecond.toFixed(1)} img/s (D=${r.D}, B=${r.batch}), ≈ ${hms(r.projectedSeconds)}` : '-';
     const ratio = g && c ? `, ratio ${(g.imagesPerSecond / c.imagesPerSecond).toFixed(1)}×` : '';
     console.log(`  ${kind.padEnd(8)} ${gpu?.engine.name ?? 'gpu'}: ${cell(g)} | ${cpu?.engine.name ?? 'cpu'}: ${cell(c)}${ratio}`);
   }
   for (const r of [gpu, cpu]) {
     if (r && r.results.length === PARTB_KINDS.length && r.preset === 'reference') {
-      console.log(`  projected full reference Part B training on ${r.engine.name}${r.engine.adapter ? ` (${r.engine.adapter.description || r.engine.adapter.device})` : ''}: ${hms(r.projectedTotalSeconds)}`);
+      console.log(
+        `  projected full reference Part B training on ${r.engine.name}${r.engine.adapter ? ` (${r.engine.adapter.description || r.engine.adapter.device})` : ''}: ${hms(r.projectedTotalSeconds)}`,
+      );
     }
   }
 }
@@ -352,12 +407,16 @@ async function main(): Promise<void> {
       `train ${kind.padEnd(8)} D=${result.D} B=${result.batch}: ${result.steps} steps in ${result.seconds.toFixed(2)} s = ` +
         `${result.imagesPerSecond.toFixed(1)} img/s (${(result.secondsPerStep * 1000).toFixed(1)} ms/step), loss ${result.firstLoss.toFixed(4)} → ${result.lastLoss.toFixed(4)}` +
         (args.preset === 'reference' ? `; full reference run (${result.referenceSteps} steps) ≈ ${hms(result.projectedSeconds)}` : '') +
-        (result.sampleSecondsPerStep !== undefined ? `; sampling 40 images${kind === 'class' ? ' (CFG: 2 passes)' : ''} ${(result.sampleSecondsPerStep * 1000).toFixed(1)} ms/step` : ''),
+        (result.sampleSecondsPerStep !== undefined
+          ? `; sampling 40 images${kind === 'class' ? ' (CFG: 2 passes)' : ''} ${(result.sampleSecondsPerStep * 1000).toFixed(1)} ms/step`
+          : ''),
     );
     if (kind === 'class' && args.gridSteps > 0 && args.out) {
       const file = path.join(args.out, `grid-class-${info.name}.png`);
       gridSeconds = await sampleGrid(net, args.gridSteps, file);
-      console.log(`grid: 10 classes × 4, ${args.gridSteps} steps, CFG 5 → ${file} in ${gridSeconds.toFixed(2)} s (the model is only lightly trained: expect blobs)`);
+      console.log(
+        `grid: 10 classes × 4, ${args.gridSteps} steps, CFG 5 → ${file} in ${gridSeconds.toFixed(2)} s (the model is only lightly trained: expect blobs)`,
+      );
     }
     net.dispose();
   }
@@ -366,7 +425,14 @@ async function main(): Promise<void> {
     console.log(`projected full reference Part B training on ${info.name}: ${hms(total)} (${total.toFixed(0)} s)`);
   }
   if (args.out) {
-    const summary = { engine: info, preset: args.preset, results, gridSeconds, projectedTotalSeconds: total, date: new Date().toISOString() };
+    const summary = {
+      engine: info,
+      preset: args.preset,
+      results,
+      gridSeconds,
+      projectedTotalSeconds: total,
+      date: new Date().toISOString(),
+    };
     writeAtomic(path.join(args.out, `check-${info.name}.json`), JSON.stringify(summary, null, 2));
   }
 }
@@ -375,7 +441,7 @@ main().then(
   // Exit explicitly: Dawn's native handles can keep the event loop alive after the work is done.
   () => process.exit(0),
   (e) => {
-    console.error(e instanceof UsageError ? `gpu check: ${e.message}` : `gpu check failed: ${(e as Error).stack ?? e}`);
-    process.exit(e instanceof UsageError ? 2 : 1);
+    console.error(e instanceof CliError ? `error: ${e.message}` : `gpu check failed: ${(e as Error).stack ?? e}`);
+    process.exit(exitCodeFor(e));
   },
 );

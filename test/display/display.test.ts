@@ -11,7 +11,19 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { initEngine } from '../../lib/engine';
-import { makeGrid, gridLayout, formatProgress, progress, isNotebook, showImages, showLossCurve, showGif, readManifest, makeGif, linePlotPng } from '../../lib/display';
+import {
+  makeGrid,
+  gridLayout,
+  formatProgress,
+  progress,
+  isNotebook,
+  showImages,
+  showLossCurve,
+  showGif,
+  readManifest,
+  makeGif,
+  linePlotPng,
+} from '../../lib/display';
 import { formatDuration, formatRate } from '../../lib/display/progress';
 import { niceTicks, svgLinePlot, LEGEND_GLYPH_PX } from '../../lib/display/plot';
 import { fitText, FONT_FAMILY } from '../../lib/display/grid';
@@ -20,7 +32,12 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'display-test-'));
 
 async function rgb(png: Buffer | Uint8Array) {
   const { data, info } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  return { data, w: info.width, h: info.height, at: (x: number, y: number) => Array.from(data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3)) };
+  return {
+    data,
+    w: info.width,
+    h: info.height,
+    at: (x: number, y: number) => Array.from(data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3)),
+  };
 }
 
 test('gridLayout: sizes follow tiles, columns, captions and title', () => {
@@ -50,7 +67,10 @@ test('makeGrid: tile pixels, [-1,1] range, grayscale, and captions drawn under t
   await initEngine({ engine: 'cpu', quiet: true });
   const before = tf.memory().numTensors;
   // Tile 0 black, tile 1 white, tile 2 mid-gray; [-1,1] range.
-  const x = tf.tensor4d([-1, 1, 0].flatMap((v) => new Array(4 * 4).fill(v)), [3, 4, 4, 1]);
+  const x = tf.tensor4d(
+    [-1, 1, 0].flatMap((v) => new Array(4 * 4).fill(v)),
+    [3, 4, 4, 1],
+  );
   const png = await makeGrid(x, { range: '[-1,1]', scale: 10, cols: 3, captions: ['zero', 'one', 'two'], title: 'Three tiles' });
   const L = gridLayout(3, 4, 4, { scale: 10, cols: 3, captions: true, title: 'Three tiles' });
   const im = await rgb(png);
@@ -103,11 +123,19 @@ test('makeGif: frames decode back with the grid size; last-frame PNG matches', a
 
 test('chart PNG: size, both series colours present, ticks', async () => {
   const x = [0, 1, 2, 3, 4];
-  const png = await linePlotPng({ title: 'loss', series: [{ name: 'a', x, y: [5, 4, 3, 2, 1] }, { name: 'b', x, y: [1, 2, 3, 4, 5] }], logY: false });
+  const png = await linePlotPng({
+    title: 'loss',
+    series: [
+      { name: 'a', x, y: [5, 4, 3, 2, 1] },
+      { name: 'b', x, y: [1, 2, 3, 4, 5] },
+    ],
+    logY: false,
+  });
   const im = await rgb(png);
   assert.equal(im.w, 720);
   assert.equal(im.h, 400);
-  let blue = 0, red = 0;
+  let blue = 0,
+    red = 0;
   for (let i = 0; i < im.data.length; i += 3) {
     const [r, g, b] = [im.data[i], im.data[i + 1], im.data[i + 2]];
     if (b > 200 && r < 130 && g < 140) blue++;
@@ -127,10 +155,24 @@ test('chart legend: long series names are drawn whole, inside the plot area', as
   let inkRight = 0;
   for (let y = 0; y < p.h; y++) for (let x = 0; x < p.w; x++) if (p.data[(y * p.w + x) * 3] < 128) inkRight = Math.max(inkRight, x);
   assert.ok(inkRight > 10 + 3 * name.length, `text rendered (${inkRight - 10} px wide)`);
-  assert.ok(inkRight - 10 <= LEGEND_GLYPH_PX * name.length, `${name.length} glyphs take ${inkRight - 10} px, over the ${LEGEND_GLYPH_PX} px/glyph bound`);
+  assert.ok(
+    inkRight - 10 <= LEGEND_GLYPH_PX * name.length,
+    `${name.length} glyphs take ${inkRight - 10} px, over the ${LEGEND_GLYPH_PX} px/glyph bound`,
+  );
 
   const x = [0, 1, 2, 3];
-  const svg = svgLinePlot({ title: 'loss', series: [{ name: 'loss per step', x, y: [4, 3, 2, 1] }, { name, x, y: [4, 3.5, 2.5, 1.5] }], logY: false }, 720, 400);
+  const svg = svgLinePlot(
+    {
+      title: 'loss',
+      series: [
+        { name: 'loss per step', x, y: [4, 3, 2, 1] },
+        { name, x, y: [4, 3.5, 2.5, 1.5] },
+      ],
+      logY: false,
+    },
+    720,
+    400,
+  );
   assert.ok(svg.includes(`>${name}</text>`), 'the name is not cut');
   // In the legend's rows (below the title, above the curves' tick labels), nothing is drawn right
   // of the plot frame (x > 700): the legend stays inside.
@@ -191,10 +233,14 @@ test('registration: files and manifest under FIGURES_DIR/<notebook>/, first-show
   assert.equal(logs.length, 4);
   assert.match(logs[0], /^\[figure first\] First \(2 images\) -> .*nb1\/first\.png$/);
   const recs = readManifest(path.join(dir, 'nb1', 'manifest.jsonl'));
-  assert.deepEqual(recs.map((r) => r.id), ['first', 'curve', 'anim']);
+  assert.deepEqual(
+    recs.map((r) => r.id),
+    ['first', 'curve', 'anim'],
+  );
   assert.equal(recs[0].title, 'First again');
   assert.equal(recs[1].caption, 'c');
-  for (const f of ['first.png', 'curve.png', 'curve.plot.json', 'anim.png', 'anim.gif']) assert.ok(fs.existsSync(path.join(dir, 'nb1', f)), f);
+  for (const f of ['first.png', 'curve.png', 'curve.plot.json', 'anim.png', 'anim.gif'])
+    assert.ok(fs.existsSync(path.join(dir, 'nb1', f)), f);
   const spec = JSON.parse(fs.readFileSync(path.join(dir, 'nb1', 'curve.plot.json'), 'utf8'));
   assert.deepEqual(spec.data[0].y, [1, 0.5]);
 });

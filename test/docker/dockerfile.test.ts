@@ -123,11 +123,13 @@ test('RUN steps with a pipe run under pipefail (a failing left side fails the bu
 test('the NVIDIA driver parts WebGPU needs are asked for, and the engine stays automatic', () => {
   const env = envs();
   const caps = (env.get('NVIDIA_DRIVER_CAPABILITIES') ?? '').split(',');
-  for (const c of ['compute', 'utility', 'graphics']) assert.ok(caps.includes(c), `NVIDIA_DRIVER_CAPABILITIES includes ${c} (graphics mounts the Vulkan ICD)`);
+  for (const c of ['compute', 'utility', 'graphics'])
+    assert.ok(caps.includes(c), `NVIDIA_DRIVER_CAPABILITIES includes ${c} (graphics mounts the Vulkan ICD)`);
   assert.equal(env.get('NVIDIA_VISIBLE_DEVICES'), 'all');
   assert.ok(!env.has('DIFFUSION_ENGINE') || env.get('DIFFUSION_ENGINE') === 'auto', 'DIFFUSION_ENGINE left auto');
   const pkgs = aptPackages();
-  for (const p of ['libvulkan1', 'libglvnd0', 'libx11-6', 'libxext6']) assert.ok(pkgs.includes(p), `apt installs ${p} (Vulkan loader / libGLX_nvidia dependencies)`);
+  for (const p of ['libvulkan1', 'libglvnd0', 'libx11-6', 'libxext6'])
+    assert.ok(pkgs.includes(p), `apt installs ${p} (Vulkan loader / libGLX_nvidia dependencies)`);
 });
 
 test('the image holds everything scripts/setup.sh checks for, so npm run figures and npm test need no root', () => {
@@ -152,7 +154,8 @@ test('apt packages exist in this Debian release (when an apt cache is at hand)',
   const r = spawnSync('apt-cache', ['policy', ...pkgs], { encoding: 'utf8' });
   // One block per package: "name:\n  Installed: ...\n  Candidate: <version or (none)>".
   const candidates = new Map([...r.stdout.matchAll(/^(\S+):\n(?:\s+Installed:.*\n)?\s+Candidate: (\S+)/gm)].map((m) => [m[1], m[2]]));
-  for (const p of pkgs) assert.ok(/^\d/.test(candidates.get(p) ?? ''), `apt has a candidate for ${p} (got ${candidates.get(p) ?? 'nothing'})`);
+  for (const p of pkgs)
+    assert.ok(/^\d/.test(candidates.get(p) ?? ''), `apt has a candidate for ${p} (got ${candidates.get(p) ?? 'nothing'})`);
 });
 
 test('npm ci runs on the lockfile before the sources are copied, then tslab is registered and the project built', () => {
@@ -167,7 +170,10 @@ test('npm ci runs on the lockfile before the sources are copied, then tslab is r
   assert.ok(tslab > npmCi, 'tslab installed from node_modules');
   assert.match(ins[tslab].args, /--python=\/usr\/bin\/python3/, "tslab registered for Debian's python3, where Jupyter is");
   // The kernelspec starts `tslab` by name (unless --binary gives a path): it must be on the PATH.
-  const workdir = ops('WORKDIR').map((w) => w.args).pop() ?? '/';
+  const workdir =
+    ops('WORKDIR')
+      .map((w) => w.args)
+      .pop() ?? '/';
   const onPath = (envs().get('PATH') ?? '').split(':').includes(path.posix.join(workdir, 'node_modules/.bin'));
   assert.ok(onPath || /--binary[= ]\//.test(ins[tslab].args), 'tslab reachable when Jupyter starts the kernel');
   const user = ops('USER');
@@ -175,7 +181,10 @@ test('npm ci runs on the lockfile before the sources are copied, then tslab is r
 });
 
 test('Jupyter is served on 0.0.0.0:8888 by default, through the entry point', () => {
-  assert.ok(ops('EXPOSE').some((e) => e.args.split(/\s+/).includes('8888')), 'EXPOSE 8888');
+  assert.ok(
+    ops('EXPOSE').some((e) => e.args.split(/\s+/).includes('8888')),
+    'EXPOSE 8888',
+  );
   const cmd = ops('CMD');
   assert.equal(cmd.length, 1);
   const argv = JSON.parse(cmd[0].args) as string[];
@@ -191,9 +200,14 @@ test('COPY sources exist, and .dockerignore keeps build outputs (not sources or 
     const parts = c.args.split(/\s+/).filter((p) => !p.startsWith('--'));
     for (const src of parts.slice(0, -1)) assert.ok(fs.existsSync(path.join(ROOT, src)), `COPY source ${src} exists`);
   }
-  const ignore = fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const ignore = fs
+    .readFileSync(path.join(ROOT, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   for (const p of ['node_modules', 'dist', '.git', '.gpu-bundle']) assert.ok(ignore.includes(p), `.dockerignore lists ${p}`);
-  for (const p of ['weights', 'package-lock.json', 'lib', 'notebooks', 'scripts']) assert.ok(!ignore.includes(p), `.dockerignore keeps ${p}`);
+  for (const p of ['weights', 'package-lock.json', 'lib', 'notebooks', 'scripts'])
+    assert.ok(!ignore.includes(p), `.dockerignore keeps ${p}`);
 });
 
 test('every RUN step is valid shell (bash -n)', () => {
@@ -209,13 +223,19 @@ test('the entry point exports the NVIDIA ICD it finds, says when there is none, 
   const icd = path.join(dir, 'nvidia_icd.json');
   fs.writeFileSync(icd, '{"file_format_version": "1.0.0", "ICD": {"library_path": "libGLX_nvidia.so.0", "api_version": "1.3.0"}}\n');
   const base = { ...process.env, VK_DRIVER_FILES: '', VK_ICD_FILENAMES: '' };
-  const found = spawnSync('bash', [script, 'bash', '-c', 'echo "$VK_DRIVER_FILES"'], { env: { ...base, DIFFUSION_ICD_CANDIDATES: `${dir}/absent.json ${icd}` }, encoding: 'utf8' });
+  const found = spawnSync('bash', [script, 'bash', '-c', 'echo "$VK_DRIVER_FILES"'], {
+    env: { ...base, DIFFUSION_ICD_CANDIDATES: `${dir}/absent.json ${icd}` },
+    encoding: 'utf8',
+  });
   assert.equal(found.status, 0, found.stderr);
   assert.equal(found.stdout.trim(), icd);
   assert.match(found.stderr, /NVIDIA Vulkan driver/);
   const hasGlx = spawnSync('bash', ['-c', 'ldconfig -p | grep -q libGLX_nvidia.so.0'], { encoding: 'utf8' }).status === 0;
   if (!hasGlx) {
-    const none = spawnSync('bash', [script, 'bash', '-c', 'echo "[$VK_DRIVER_FILES]"; exit 3'], { env: { ...base, DIFFUSION_ICD_CANDIDATES: `${dir}/absent.json` }, encoding: 'utf8' });
+    const none = spawnSync('bash', [script, 'bash', '-c', 'echo "[$VK_DRIVER_FILES]"; exit 3'], {
+      env: { ...base, DIFFUSION_ICD_CANDIDATES: `${dir}/absent.json` },
+      encoding: 'utf8',
+    });
     assert.equal(none.status, 3, 'exit status of the command passes through');
     assert.equal(none.stdout.trim(), '[]');
     assert.match(none.stderr, /no NVIDIA Vulkan driver visible/);

@@ -9,8 +9,17 @@ import { initEngine } from '../../lib/engine';
 
 test('software adapters (lavapipe, SwiftShader) are told apart from hardware ones', () => {
   // What Dawn reports for Mesa 25 lavapipe here, and for SwiftShader.
-  assert.ok(isSoftwareAdapter({ vendor: 'mesa', architecture: 'software', device: 'llvmpipe-llvm-15-0-6-256-bits-', description: 'llvmpipe: Mesa 25.0.7' }));
-  assert.ok(isSoftwareAdapter({ vendor: 'google', architecture: '', device: 'swiftshader-device', description: 'SwiftShader Device (Subzero)' }));
+  assert.ok(
+    isSoftwareAdapter({
+      vendor: 'mesa',
+      architecture: 'software',
+      device: 'llvmpipe-llvm-15-0-6-256-bits-',
+      description: 'llvmpipe: Mesa 25.0.7',
+    }),
+  );
+  assert.ok(
+    isSoftwareAdapter({ vendor: 'google', architecture: '', device: 'swiftshader-device', description: 'SwiftShader Device (Subzero)' }),
+  );
   // Hardware adapters as Dawn describes them on Vulkan / Metal.
   assert.ok(!isSoftwareAdapter({ vendor: 'nvidia', architecture: 'hopper', device: '', description: 'NVIDIA H100 80GB HBM3' }));
   assert.ok(!isSoftwareAdapter({ vendor: 'apple', architecture: 'metal-3', device: '', description: 'Apple M2' }));
@@ -26,7 +35,15 @@ test('the adapter line names vendor, architecture, device, kind and limits', () 
     isSoftware: false,
     limits: { maxBufferSize: 2 ** 32, maxStorageBufferBindingSize: 2 ** 31, maxComputeWorkgroupStorageSize: 49152 },
   });
-  for (const s of ['nvidia', 'hopper', 'h100', 'NVIDIA H100', 'hardware', 'maxStorageBufferBindingSize 2147483648', 'maxComputeWorkgroupStorageSize 49152']) {
+  for (const s of [
+    'nvidia',
+    'hopper',
+    'h100',
+    'NVIDIA H100',
+    'hardware',
+    'maxStorageBufferBindingSize 2147483648',
+    'maxComputeWorkgroupStorageSize 49152',
+  ]) {
     assert.ok(line.includes(s), `"${s}" in: ${line}`);
   }
 });

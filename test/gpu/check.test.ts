@@ -15,10 +15,32 @@ const CHECK = path.resolve(__dirname, '..', '..', 'scripts', 'gpu', 'check.js');
 
 test('check.js (wasm, smoke): timings, projection fields, a 10×4 class grid, and a summary', { timeout: 120_000 }, async () => {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'gpu-check-'));
-  const run = spawnSync(process.execPath, [CHECK, '--engine', 'wasm', '--preset', 'smoke', '--models', 'time,class', '--steps', '2', '--warmup', '1', '--grid-steps', '3', '--sample-steps', '1', '--out', out], {
-    encoding: 'utf8',
-    env: { ...process.env, DIFFUSION_THREADS: '1' },
-  });
+  const run = spawnSync(
+    process.execPath,
+    [
+      CHECK,
+      '--engine',
+      'wasm',
+      '--preset',
+      'smoke',
+      '--models',
+      'time,class',
+      '--steps',
+      '2',
+      '--warmup',
+      '1',
+      '--grid-steps',
+      '3',
+      '--sample-steps',
+      '1',
+      '--out',
+      out,
+    ],
+    {
+      encoding: 'utf8',
+      env: { ...process.env, DIFFUSION_THREADS: '1' },
+    },
+  );
   assert.equal(run.status, 0, run.stderr);
   assert.match(run.stdout, /^engine: wasm/m);
   assert.match(run.stdout, /train time +D=4 B=4: 2 steps/);

@@ -11,10 +11,19 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { UNet, UNetKind } from '../../lib/partb/unet';
-import { PARTB_KINDS, makeBatch, lossAndGrads, trainStep, newAdam, sampleStep, predictorFor, ddpmSchedule } from '../../scripts/gpu/partbSteps';
+import { UNet, UNetKind } from '../../lib/models/unet';
+import {
+  PARTB_KINDS,
+  makeBatch,
+  lossAndGrads,
+  trainStep,
+  newAdam,
+  sampleStep,
+  predictorFor,
+  ddpmSchedule,
+} from '../../lib/training/hostSteps';
 import { Rng } from '../../lib/tensor/random';
-import { presetConfig, Trainer } from '../../lib/partb/train';
+import { presetConfig, Trainer } from '../../lib/training/trainer';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
@@ -52,7 +61,10 @@ interface StepResult {
 }
 
 /** Runs on the active backend: gradients, one Adam step, the loss again, one eval sampling step. */
-async function runModel(kind: UNetKind, weights?: Map<string, Float32Array>): Promise<{ result: StepResult; weights: Map<string, Float32Array> }> {
+async function runModel(
+  kind: UNetKind,
+  weights?: Map<string, Float32Array>,
+): Promise<{ result: StepResult; weights: Map<string, Float32Array> }> {
   const net = new UNet({ kind, D }, 7);
   if (weights) {
     for (const [name, v] of net.store.named()) tf.tidy(() => v.assign(tf.tensor(weights.get(name)!, v.shape)));
@@ -127,7 +139,10 @@ test('WebGPU on a software Vulkan adapter: train and sample each Part B model li
       }
       // One Adam step on the same batch lowers its loss, on both backends alike.
       assert.ok(got.lossAfter < got.loss, `loss fell after one step: ${got.loss} → ${got.lossAfter}`);
-      assert.ok(Math.abs(got.lossAfter - ref.result.lossAfter) <= 1e-2 * ref.result.lossAfter, `loss after the step ${got.lossAfter} vs cpu ${ref.result.lossAfter}`);
+      assert.ok(
+        Math.abs(got.lossAfter - ref.result.lossAfter) <= 1e-2 * ref.result.lossAfter,
+        `loss after the step ${got.lossAfter} vs cpu ${ref.result.lossAfter}`,
+      );
       const e = relErr(ref.result.sample, got.sample);
       assert.ok(e < 1e-2, `sampling step differs from cpu by ${e.toExponential(2)} (relative)`);
     });
@@ -151,7 +166,11 @@ test('WebGPU on a software Vulkan adapter: train and sample each Part B model li
     const before = tf.memory().numTensors;
     const got = await run();
     assert.equal(tf.memory().numTensors, before, 'no tensors leak');
-    for (let i = 0; i < 2; i++) assert.ok(Math.abs(got.losses[i] - ref.losses[i]) <= 1e-3 * ref.losses[i], `step ${i + 1} loss ${got.losses[i]} vs cpu ${ref.losses[i]}`);
+    for (let i = 0; i < 2; i++)
+      assert.ok(
+        Math.abs(got.losses[i] - ref.losses[i]) <= 1e-3 * ref.losses[i],
+        `step ${i + 1} loss ${got.losses[i]} vs cpu ${ref.losses[i]}`,
+      );
     const resumed = Trainer.resume(got.file);
     assert.equal(resumed.state.step, 2, 'the checkpoint written on WebGPU resumes at step 2');
     resumed.dispose();

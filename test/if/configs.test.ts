@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { planUnet } from '../../lib/if/unet';
+import { planUnet } from '../../lib/models/if/unet';
 
 const fixtures = path.join(__dirname, '..', '..', '..', 'test', 'if', 'fixtures');
 const load = (f: string) => JSON.parse(fs.readFileSync(path.join(fixtures, f), 'utf8'));
@@ -104,7 +104,9 @@ for (const [file, label, lo, hi] of [
     assert.deepEqual(extra, [], 'names the implementation plans but diffusers does not have');
     for (const [k, s] of want) assert.deepEqual(got.get(k), s, k);
     const count = unet.paramCount;
-    console.log(`${label}: ${unet.specs.length} tensors, ${count} parameters, ${(count * 4 / 2 ** 30).toFixed(2)} GiB as float32, ${(count * 2 / 2 ** 30).toFixed(2)} GiB as fp16`);
+    console.log(
+      `${label}: ${unet.specs.length} tensors, ${count} parameters, ${((count * 4) / 2 ** 30).toFixed(2)} GiB as float32, ${((count * 2) / 2 ** 30).toFixed(2)} GiB as fp16`,
+    );
     assert.ok(count > lo && count < hi, `${label} has ${count} parameters; the IF README says ≈${label === 'IF-I-XL' ? '4.3B' : '1.2B'}`);
   });
 }

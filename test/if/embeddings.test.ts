@@ -9,9 +9,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { encodeNpy, loadPromptEmbeddings, readNpy } from '../../lib/if/embeddings';
-import { writeSafetensors } from '../../lib/if/safetensors';
-import { readTorchZip, unpickleTorch, writeTorchDict } from '../../lib/if/torchPickle';
+import { encodeNpy, loadPromptEmbeddings, readNpy } from '../../lib/weights/embeddings';
+import { writeSafetensors } from '../../lib/weights/safetensors';
+import { readTorchZip, unpickleTorch, writeTorchDict } from '../../lib/weights/torchPickle';
 import { randArray } from './tiny';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'if-emb-'));
@@ -23,7 +23,13 @@ const mats = prompts.map((_, i) => Float32Array.from(randArray(S * D, 100 + i, 3
 test('.pth written by the project writer (fp16 and fp32 storages) reads back', () => {
   for (const dtype of ['F16', 'F32'] as const) {
     const file = path.join(dir, `dict-${dtype}.pth`);
-    fs.writeFileSync(file, writeTorchDict(Object.fromEntries(prompts.map((p, i) => [p, { shape: [1, S, D], data: mats[i] }])), { dtype, stem: 'prompt_embeds_dict' }));
+    fs.writeFileSync(
+      file,
+      writeTorchDict(Object.fromEntries(prompts.map((p, i) => [p, { shape: [1, S, D], data: mats[i] }])), {
+        dtype,
+        stem: 'prompt_embeds_dict',
+      }),
+    );
     const e = loadPromptEmbeddings(file);
     assert.equal(e.seqLen, S);
     assert.equal(e.dim, D);
@@ -67,7 +73,10 @@ print(json.dumps({k: v.float().flatten().tolist() for k, v in d.items()}))
 
 test('.safetensors: per-prompt tensors, or one stacked tensor with metadata prompts', () => {
   const f1 = path.join(dir, 'per.safetensors');
-  writeSafetensors(f1, prompts.map((p, i) => ({ name: p, shape: [1, S, D], data: mats[i], dtype: 'F16' as const })));
+  writeSafetensors(
+    f1,
+    prompts.map((p, i) => ({ name: p, shape: [1, S, D], data: mats[i], dtype: 'F16' as const })),
+  );
   const e1 = loadPromptEmbeddings(f1);
   assert.deepEqual([...e1.byPrompt.keys()].sort(), [...prompts].sort());
   const stacked = new Float32Array(prompts.length * S * D);
@@ -101,7 +110,7 @@ test('clear errors: missing file, truncated .pth, non-zip, foreign globals, wron
   fs.writeFileSync(legacy, Uint8Array.from([0x80, 2, 0x8a, 0x0a]));
   assert.throws(() => loadPromptEmbeddings(legacy), /legacy \(pre-1\.6, non-zip\)/);
   // a pickle calling os.system is refused, not run
-  const evil = new TextEncoder().encode('cos\nsystem\n(S\'echo hi\'\ntR.');
+  const evil = new TextEncoder().encode("cos\nsystem\n(S'echo hi'\ntR.");
   assert.throws(() => unpickleTorch(evil, () => new Uint8Array()), /refusing to load global os\.system/);
   const txt = path.join(dir, 'emb.txt');
   fs.writeFileSync(txt, 'x');

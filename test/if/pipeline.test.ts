@@ -10,17 +10,19 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { loadPromptEmbeddings } from '../../lib/if/embeddings';
-import { checkFitsEngine, IFDenoiser, IFModel, loadIFFromDefaults, loadIFModel, PART0_PROMPTS, runPart0, upscaleBilinear } from '../../lib/if/pipeline';
-import { writeTorchDict } from '../../lib/if/torchPickle';
+import { loadPromptEmbeddings } from '../../lib/weights/embeddings';
+import { checkFitsEngine, type IFModel, loadIFFromDefaults, loadIFModel } from '../../lib/models/if/load';
+import { IFDenoiser } from '../../lib/models/if/denoiser';
+import { runPart0 as runPart0With, upscaleBilinear } from '../../lib/algorithms/ifPipeline';
+import { PART0_PROMPTS } from '../../notebooks/support/part0';
+import { writeTorchDict } from '../../lib/weights/torchPickle';
 import { Rng } from '../../lib/tensor/random';
-import { sampleCfg } from '../../lib/diffusion/partA';
-import { planUnet } from '../../lib/if/unet';
+import { sampleCfg } from '../../lib/algorithms';
+import { planUnet } from '../../lib/models/if/unet';
 import { randArray, tinyStageI, tinyStageII, writeTinyModel } from './tiny';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'if-models-'));
 const PROMPTS = [...PART0_PROMPTS, 'a high quality photo', ''];
-
 
 let den: IFDenoiser;
 let stage2: IFModel;
@@ -31,13 +33,19 @@ before(async () => {
   writeTinyModel(path.join(root, 'IF-II-L-v1.0'), { ...tinyStageII, sample_size: 16 }, 2);
   fs.writeFileSync(
     path.join(root, 'prompt_embeds_dict.pth'),
-    writeTorchDict(Object.fromEntries(PROMPTS.map((p, i) => [p, { shape: [1, 5, 16], data: Float32Array.from(randArray(80, 300 + i, 2)) }]))),
+    writeTorchDict(
+      Object.fromEntries(PROMPTS.map((p, i) => [p, { shape: [1, 5, 16], data: Float32Array.from(randArray(80, 300 + i, 2)) }])),
+    ),
   );
   const r = loadIFFromDefaults(root, { stage2: true });
   assert.ok(!('missing' in r), 'missing' in r ? r.missing : '');
   den = (r as { den: IFDenoiser }).den;
   stage2 = (r as { stage2: IFModel }).stage2;
 });
+
+/** Part 0 with the course's prompts. */
+const runPart0 = (d: IFDenoiser, s2: IFModel | undefined, o: Omit<Parameters<typeof runPart0With>[2], 'prompts'>) =>
+  runPart0With(d, s2, { ...o, prompts: PART0_PROMPTS });
 
 after(() => {
   den?.dispose();
@@ -48,7 +56,7 @@ test('stage I Denoiser: metadata, shapes, predictMany equals predict', () => {
   assert.deepEqual(den.imageSize, [8, 8]);
   assert.equal(den.channels, 3);
   assert.deepEqual(den.valueRange, [-1, 1]);
-  assert.equal(den.varianceType, 'learned_range');
+  assert.equal(den.learnedVariance, true);
   assert.equal(den.schedule.T, 1000);
   assert.deepEqual([...den.prompts].sort(), [...PROMPTS].sort());
   for (const p of PROMPTS) den.encodePrompt(p); // handles (and their embedding tensors) are cached for the model's life
@@ -60,7 +68,13 @@ test('stage I Denoiser: metadata, shapes, predictMany equals predict', () => {
     const b = den.predict(y, 500, den.encodePrompt(''));
     assert.deepEqual(a.eps.shape, [2, 8, 8, 3]);
     assert.deepEqual(a.variance!.shape, [2, 8, 8, 3]);
-    const [ma, mb] = den.predictMany([{ xt: x, cond: den.encodePrompt('a rocket ship') }, { xt: y, cond: den.encodePrompt('') }], 500);
+    const [ma, mb] = den.predictMany(
+      [
+        { xt: x, cond: den.encodePrompt('a rocket ship') },
+        { xt: y, cond: den.encodePrompt('') },
+      ],
+      500,
+    );
     assert.ok(tf.max(tf.abs(tf.sub(ma.eps, a.eps))).dataSync()[0] < 1e-5);
     assert.ok(tf.max(tf.abs(tf.sub(mb.variance!, b.variance!))).dataSync()[0] < 1e-5);
     // different prompts give different predictions
@@ -72,7 +86,10 @@ test('stage I Denoiser: metadata, shapes, predictMany equals predict', () => {
 });
 
 test('stage I Denoiser: unknown prompt and wrong shapes give one clear line', () => {
-  assert.throws(() => den.encodePrompt('a cat'), (e: Error) => /has no prompt "a cat": use one of .*"a rocket ship".*To add a prompt, compute its T5 embedding/.test(e.message));
+  assert.throws(
+    () => den.encodePrompt('a cat'),
+    (e: Error) => /has no prompt "a cat": use one of .*"a rocket ship".*To add a prompt, compute its T5 embedding/.test(e.message),
+  );
   tf.tidy(() => {
     assert.throws(() => den.predict(tf.zeros([1, 16, 16, 3]) as tf.Tensor4D, 10, den.encodePrompt('')), /needs \[B,8,8,3\]/);
   });
@@ -94,7 +111,10 @@ test('Part 0 on tiny models: stage I then stage II, seeded, shapes and ranges, m
   const before = tf.memory().numTensors;
   const calls: string[] = [];
   const res = runPart0(den, stage2, { seed: 180, stepCounts: [2, 3], onStep: (s, n, i) => calls.push(`${s}:${n}:${i}`) });
-  assert.deepEqual(res.map((r) => r.steps), [2, 3]);
+  assert.deepEqual(
+    res.map((r) => r.steps),
+    [2, 3],
+  );
   for (const r of res) {
     assert.deepEqual(r.stage1.shape, [3, 8, 8, 3]);
     assert.deepEqual(r.stage2!.shape, [3, 16, 16, 3]);
@@ -112,7 +132,10 @@ test('Part 0 on tiny models: stage I then stage II, seeded, shapes and ranges, m
 });
 
 test('bilinear upscale equals align_corners=True interpolation (float64 reference)', () => {
-  const h = 3, w = 4, H = 7, W = 9;
+  const h = 3,
+    w = 4,
+    H = 7,
+    W = 9;
   const x = randArray(h * w * 2, 5, 1);
   const got = tf.tidy(() => upscaleBilinear(tf.tensor4d(Float32Array.from(x), [1, h, w, 2]), [H, W]).dataSync());
   for (let i = 0; i < H; i++)
@@ -120,9 +143,12 @@ test('bilinear upscale equals align_corners=True interpolation (float64 referenc
       for (let c = 0; c < 2; c++) {
         const sy = (i * (h - 1)) / (H - 1);
         const sx = (j * (w - 1)) / (W - 1);
-        const y0 = Math.floor(sy), x0 = Math.floor(sx);
-        const y1 = Math.min(y0 + 1, h - 1), x1 = Math.min(x0 + 1, w - 1);
-        const fy = sy - y0, fx = sx - x0;
+        const y0 = Math.floor(sy),
+          x0 = Math.floor(sx);
+        const y1 = Math.min(y0 + 1, h - 1),
+          x1 = Math.min(x0 + 1, w - 1);
+        const fy = sy - y0,
+          fx = sx - x0;
         const at = (y: number, xx: number) => x[(y * w + xx) * 2 + c];
         const want = (1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x1)) + fy * ((1 - fx) * at(y1, x0) + fx * at(y1, x1));
         assert.ok(Math.abs(got[(i * W + j) * 2 + c] - want) < 1e-5);
@@ -138,7 +164,13 @@ test('loading reports what is missing, in one line', () => {
   const emb = loadPromptEmbeddings(path.join(root, 'prompt_embeds_dict.pth'));
   assert.throws(() => new IFDenoiser(den.model, { ...emb, dim: 4096 }), /4096-dimensional but .* expects 16/);
   // a stage-I folder is not a stage-II model
-  assert.throws(() => tf.tidy(() => { runPart0(den, den.model, { seed: 1, stepCounts: [1] }); }), /is not a stage-II model/);
+  assert.throws(
+    () =>
+      tf.tidy(() => {
+        runPart0(den, den.model, { seed: 1, stepCounts: [1] });
+      }),
+    /is not a stage-II model/,
+  );
 });
 
 test('a model too large for the wasm heap is refused before loading, in one line', (t) => {
@@ -146,7 +178,12 @@ test('a model too large for the wasm heap is refused before loading, in one line
     t.skip(`engine is ${tf.getBackend()}, not wasm`);
     return;
   }
-  const cfg = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'test', 'if', 'fixtures', 'if-ii-l-unet-config.json'), 'utf8'));
-  assert.throws(() => checkFitsEngine(planUnet(cfg), 'models/IF-II-L-v1.0'), /IF-II-L-v1\.0 needs 4\.63 GiB of float32 weights .*4 GiB heap.*DIFFUSION_ENGINE=webgpu/);
+  const cfg = JSON.parse(
+    fs.readFileSync(path.join(__dirname, '..', '..', '..', 'test', 'if', 'fixtures', 'if-ii-l-unet-config.json'), 'utf8'),
+  );
+  assert.throws(
+    () => checkFitsEngine(planUnet(cfg), 'models/IF-II-L-v1.0'),
+    /IF-II-L-v1\.0 needs 4\.63 GiB of float32 weights .*4 GiB heap.*DIFFUSION_ENGINE=webgpu/,
+  );
   checkFitsEngine(planUnet(tinyStageI), 'tiny'); // small models pass
 });

@@ -63,7 +63,16 @@ export function linear(P: RefParams, name: string, x: Float64Array, rows: number
 }
 
 /** GroupNorm over channels-last data [B, N, C] (N = positions). */
-export function groupNorm(P: RefParams, name: string, x: Float64Array, B: number, N: number, C: number, G: number, eps: number): Float64Array {
+export function groupNorm(
+  P: RefParams,
+  name: string,
+  x: Float64Array,
+  B: number,
+  N: number,
+  C: number,
+  G: number,
+  eps: number,
+): Float64Array {
   const g = p(P, `${name}.weight`);
   const bb = p(P, `${name}.bias`);
   const cg = C / G;
@@ -77,7 +86,8 @@ export function groupNorm(P: RefParams, name: string, x: Float64Array, B: number
       for (let n = 0; n < N; n++) for (let c = gi * cg; c < (gi + 1) * cg; c++) v += (x[(b * N + n) * C + c] - m) ** 2;
       v /= N * cg;
       const inv = 1 / Math.sqrt(v + eps);
-      for (let n = 0; n < N; n++) for (let c = gi * cg; c < (gi + 1) * cg; c++) y[(b * N + n) * C + c] = (x[(b * N + n) * C + c] - m) * inv * g[c] + bb[c];
+      for (let n = 0; n < N; n++)
+        for (let c = gi * cg; c < (gi + 1) * cg; c++) y[(b * N + n) * C + c] = (x[(b * N + n) * C + c] - m) * inv * g[c] + bb[c];
     }
   return y;
 }
@@ -138,7 +148,13 @@ function avg2(x: Img): Img {
       for (let j = 0; j < w; j++)
         for (let c = 0; c < C; c++) {
           let s = 0;
-          for (const [a, b] of [[0, 0], [0, 1], [1, 0], [1, 1]]) s += x.d[((n * H + 2 * i + a) * W + 2 * j + b) * C + c];
+          for (const [a, b] of [
+            [0, 0],
+            [0, 1],
+            [1, 0],
+            [1, 1],
+          ])
+            s += x.d[((n * H + 2 * i + a) * W + 2 * j + b) * C + c];
           d[((n * h + i) * w + j) * C + c] = s / 4;
         }
   return { B, H: h, W: w, C, d };
@@ -186,7 +202,11 @@ export function resnet(P: RefParams, name: string, x: Img, temb: Float64Array, o
     for (let b = 0; b < B; b++) for (let k = 0; k < N; k++) for (let c = 0; c < Cout; c++) s[(b * N + k) * Cout + c] += t[b * Cout + c];
     h = { ...h, d: groupNorm(P, `${name}.norm2`, s, B, N, Cout, o.groups, o.eps) };
   }
-  h = conv(P, `${name}.conv2`, mapImg(h, (v) => act(v, o.act)));
+  h = conv(
+    P,
+    `${name}.conv2`,
+    mapImg(h, (v) => act(v, o.act)),
+  );
   if (P.has(`${name}.conv_shortcut.weight`)) skip = conv(P, `${name}.conv_shortcut`, skip);
   return { ...h, d: h.d.map((v, i) => (v + skip.d[i]) / o.outputScale) };
 }
@@ -202,7 +222,16 @@ function softmaxRows(s: Float64Array, rows: number, cols: number): void {
 }
 
 /** Attention with AttnAddedKVProcessor. enc [B, S, Dc] (already projected). */
-export function addedKVAttention(P: RefParams, name: string, x: Img, enc: Float64Array, S: number, headDim: number, groups: number, onlyCross: boolean): Img {
+export function addedKVAttention(
+  P: RefParams,
+  name: string,
+  x: Img,
+  enc: Float64Array,
+  S: number,
+  headDim: number,
+  groups: number,
+  onlyCross: boolean,
+): Img {
   const { B, H, W, C } = x;
   const N = H * W;
   const Dc = enc.length / (B * S);
@@ -254,7 +283,15 @@ export function addedKVAttention(P: RefParams, name: string, x: Img, enc: Float6
 }
 
 /** AttentionPooling: x [B,S,D] → [B,D]. */
-export function attentionPooling(P: RefParams, name: string, x: Float64Array, B: number, S: number, D: number, heads: number): Float64Array {
+export function attentionPooling(
+  P: RefParams,
+  name: string,
+  x: Float64Array,
+  B: number,
+  S: number,
+  D: number,
+  heads: number,
+): Float64Array {
   const pos = p(P, `${name}.positional_embedding`);
   const dh = D / heads;
   const out = new Float64Array(B * D);
@@ -301,7 +338,15 @@ export function sinusoid(t: number, dim: number, flip: boolean, shift: number): 
 }
 
 /** The whole UNet from a raw config.json object. sample [B,H,W,Cin] NHWC, text [B,S,De]. */
-export function refUnet(cfg: Record<string, any>, P: RefParams, sample: Img, t: number, text: Float64Array, S: number, classLabel?: number): Img {
+export function refUnet(
+  cfg: Record<string, any>,
+  P: RefParams,
+  sample: Img,
+  t: number,
+  text: Float64Array,
+  S: number,
+  classLabel?: number,
+): Img {
   const B = sample.B;
   const boc: number[] = cfg.block_out_channels;
   const nb = boc.length;
@@ -316,26 +361,55 @@ export function refUnet(cfg: Record<string, any>, P: RefParams, sample: Img, t: 
     for (let b = 0; b < B; b++) r.set(f(b), b * dim);
     return r;
   };
-  const mlp = (name: string, x: Float64Array) => linear(P, `${name}.linear_2`, linear(P, `${name}.linear_1`, x, B).map((v) => act(v, a)), B);
-  let emb = mlp('time_embedding', rows(() => sinusoid(t, boc[0], cfg.flip_sin_to_cos, cfg.freq_shift), boc[0]));
+  const mlp = (name: string, x: Float64Array) =>
+    linear(
+      P,
+      `${name}.linear_2`,
+      linear(P, `${name}.linear_1`, x, B).map((v) => act(v, a)),
+      B,
+    );
+  let emb = mlp(
+    'time_embedding',
+    rows(() => sinusoid(t, boc[0], cfg.flip_sin_to_cos, cfg.freq_shift), boc[0]),
+  );
   const Dt = emb.length / B;
   if (cfg.class_embed_type === 'timestep') {
-    const ce = mlp('class_embedding', rows(() => sinusoid(classLabel!, boc[0], cfg.flip_sin_to_cos, cfg.freq_shift), boc[0]));
+    const ce = mlp(
+      'class_embedding',
+      rows(() => sinusoid(classLabel!, boc[0], cfg.flip_sin_to_cos, cfg.freq_shift), boc[0]),
+    );
     emb = emb.map((v, i) => v + ce[i]);
   }
-  const pooled = attentionPooling(P, 'add_embedding.pool', layerNorm(P, 'add_embedding.norm1', text, B * S, De), B, S, De, cfg.addition_embed_type_num_heads);
+  const pooled = attentionPooling(
+    P,
+    'add_embedding.pool',
+    layerNorm(P, 'add_embedding.norm1', text, B * S, De),
+    B,
+    S,
+    De,
+    cfg.addition_embed_type_num_heads,
+  );
   const aug = layerNorm(P, 'add_embedding.norm2', linear(P, 'add_embedding.proj', pooled, B), B, Dt);
   emb = emb.map((v, i) => v + aug[i]);
   if (cfg.time_embedding_act_fn) emb = emb.map((v) => act(v, cfg.time_embedding_act_fn));
   const enc = linear(P, 'encoder_hid_proj', text, B * S);
-  const ro = (scale: number, extra = {}): RefResnetOpts => ({ groups: G, eps, act: a, scaleShift: cfg.resnet_time_scale_shift === 'scale_shift', outputScale: scale, skipTimeAct: !!cfg.resnet_skip_time_act, ...extra });
+  const ro = (scale: number, extra = {}): RefResnetOpts => ({
+    groups: G,
+    eps,
+    act: a,
+    scaleShift: cfg.resnet_time_scale_shift === 'scale_shift',
+    outputScale: scale,
+    skipTimeAct: !!cfg.resnet_skip_time_act,
+    ...extra,
+  });
   const rs = cfg.resnet_out_scale_factor ?? 1;
   let h = conv(P, 'conv_in', sample);
   const skips: Img[] = [h];
   for (let i = 0; i < nb; i++) {
     for (let j = 0; j < lpb[i]; j++) {
       h = resnet(P, `down_blocks.${i}.resnets.${j}`, h, emb, ro(rs));
-      if (cfg.down_block_types[i] === 'SimpleCrossAttnDownBlock2D') h = addedKVAttention(P, `down_blocks.${i}.attentions.${j}`, h, enc, S, hd, G, false);
+      if (cfg.down_block_types[i] === 'SimpleCrossAttnDownBlock2D')
+        h = addedKVAttention(P, `down_blocks.${i}.attentions.${j}`, h, enc, S, hd, G, false);
       skips.push(h);
     }
     if (i < nb - 1) {
@@ -357,7 +431,8 @@ export function refUnet(cfg: Record<string, any>, P: RefParams, sample: Img, t: 
         cat.set(s.d.subarray(q * s.C, (q + 1) * s.C), q * (h.C + s.C) + h.C);
       }
       h = resnet(P, `up_blocks.${i}.resnets.${j}`, { ...h, C: h.C + s.C, d: cat }, emb, ro(rs));
-      if (cfg.up_block_types[i] === 'SimpleCrossAttnUpBlock2D') h = addedKVAttention(P, `up_blocks.${i}.attentions.${j}`, h, enc, S, hd, G, false);
+      if (cfg.up_block_types[i] === 'SimpleCrossAttnUpBlock2D')
+        h = addedKVAttention(P, `up_blocks.${i}.attentions.${j}`, h, enc, S, hd, G, false);
     }
     if (i < nb - 1) h = resnet(P, `up_blocks.${i}.upsamplers.0`, h, emb, ro(rs, { up: true }));
   }

@@ -18,7 +18,7 @@ import {
   tfShape,
   torchToTfLayout,
   writeSafetensors,
-} from '../../lib/if/safetensors';
+} from '../../lib/weights/safetensors';
 import { mulberry32 } from '../helpers';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'st-test-'));
@@ -30,11 +30,15 @@ test('F32 / F16 / BF16 round trip and tensor-by-tensor reads', () => {
   const b = vals(5);
   const c = vals(6);
   const file = path.join(dir, 'rt.safetensors');
-  writeSafetensors(file, [
-    { name: 'a', shape: [2, 3, 4], data: a, dtype: 'F32' },
-    { name: 'b.half', shape: [5], data: b, dtype: 'F16' },
-    { name: 'c.bf', shape: [2, 3], data: c, dtype: 'BF16' },
-  ], { format: 'pt' });
+  writeSafetensors(
+    file,
+    [
+      { name: 'a', shape: [2, 3, 4], data: a, dtype: 'F32' },
+      { name: 'b.half', shape: [5], data: b, dtype: 'F16' },
+      { name: 'c.bf', shape: [2, 3], data: c, dtype: 'BF16' },
+    ],
+    { format: 'pt' },
+  );
   const f = new SafetensorsFile(file);
   assert.deepEqual([...f.tensors.keys()].sort(), ['a', 'b.half', 'c.bf']);
   assert.equal(f.metadata.format, 'pt');
@@ -67,7 +71,10 @@ test('clear one-line errors: truncated file, bad header, wrong dtype, bad offset
   const good = encodeSafetensors([{ name: 'w', shape: [4, 4], data: vals(16) }]);
   const trunc = path.join(dir, 'trunc.safetensors');
   fs.writeFileSync(trunc, good.subarray(0, good.length - 5));
-  assert.throws(() => new SafetensorsFile(trunc), (e: Error) => /trunc\.safetensors: truncated/.test(e.message) && !e.message.includes('\n'));
+  assert.throws(
+    () => new SafetensorsFile(trunc),
+    (e: Error) => /trunc\.safetensors: truncated/.test(e.message) && !e.message.includes('\n'),
+  );
   const short = path.join(dir, 'short.safetensors');
   fs.writeFileSync(short, good.subarray(0, 4));
   assert.throws(() => new SafetensorsFile(short), /too short/);
@@ -103,18 +110,27 @@ test('sharded *.index.json', () => {
   writeSafetensors(path.join(dir, 'm-00001-of-00002.safetensors'), [{ name: 'x.weight', shape: [2, 3], data: a }]);
   writeSafetensors(path.join(dir, 'm-00002-of-00002.safetensors'), [{ name: 'y.bias', shape: [4], data: b, dtype: 'F16' }]);
   const idx = path.join(dir, 'm.safetensors.index.json');
-  fs.writeFileSync(idx, JSON.stringify({ metadata: { total_size: 40 }, weight_map: { 'x.weight': 'm-00001-of-00002.safetensors', 'y.bias': 'm-00002-of-00002.safetensors' } }));
+  fs.writeFileSync(
+    idx,
+    JSON.stringify({
+      metadata: { total_size: 40 },
+      weight_map: { 'x.weight': 'm-00001-of-00002.safetensors', 'y.bias': 'm-00002-of-00002.safetensors' },
+    }),
+  );
   const src = openSafetensors(idx);
   assert.deepEqual([...src.tensors.keys()].sort(), ['x.weight', 'y.bias']);
   assert.deepEqual([...src.read('x.weight').data], a.map(Math.fround));
   assert.equal(src.read('y.bias').data.length, 4);
   src.close();
-  fs.writeFileSync(idx, JSON.stringify({ weight_map: { 'z': 'm-00001-of-00002.safetensors' } }));
+  fs.writeFileSync(idx, JSON.stringify({ weight_map: { z: 'm-00001-of-00002.safetensors' } }));
   assert.throws(() => openSafetensors(idx), /puts "z" in m-00001-of-00002.safetensors, which does not contain it/);
 });
 
 test('layout mapping: conv OIHW → HWIO and Linear [out,in] → [in,out]', () => {
-  const O = 3, I = 2, H = 3, W = 2;
+  const O = 3,
+    I = 2,
+    H = 3,
+    W = 2;
   const data = Float32Array.from({ length: O * I * H * W }, (_, i) => i);
   const out = torchToTfLayout(data, [O, I, H, W], 'conv');
   assert.deepEqual(tfShape({ shape: [O, I, H, W], kind: 'conv' }), [H, W, I, O]);

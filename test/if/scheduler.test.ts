@@ -6,7 +6,9 @@ import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { ddpmStep, dynamicThreshold, ifSchedule, pipelineTimesteps, previousTimestep, STAGE_I_SCHEDULER } from '../../lib/if/scheduler';
+import { DDPMScheduler, ifSchedule, STAGE_I_CONFIG } from '../../lib/schedulers/ddpm';
+import { dynamicThreshold } from '../../lib/schedulers/thresholding';
+import { leadingTimesteps as pipelineTimesteps, previousTimestep } from '../../lib/schedulers/timesteps';
 import { Rng } from '../../lib/tensor/random';
 import { randArray } from './tiny';
 
@@ -57,7 +59,8 @@ function quantile(xs: number[], q: number): number {
 }
 
 test('dynamic thresholding: per-sample quantile clamped to [1, max], then clamp and divide', () => {
-  const B = 3, n = 4 * 4 * 3;
+  const B = 3,
+    n = 4 * 4 * 3;
   const scales = [0.5, 1.3, 4]; // s below 1 → 1; inside → quantile; above max → 1.5
   const x = Float32Array.from(randArray(B * n, 9, 1).map((v, i) => v * scales[Math.floor(i / n)]));
   const xt = tf.tensor4d(x, [B, 4, 4, 3]);
@@ -75,7 +78,7 @@ test('dynamic thresholding: per-sample quantile clamped to [1, max], then clamp 
   tf.dispose([xt, x0]);
 });
 
-test('ddpmStep: thresholded x̂₀, posterior mean and learned-range noise, as a float64 closed form', () => {
+test('DDPMScheduler.step (IF stage I settings): thresholded x̂₀, posterior mean and learned-range noise, as a float64 closed form', () => {
   const sch = ifSchedule();
   const ts = pipelineTimesteps(20);
   const shape = [2, 4, 4, 3];
@@ -86,7 +89,11 @@ test('ddpmStep: thresholded x̂₀, posterior mean and learned-range noise, as a
   const before = tf.memory().numTensors;
   for (const t of [900, 0]) {
     const tPrev = previousTimestep(ts, t);
-    const out = tf.tidy(() => ddpmStep(sch, ts, t, tf.tensor4d(xt, shape as any), tf.tensor4d(eps, shape as any), tf.tensor4d(v, shape as any), new Rng(42), STAGE_I_SCHEDULER).dataSync());
+    const scheduler = new DDPMScheduler(sch, STAGE_I_CONFIG);
+    const s4 = shape as [number, number, number, number];
+    const out = tf.tidy(() =>
+      scheduler.step(tf.tensor4d(xt, s4), { eps: tf.tensor4d(eps, s4), variance: tf.tensor4d(v, s4) }, t, tPrev, new Rng(42)).dataSync(),
+    );
     const z = t > 0 ? tf.tidy(() => new Rng(42).normal(shape).dataSync()) : new Float32Array(n);
     const ab = sch.alphasCumprod[t];
     const abp = tPrev < 0 ? 1 : sch.alphasCumprod[tPrev];

@@ -2,9 +2,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { planUnet } from '../../lib/if/unet';
-import type { ParamSpec } from '../../lib/if/safetensors';
-import { f16ToF32, f32ToF16, tfShape, torchToTfLayout, writeSafetensors } from '../../lib/if/safetensors';
+import { planUnet } from '../../lib/models/if/unet';
+import type { ParamSpec } from '../../lib/weights/safetensors';
+import { f16ToF32, f32ToF16, tfShape, torchToTfLayout, writeSafetensors } from '../../lib/weights/safetensors';
 import { mulberry32 } from '../helpers';
 import type { RefParams } from './reference';
 
@@ -73,7 +73,8 @@ export function randomParams(specs: readonly ParamSpec[], seed: number, fp16 = f
     const fanIn = s.kind === 'conv' ? s.shape[1] * s.shape[2] * s.shape[3] : s.kind === 'linear' ? s.shape[1] : 1;
     for (let i = 0; i < n; i++) {
       const u = r() * 2 - 1;
-      let v = s.kind === 'conv' || s.kind === 'linear' ? u / Math.sqrt(fanIn) : isNormW ? 1 + 0.2 * u : s.kind === 'raw' ? u * 0.5 : 0.1 * u;
+      let v =
+        s.kind === 'conv' || s.kind === 'linear' ? u / Math.sqrt(fanIn) : isNormW ? 1 + 0.2 * u : s.kind === 'raw' ? u * 0.5 : 0.1 * u;
       if (fp16) v = f16ToF32(f32ToF16(v));
       else v = Math.fround(v);
       d[i] = v;
@@ -85,7 +86,11 @@ export function randomParams(specs: readonly ParamSpec[], seed: number, fp16 = f
 
 /** Writes parameters as a diffusers-named safetensors file. */
 export function writeParams(file: string, P: RefParams, dtype: 'F16' | 'F32' = 'F16'): void {
-  writeSafetensors(file, [...P].map(([name, t]) => ({ name, shape: t.shape, data: Float32Array.from(t.data), dtype })), { format: 'pt' });
+  writeSafetensors(
+    file,
+    [...P].map(([name, t]) => ({ name, shape: t.shape, data: Float32Array.from(t.data), dtype })),
+    { format: 'pt' },
+  );
 }
 
 /** Converts reference params to a TF.js Weights map directly (no file). */

@@ -10,9 +10,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { AddedKVAttention, GroupNorm, ParamRegistry, ResnetBlock2D, ResnetOptions, TextTimeEmbedding, timestepFeatures } from '../../lib/if/layers';
-import { openSafetensors, writeSafetensors } from '../../lib/if/safetensors';
-import { disposeWeights, loadUnetWeights, parseUnetConfig, planUnet } from '../../lib/if/unet';
+import {
+  AddedKVAttention,
+  GroupNorm,
+  ParamRegistry,
+  ResnetBlock2D,
+  ResnetOptions,
+  TextTimeEmbedding,
+  timestepFeatures,
+} from '../../lib/models/if/layers';
+import { openSafetensors, writeSafetensors } from '../../lib/weights/safetensors';
+import { disposeWeights, loadUnetWeights, parseUnetConfig, planUnet } from '../../lib/models/if/unet';
 import * as ref from './reference';
 import { randArray, randomParams, relErr, tinyStageI, tinyStageII, toWeights, writeParams } from './tiny';
 
@@ -23,7 +31,11 @@ before(async () => {
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'if-unet-'));
 
 test('timestep embedding matches the closed form (flip_sin_to_cos, freq_shift)', () => {
-  for (const [dim, flip, shift] of [[32, true, 0], [32, false, 1], [8, true, 1]] as const) {
+  for (const [dim, flip, shift] of [
+    [32, true, 0],
+    [32, false, 1],
+    [8, true, 1],
+  ] as const) {
     const rows = timestepFeatures([0, 1, 250, 999], dim, flip, shift);
     [0, 1, 250, 999].forEach((t, k) => {
       const want = ref.sinusoid(t, dim, flip, shift);
@@ -52,7 +64,9 @@ function resnetCase(cin: number, cout: number, o: ResnetOptions, seed: number) {
   const blk = new ResnetBlock2D(reg, 'r', cin, cout, 24, o);
   const P = randomParams(reg.specs, seed);
   const w = toWeights(reg.specs, P);
-  const B = 2, H = 4, W = 6;
+  const B = 2,
+    H = 4,
+    W = 6;
   const x = randArray(B * H * W * cin, seed + 1, 2);
   const temb = randArray(B * 24, seed + 2, 2);
   const y = tf.tidy(() => {
@@ -81,13 +95,21 @@ test('attention with added text K/V (group-normed text, concat with self K/V, re
   for (const onlyCross of [false, true]) {
     const reg = new ParamRegistry();
     const at = new AddedKVAttention(reg, 'a', 16, 8, 32, 4, 1e-5, onlyCross, 'group_norm');
-    assert.equal(reg.specs.some((s) => s.name === 'a.to_k.weight'), !onlyCross);
+    assert.equal(
+      reg.specs.some((s) => s.name === 'a.to_k.weight'),
+      !onlyCross,
+    );
     const P = randomParams(reg.specs, 50);
     const w = toWeights(reg.specs, P);
-    const B = 2, H = 3, W = 4, S = 5;
+    const B = 2,
+      H = 3,
+      W = 4,
+      S = 5;
     const x = randArray(B * H * W * 16, 51, 2);
     const enc = randArray(B * S * 32, 52, 2);
-    const y = tf.tidy(() => at.apply(w, tf.tensor4d(Float32Array.from(x), [B, H, W, 16]), tf.tensor3d(Float32Array.from(enc), [B, S, 32])).dataSync());
+    const y = tf.tidy(() =>
+      at.apply(w, tf.tensor4d(Float32Array.from(x), [B, H, W, 16]), tf.tensor3d(Float32Array.from(enc), [B, S, 32])).dataSync(),
+    );
     const r = ref.addedKVAttention(P, 'a', { B, H, W, C: 16, d: x }, enc, S, 8, 4, onlyCross);
     const e = relErr(y, r.d);
     assert.ok(e < 1e-4, `onlyCross=${onlyCross}: rel err ${e}`);
@@ -100,7 +122,8 @@ test('TextTimeEmbedding (LayerNorm → attention pooling → Linear → LayerNor
   const te = new TextTimeEmbedding(reg, 'add_embedding', 16, 24, 4);
   const P = randomParams(reg.specs, 60);
   const w = toWeights(reg.specs, P);
-  const B = 2, S = 7;
+  const B = 2,
+    S = 7;
   const x = randArray(B * S * 16, 61, 2);
   const y = tf.tidy(() => te.apply(w, tf.tensor3d(Float32Array.from(x), [B, S, 16])).dataSync());
   const pooled = ref.attentionPooling(P, 'add_embedding.pool', ref.layerNorm(P, 'add_embedding.norm1', x, B * S, 16), B, S, 16, 4);
@@ -109,7 +132,10 @@ test('TextTimeEmbedding (LayerNorm → attention pooling → Linear → LayerNor
   disposeWeights(w);
 });
 
-for (const [label, cfg, classLabel] of [['stage I', tinyStageI, undefined], ['stage II', tinyStageII, 250]] as const) {
+for (const [label, cfg, classLabel] of [
+  ['stage I', tinyStageI, undefined],
+  ['stage II', tinyStageII, 250],
+] as const) {
   test(`tiny ${label} UNet: safetensors (F16, diffusers names) → load → run, equals the float64 reference`, () => {
     const unet = planUnet(cfg);
     const P = randomParams(unet.specs, label.length * 7, true);
@@ -120,12 +146,21 @@ for (const [label, cfg, classLabel] of [['stage I', tinyStageI, undefined], ['st
     const w = loadUnetWeights(unet, src);
     src.close();
     assert.equal(w.size, unet.specs.length);
-    const B = 2, H = 8, W = 8, S = 5;
+    const B = 2,
+      H = 8,
+      W = 8,
+      S = 5;
     const x = randArray(B * H * W * cfg.in_channels, 70, 1.5);
     const text = randArray(B * S * 16, 71, 2);
     const mid = tf.memory().numTensors;
     const out = tf.tidy(() => {
-      const o = unet.apply(w, tf.tensor4d(Float32Array.from(x), [B, H, W, cfg.in_channels]), 500, tf.tensor3d(Float32Array.from(text), [B, S, 16]), classLabel);
+      const o = unet.apply(
+        w,
+        tf.tensor4d(Float32Array.from(x), [B, H, W, cfg.in_channels]),
+        500,
+        tf.tensor3d(Float32Array.from(text), [B, S, 16]),
+        classLabel,
+      );
       return { shape: o.shape, data: o.dataSync() };
     });
     assert.equal(tf.memory().numTensors, mid, 'forward pass leaks no tensors');
@@ -135,7 +170,17 @@ for (const [label, cfg, classLabel] of [['stage I', tinyStageI, undefined], ['st
     assert.ok(e < 1e-4, `${label}: rel err ${e}`);
     console.log(`${label}: max rel err vs float64 reference ${e.toExponential(2)}`);
     // The timestep and the text both matter (the reference agrees at other inputs too).
-    const out2 = tf.tidy(() => unet.apply(w, tf.tensor4d(Float32Array.from(x), [B, H, W, cfg.in_channels]), 20, tf.tensor3d(Float32Array.from(text), [B, S, 16]), classLabel).dataSync());
+    const out2 = tf.tidy(() =>
+      unet
+        .apply(
+          w,
+          tf.tensor4d(Float32Array.from(x), [B, H, W, cfg.in_channels]),
+          20,
+          tf.tensor3d(Float32Array.from(text), [B, S, 16]),
+          classLabel,
+        )
+        .dataSync(),
+    );
     assert.ok(relErr(out2, out.data) > 1e-3);
     disposeWeights(w);
     assert.equal(tf.memory().numTensors, before);
@@ -146,7 +191,9 @@ test('loader: strict key report for missing, unexpected and misshaped tensors', 
   const unet = planUnet(tinyStageI);
   const P = randomParams(unet.specs, 80);
   const tensors = [...P].map(([name, t]) => ({ name, shape: t.shape, data: Float32Array.from(t.data) }));
-  const broken = tensors.filter((t) => t.name !== 'mid_block.attentions.0.add_k_proj.bias').map((t) => (t.name === 'conv_in.weight' ? { ...t, shape: [32, 3, 1, 9] } : t));
+  const broken = tensors
+    .filter((t) => t.name !== 'mid_block.attentions.0.add_k_proj.bias')
+    .map((t) => (t.name === 'conv_in.weight' ? { ...t, shape: [32, 3, 1, 9] } : t));
   broken.push({ name: 'down_blocks.9.resnets.0.conv1.weight', shape: [1], data: Float32Array.from([0]) });
   const file = path.join(dir, 'broken.safetensors');
   writeSafetensors(file, broken);
@@ -166,7 +213,10 @@ test('loader: strict key report for missing, unexpected and misshaped tensors', 
 
 test('unsupported config values give one clear line', () => {
   const cases: [Record<string, unknown>, RegExp][] = [
-    [{ ...tinyStageI, down_block_types: ['DownBlock2D', 'SimpleCrossAttnDownBlock2D'] }, /down_block_types .* not supported .*ResnetDownsampleBlock2D/],
+    [
+      { ...tinyStageI, down_block_types: ['DownBlock2D', 'SimpleCrossAttnDownBlock2D'] },
+      /down_block_types .* not supported .*ResnetDownsampleBlock2D/,
+    ],
     [{ ...tinyStageI, mid_block_type: 'UNetMidBlock2DCrossAttn' }, /mid_block_type = "UNetMidBlock2DCrossAttn" is not supported/],
     [{ ...tinyStageI, resnet_time_scale_shift: 'ada_group' }, /resnet_time_scale_shift = "ada_group"/],
     [{ ...tinyStageI, addition_embed_type: 'text_time' }, /addition_embed_type = "text_time"/],
@@ -176,7 +226,11 @@ test('unsupported config values give one clear line', () => {
     [{ ...tinyStageI, cross_attention_dim: [32, 32] }, /cross_attention_dim/],
   ];
   for (const [cfg, re] of cases) {
-    assert.throws(() => parseUnetConfig(cfg), (e: Error) => re.test(e.message) && !e.message.includes('\n'), `expected ${re}`);
+    assert.throws(
+      () => parseUnetConfig(cfg),
+      (e: Error) => re.test(e.message) && !e.message.includes('\n'),
+      `expected ${re}`,
+    );
   }
   assert.throws(() => planUnet({ ...tinyStageI, norm_num_groups: 6 }), /32 channels cannot be split into 6 groups/);
   assert.throws(() => planUnet({ ...tinyStageI, attention_head_dim: 12 }), /not divisible by attention_head_dim 12/);
@@ -186,9 +240,21 @@ test('forward pass rejects wrong inputs with one line', () => {
   const unet = planUnet(tinyStageII);
   const w = new Map<string, tf.Tensor>();
   tf.tidy(() => {
-    assert.throws(() => unet.apply(w, tf.zeros([1, 8, 8, 3]) as tf.Tensor4D, 10, tf.zeros([1, 5, 16]) as tf.Tensor3D, 250), /3 channels but the config's in_channels is 6/);
-    assert.throws(() => unet.apply(w, tf.zeros([1, 6, 6, 6]) as tf.Tensor4D, 10, tf.zeros([1, 5, 16]) as tf.Tensor3D, 250), /divisible by 4/);
-    assert.throws(() => unet.apply(w, tf.zeros([1, 8, 8, 6]) as tf.Tensor4D, 10, tf.zeros([1, 5, 8]) as tf.Tensor3D, 250), /text embeddings have shape \[1,5,8\]/);
-    assert.throws(() => unet.apply(w, tf.zeros([1, 8, 8, 6]) as tf.Tensor4D, 10, tf.zeros([1, 5, 16]) as tf.Tensor3D), /needs classLabels = the noise level/);
+    assert.throws(
+      () => unet.apply(w, tf.zeros([1, 8, 8, 3]) as tf.Tensor4D, 10, tf.zeros([1, 5, 16]) as tf.Tensor3D, 250),
+      /3 channels but the config's in_channels is 6/,
+    );
+    assert.throws(
+      () => unet.apply(w, tf.zeros([1, 6, 6, 6]) as tf.Tensor4D, 10, tf.zeros([1, 5, 16]) as tf.Tensor3D, 250),
+      /divisible by 4/,
+    );
+    assert.throws(
+      () => unet.apply(w, tf.zeros([1, 8, 8, 6]) as tf.Tensor4D, 10, tf.zeros([1, 5, 8]) as tf.Tensor3D, 250),
+      /text embeddings have shape \[1,5,8\]/,
+    );
+    assert.throws(
+      () => unet.apply(w, tf.zeros([1, 8, 8, 6]) as tf.Tensor4D, 10, tf.zeros([1, 5, 16]) as tf.Tensor3D),
+      /needs classLabels = the noise level/,
+    );
   });
 });

@@ -12,8 +12,8 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';
-import { checkModel } from '../../lib/if/check';
-import { downloadFile } from '../../lib/if/download';
+import { checkModel } from '../../lib/models/if/check';
+import { downloadFile } from '../../lib/weights/download';
 import { tinyStageI, writeTinyModel } from './tiny';
 
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'if-weights-'));
@@ -51,7 +51,9 @@ before(async () => {
         const rel = path.posix.join(api[1], f);
         if (fs.statSync(full).isDirectory()) return { type: 'directory', path: rel, size: 0 };
         const size = fs.statSync(full).size;
-        return f.endsWith('.safetensors') ? { type: 'file', path: rel, size: 134, lfs: { oid: sha(full), size } } : { type: 'file', path: rel, size };
+        return f.endsWith('.safetensors')
+          ? { type: 'file', path: rel, size: 134, lfs: { oid: sha(full), size } }
+          : { type: 'file', path: rel, size };
       });
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(list));
       return;
@@ -70,7 +72,10 @@ before(async () => {
       return;
     }
     const body = data.subarray(start);
-    res.writeHead(r ? 206 : 200, { 'content-length': body.length, ...(r ? { 'content-range': `bytes ${start}-${data.length - 1}/${data.length}` } : {}) });
+    res.writeHead(r ? 206 : 200, {
+      'content-length': body.length,
+      ...(r ? { 'content-range': `bytes ${start}-${data.length - 1}/${data.length}` } : {}),
+    });
     if (cutNextWeights && file.endsWith('.safetensors')) {
       cutNextWeights = false;
       res.write(body.subarray(0, Math.floor(body.length / 3)), () => res.destroy());
@@ -87,9 +92,14 @@ after(() => server?.close());
 
 function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [script, ...args], { env: { ...process.env, HF_ENDPOINT: endpoint, IF_MODELS_DIR: path.join(root, 'models'), ...env }, timeout: 60000 }, (err, stdout, stderr) => {
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [script, ...args],
+      { env: { ...process.env, HF_ENDPOINT: endpoint, IF_MODELS_DIR: path.join(root, 'models'), ...env }, timeout: 60000 },
+      (err, stdout, stderr) => {
+        resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -111,7 +121,10 @@ test('download: interrupted transfer resumes with a Range request, verifies size
   requests.length = 0;
   const second = await run(['if-i-l'], { HF_TOKEN: 'hf_good' });
   assert.equal(second.code, 0, second.stderr);
-  assert.ok(requests.some((q) => q.includes('diffusion_pytorch_model.fp16.safetensors') && q.endsWith(`bytes=${partial}-`)), 'resumed with Range');
+  assert.ok(
+    requests.some((q) => q.includes('diffusion_pytorch_model.fp16.safetensors') && q.endsWith(`bytes=${partial}-`)),
+    'resumed with Range',
+  );
   assert.match(second.stdout, /resumed: unet\/diffusion_pytorch_model\.fp16\.safetensors/);
   assert.match(second.stdout, /already complete: unet\/config\.json/);
   assert.match(second.stdout, /downloaded: scheduler\/scheduler_config\.json|already complete: scheduler\/scheduler_config\.json/);
@@ -133,7 +146,10 @@ test('downloadFile: a corrupted part file fails the SHA-256 check and is removed
   const size = fs.statSync(src).size;
   fs.writeFileSync(`${dest}.part`, Buffer.alloc(100, 7)); // wrong first 100 bytes
   await assert.rejects(
-    downloadFile(`${endpoint}/${REPO}/resolve/main/unet/diffusion_pytorch_model.fp16.safetensors`, dest, { token: 'hf_good', expected: { size, sha256: sha(src) } }),
+    downloadFile(`${endpoint}/${REPO}/resolve/main/unet/diffusion_pytorch_model.fp16.safetensors`, dest, {
+      token: 'hf_good',
+      expected: { size, sha256: sha(src) },
+    }),
     /SHA-256 .* does not match the hub's .*the partial file was removed/,
   );
   assert.ok(!fs.existsSync(`${dest}.part`) && !fs.existsSync(dest));
@@ -151,12 +167,18 @@ test('check: good folder, truncated weights, mismatched config, missing files, u
   fs.truncateSync(w, fs.statSync(w).size - 1000);
   const r1 = await run(['check', trunc]);
   assert.equal(r1.code, 1);
-  assert.match(r1.stderr, /^check failed: diffusion_pytorch_model\.fp16\.safetensors: truncated: tensor data needs \d+ bytes but the file has \d+/);
+  assert.match(
+    r1.stderr,
+    /^check failed: diffusion_pytorch_model\.fp16\.safetensors: truncated: tensor data needs \d+ bytes but the file has \d+/,
+  );
   assert.equal(r1.stderr.trim().split('\n').length, 1, 'one line');
 
   const mism = path.join(root, 'check-mismatch');
   writeTinyModel(mism, tinyStageI, 14);
-  fs.writeFileSync(path.join(mism, 'unet', 'config.json'), JSON.stringify({ ...tinyStageI, block_out_channels: [32, 96], cross_attention_dim: 64 }));
+  fs.writeFileSync(
+    path.join(mism, 'unet', 'config.json'),
+    JSON.stringify({ ...tinyStageI, block_out_channels: [32, 96], cross_attention_dim: 64 }),
+  );
   const r2 = await run(['check', mism]);
   assert.equal(r2.code, 1);
   assert.match(r2.stderr, /does not match unet\/config\.json: .*misshaped \(/);

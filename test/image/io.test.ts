@@ -31,7 +31,9 @@ test('PNG round trip is exact for 8-bit values, in both ranges and with 1 or 3 c
   await initEngine({ engine: 'cpu', quiet: true });
   const before = tf.memory().numTensors;
   const raw = pattern(5, 8);
-  const png = await sharp(Buffer.from(raw), { raw: { width: 8, height: 5, channels: 3 } }).png().toBuffer();
+  const png = await sharp(Buffer.from(raw), { raw: { width: 8, height: 5, channels: 3 } })
+    .png()
+    .toBuffer();
   const t01 = await loadImage(png);
   assert.deepEqual(t01.shape, [1, 5, 8, 3]);
   const v = await t01.data();
@@ -64,7 +66,9 @@ test('PNG round trip is exact for 8-bit values, in both ranges and with 1 or 3 c
 test('fit resize ignores aspect; center-crop keeps the middle', async () => {
   // 20 wide x 10 high: left half red, right half blue.
   const raw = pattern(10, 20);
-  const png = await sharp(Buffer.from(raw), { raw: { width: 20, height: 10, channels: 3 } }).png().toBuffer();
+  const png = await sharp(Buffer.from(raw), { raw: { width: 20, height: 10, channels: 3 } })
+    .png()
+    .toBuffer();
   const r = await loadImage(png, { size: [10, 10], fit: 'resize' });
   assert.deepEqual(r.shape, [1, 10, 10, 3]);
   const rv = await r.data();

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import sharp from 'sharp';
 import { chromium } from 'playwright-core';
-import { receiveDrawing, drawingCanvasHtml } from '../../lib/diffusion/drawing';
+import { receiveDrawing, drawingCanvasHtml } from '../../lib/display/drawing';
 
 const CHROMIUM = '/usr/bin/chromium';
 const JUPYTER = fs.existsSync('/usr/bin/jupyter') ? '/usr/bin/jupyter' : 'jupyter';
@@ -63,19 +63,36 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
   const nb = {
     cells: [
       {
-        cell_type: 'code', metadata: {}, execution_count: null, outputs: [],
+        cell_type: 'code',
+        metadata: {},
+        execution_count: null,
+        outputs: [],
         source: `import { showDrawingCanvas, receiveDrawing } from ${JSON.stringify(lib)};\nvoid receiveDrawing;\nshowDrawingCanvas({ file: ${JSON.stringify(file)}, id: 't' });`,
       },
     ],
     metadata: { kernelspec: { display_name: 'TypeScript', language: 'typescript', name: 'tslab' } },
-    nbformat: 4, nbformat_minor: 4,
+    nbformat: 4,
+    nbformat_minor: 4,
   };
   fs.writeFileSync(path.join(dir, 'canvas.ipynb'), JSON.stringify(nb));
   const port = await freePort();
-  const env = { ...process.env, PATH: `${path.join(root, 'node_modules', '.bin')}:${process.env.PATH}`, JUPYTER_RUNTIME_DIR: path.join(dir, 'runtime') };
+  const env = {
+    ...process.env,
+    PATH: `${path.join(root, 'node_modules', '.bin')}:${process.env.PATH}`,
+    JUPYTER_RUNTIME_DIR: path.join(dir, 'runtime'),
+  };
   const server: ChildProcess = spawn(
     JUPYTER,
-    ['notebook', '--no-browser', '--ip=127.0.0.1', `--port=${port}`, '--NotebookApp.token=', '--NotebookApp.password=', `--notebook-dir=${dir}`, ...(process.getuid?.() === 0 ? ['--allow-root'] : [])],
+    [
+      'notebook',
+      '--no-browser',
+      '--ip=127.0.0.1',
+      `--port=${port}`,
+      '--NotebookApp.token=',
+      '--NotebookApp.password=',
+      `--notebook-dir=${dir}`,
+      ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
+    ],
     { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let log = '';
@@ -83,15 +100,22 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
   server.stderr!.on('data', (d) => (log += d));
   let exited = false;
   server.on('exit', () => (exited = true));
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
   try {
     await waitHttp(`http://127.0.0.1:${port}/api`, 60_000, () => exited);
     const page = await browser.newPage();
     await page.goto(`http://127.0.0.1:${port}/notebooks/canvas.ipynb`);
-    await page.waitForFunction(() => {
-      const J = (window as any).Jupyter;
-      return J?.notebook?.kernel?.is_connected?.() && J.notebook.kernel_selector;
-    }, undefined, { timeout: 60_000 });
+    await page.waitForFunction(
+      () => {
+        const J = (window as any).Jupyter;
+        return J?.notebook?.kernel?.is_connected?.() && J.notebook.kernel_selector;
+      },
+      undefined,
+      { timeout: 60_000 },
+    );
     await page.evaluate(() => (window as any).Jupyter.notebook.execute_all_cells());
     const canvas = await page.waitForSelector('#t-canvas', { timeout: 90_000 });
     const box = (await canvas.boundingBox())!;
@@ -107,7 +131,13 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
     assert.deepEqual([info.width, info.height], [280, 280]);
     const at = (x: number, y: number) => data[(y * info.width + x) * info.channels];
     for (const y of [60, 140, 220]) assert.ok(at(140, y) > 200, `stroke pixel at (140,${y}) is ${at(140, y)}`);
-    for (const [x, y] of [[10, 10], [270, 270], [60, 140], [220, 140]]) assert.ok(at(x, y) < 30, `background at (${x},${y}) is ${at(x, y)}`);
+    for (const [x, y] of [
+      [10, 10],
+      [270, 270],
+      [60, 140],
+      [220, 140],
+    ])
+      assert.ok(at(x, y) < 30, `background at (${x},${y}) is ${at(x, y)}`);
   } catch (e) {
     throw new Error(`${(e as Error).message}\n--- jupyter log (tail) ---\n${log.split('\n').slice(-30).join('\n')}`);
   } finally {

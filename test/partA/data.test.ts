@@ -7,23 +7,43 @@ import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
 import { loadMnist } from '../../lib/data/mnist';
-import { makeOracleDenoiser } from '../../lib/diffusion/oracle';
-import { cosineSchedule, ddpmSchedule } from '../../lib/diffusion/schedule';
-import { loadMask, loadModelImage, partADataDir } from '../../lib/diffusion/partAData';
-import { CAMPANILE_INDICES } from '../../scripts/makePartAData';
+import { makeOracleDenoiser } from '../../lib/models/oracle';
+import { cosineSchedule, ddpmSchedule } from '../../lib/schedulers/schedule';
+import { CAMPANILE_INDICES, loadMask, loadModelImage, partADataDir } from '../../notebooks/support/partAData';
 
 before(async () => {
   await initEngine({ quiet: true });
 });
 
-const mnistLike = makeOracleDenoiser({ schedule: ddpmSchedule(), imageSize: [28, 28], channels: 1, valueRange: [0, 1], classes: { neutral: { mu: 0, s: 1 }, '': { mu: 0, s: 1 } } });
-const ifLike = makeOracleDenoiser({ schedule: cosineSchedule(), imageSize: [64, 64], channels: 3, valueRange: [-1, 1], classes: { neutral: { mu: 0, s: 1 }, '': { mu: 0, s: 1 } } });
+const mnistLike = makeOracleDenoiser({
+  schedule: ddpmSchedule(),
+  imageSize: [28, 28],
+  channels: 1,
+  valueRange: [0, 1],
+  classes: { neutral: { mu: 0, s: 1 }, '': { mu: 0, s: 1 } },
+});
+const ifLike = makeOracleDenoiser({
+  schedule: cosineSchedule(),
+  imageSize: [64, 64],
+  channels: 3,
+  valueRange: [-1, 1],
+  classes: { neutral: { mu: 0, s: 1 }, '': { mu: 0, s: 1 } },
+});
 
 test('data/partA ships the digits, sketches, outside images and masks', () => {
   const files = fs.readdirSync(partADataDir());
   const test = loadMnist('test', { limit: 10 });
   for (const i of CAMPANILE_INDICES) assert.ok(files.includes(`digit-${test.labels[i]}-test${i}.png`), `digit ${i}`);
-  for (const f of ['sketch-0.png', 'sketch-3.png', 'sketch-4.png', 'outside-font-5.png', 'outside-font-2.png', 'mask-top.png', 'mask-right.png', 'mask-center.png']) {
+  for (const f of [
+    'sketch-0.png',
+    'sketch-3.png',
+    'sketch-4.png',
+    'outside-font-5.png',
+    'outside-font-2.png',
+    'mask-top.png',
+    'mask-right.png',
+    'mask-center.png',
+  ]) {
     assert.ok(files.includes(f), f);
   }
   for (const f of files) assert.ok(fs.statSync(`${partADataDir()}/${f}`).size < 4096, `${f} is small`);

@@ -4,9 +4,10 @@
  * T = 300, fixed_large, [0,1], unbatched. B: 3 channels, 64×64, cosine T = 1000, learned_range with
  * a position-dependent variance channel, [-1,1], batched (predictMany).
  */
-import { makeOracleDenoiser, oracleMuMap, type OracleClass } from '../../lib/diffusion/oracle';
-import { cosineSchedule, linearSchedule, type NoiseSchedule } from '../../lib/diffusion/schedule';
-import type { Denoiser, VarianceType } from '../../lib/diffusion/denoiser';
+import { makeOracleDenoiser, oracleMuMap, type OracleClass } from '../../lib/models/oracle';
+import { cosineSchedule, linearSchedule, type NoiseSchedule } from '../../lib/schedulers/schedule';
+import type { Denoiser } from '../../lib/models/denoiser';
+import type { VarianceType } from '../../lib/schedulers/ddpm';
 import type { RefModel } from './reference';
 
 export interface ModelPair {
@@ -36,7 +37,7 @@ function build(d: Desc, p1: string, p2: string): ModelPair {
     schedule: d.schedule,
     imageSize: [d.H, d.W],
     channels: d.C,
-    varianceType: d.varianceType,
+    learnedVariance: d.varianceType === 'learned_range',
     valueRange: d.valueRange,
     batched: d.batched,
     classes: d.classes,
@@ -55,7 +56,8 @@ function build(d: Desc, p1: string, p2: string): ModelPair {
     classes,
     v: (t) => {
       const out = new Float64Array(d.H * d.W * d.C);
-      for (let h = 0; h < d.H; h++) for (let w = 0; w < d.W; w++) for (let c = 0; c < d.C; c++) out[(h * d.W + w) * d.C + c] = Math.fround(vFn(t, h, w, c));
+      for (let h = 0; h < d.H; h++)
+        for (let w = 0; w < d.W; w++) for (let c = 0; c < d.C; c++) out[(h * d.W + w) * d.C + c] = Math.fround(vFn(t, h, w, c));
       return out;
     },
   };
@@ -101,11 +103,11 @@ export function modelB(): ModelPair {
       batched: true,
       classes: {
         'a high quality photo': { mu: 0, s: 0.5 },
-        '': { mu: (h, w, c) => 0.05 * (c - 1), s: 0.6 },
-        'a lithograph of a skull': { mu: (h, w, c) => Math.sin(h / 7) * 0.5 + 0.1 * c, s: 0.3 },
-        'a lithograph of waterfalls': { mu: (h, w, c) => Math.cos(w / 3) * 0.4 - 0.1 * c, s: 0.25 },
+        '': { mu: (_h, _w, c) => 0.05 * (c - 1), s: 0.6 },
+        'a lithograph of a skull': { mu: (h, _w, c) => Math.sin(h / 7) * 0.5 + 0.1 * c, s: 0.3 },
+        'a lithograph of waterfalls': { mu: (_h, w, c) => Math.cos(w / 3) * 0.4 - 0.1 * c, s: 0.25 },
       },
-      vFn: (t, h, w, c) => 0.8 * Math.cos((Math.PI * t) / 1000 + h / 10) * (c === 1 ? -1 : 1),
+      vFn: (t, h, _w, c) => 0.8 * Math.cos((Math.PI * t) / 1000 + h / 10) * (c === 1 ? -1 : 1),
     },
     'a lithograph of a skull',
     'a lithograph of waterfalls',

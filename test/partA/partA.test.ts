@@ -8,8 +8,8 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
 import { Rng } from '../../lib/tensor/random';
-import * as A from '../../lib/diffusion/partA';
-import type { Denoiser, Prediction } from '../../lib/diffusion/denoiser';
+import * as A from '../../lib/algorithms';
+import type { Denoiser, Prediction } from '../../lib/models/denoiser';
 import { modelA, modelB, type ModelPair } from './models';
 import {
   Replay,
@@ -48,29 +48,51 @@ const run = <T extends tf.Tensor>(f: () => T): Float64Array => {
 };
 
 /** float64 estimators of the reference */
-const plain = (m: RefModel, B: number, p: string) => (x: Float64Array, t: number): Est => ({ eps: epsRef(m, x, t, p), v: tileV(m, t, B) });
-const cfg = (m: RefModel, B: number, p: string, u: string, g: number) => (x: Float64Array, t: number): Est => ({
-  eps: cfgRef(epsRef(m, x, t, u), epsRef(m, x, t, p), g),
-  v: tileV(m, t, B),
-});
+const plain =
+  (m: RefModel, B: number, p: string) =>
+  (x: Float64Array, t: number): Est => ({ eps: epsRef(m, x, t, p), v: tileV(m, t, B) });
+const cfg =
+  (m: RefModel, B: number, p: string, u: string, g: number) =>
+  (x: Float64Array, t: number): Est => ({
+    eps: cfgRef(epsRef(m, x, t, u), epsRef(m, x, t, p), g),
+    v: tileV(m, t, B),
+  });
 
 describe('schedule helpers', () => {
   test('strided timesteps: the seed 990→0 by 30 at T=1000, 290→0 by 10 at T=300, configurable', () => {
-    assert.deepEqual(A.stridedTimesteps(1000), Array.from({ length: 34 }, (_, i) => 990 - 30 * i));
-    assert.deepEqual(A.stridedTimesteps(300), Array.from({ length: 30 }, (_, i) => 290 - 10 * i));
-    assert.deepEqual(A.stridedTimesteps(100), Array.from({ length: 34 }, (_, i) => 99 - 3 * i));
+    assert.deepEqual(
+      A.stridedTimesteps(1000),
+      Array.from({ length: 34 }, (_, i) => 990 - 30 * i),
+    );
+    assert.deepEqual(
+      A.stridedTimesteps(300),
+      Array.from({ length: 30 }, (_, i) => 290 - 10 * i),
+    );
+    assert.deepEqual(
+      A.stridedTimesteps(100),
+      Array.from({ length: 34 }, (_, i) => 99 - 3 * i),
+    );
     assert.deepEqual(A.stridedTimesteps(1000, { start: 20, stride: 7 }), [20, 13, 6, 0]);
     // SDEdit levels of the seed (SPEC §1.7): t = 960, 900, 840, 780, 690, 390
     const ts = A.stridedTimesteps(1000);
-    assert.deepEqual(A.SDEDIT_I_STARTS.map((i) => ts[i]), [960, 900, 840, 780, 690, 390]);
+    assert.deepEqual(
+      A.SDEDIT_I_STARTS.map((i) => ts[i]),
+      [960, 900, 840, 780, 690, 390],
+    );
     assert.throws(() => A.stridedTimesteps(0), /T = 0/);
     assert.throws(() => A.stridedTimesteps(300, { start: 300 }), /start 300/);
     assert.throws(() => A.stridedTimesteps(300, { stride: 0 }), /stride 0/);
   });
 
   test('§1.1 levels 250/500/750 of 1000 scale to the model T', () => {
-    assert.deepEqual([250, 500, 750].map((t) => A.scaleTimestep(t, 300)), [75, 150, 225]);
-    assert.deepEqual([250, 500, 750].map((t) => A.scaleTimestep(t, 1000)), [250, 500, 750]);
+    assert.deepEqual(
+      [250, 500, 750].map((t) => A.scaleTimestep(t, 300)),
+      [75, 150, 225],
+    );
+    assert.deepEqual(
+      [250, 500, 750].map((t) => A.scaleTimestep(t, 1000)),
+      [250, 500, 750],
+    );
   });
 
   test('blur parameters scale with image size as Visual Anagrams does', () => {
@@ -106,12 +128,23 @@ describe('forward process and blur', () => {
     const [B, H, W, C] = [2, 12, 10, 3];
     const x = Float64Array.from({ length: B * H * W * C }, () => r() * 2 - 1);
     const xt = tf.tensor4d(Float32Array.from(x), [B, H, W, C]);
-    for (const [k, s] of [[1, 1], [5, 1], [15, 0.875], [33, 2], [33, 6]] as const) {
+    for (const [k, s] of [
+      [1, 1],
+      [5, 1],
+      [15, 0.875],
+      [33, 2],
+      [33, 6],
+    ] as const) {
       const got = run(() => A.gaussianBlur(xt, { kernelSize: k, sigma: s }));
       assert.ok(maxAbsDiff(got, blurRef(Float64Array.from(xt.dataSync()), B, H, W, C, k, s)) < 1e-5, `k=${k}`);
     }
     const c = tf.fill([1, 9, 7, 1], 0.7) as tf.Tensor4D;
-    assert.ok(maxAbsDiff(run(() => A.gaussianBlur(c, { kernelSize: 33, sigma: 2 })), new Array(63).fill(0.7)) < 1e-6);
+    assert.ok(
+      maxAbsDiff(
+        run(() => A.gaussianBlur(c, { kernelSize: 33, sigma: 2 })),
+        new Array(63).fill(0.7),
+      ) < 1e-6,
+    );
     const hp = run(() => tf.tidy(() => tf.add(A.gaussianBlur(xt, A.hybridBlur(10)), A.highPass(xt, A.hybridBlur(10)))));
     assert.ok(maxAbsDiff(hp, xt.dataSync()) < 1e-5, 'lowpass + highpass = identity');
     tf.dispose([xt, c]);
@@ -120,8 +153,19 @@ describe('forward process and blur', () => {
 
 test('bestBlurDenoise keeps the candidate closest to the clean image', () => {
   const r = mulberry32(3);
-  const clean = tf.tensor4d(Float32Array.from({ length: 2 * 12 * 10 }, (_, i) => (Math.floor(i / 10) % 12 < 6 ? 1 : 0)), [2, 12, 10, 1]);
-  const noisy = tf.tidy(() => tf.add(clean, tf.tensor4d(Float32Array.from({ length: 240 }, () => (r() - 0.5) * 1.2), [2, 12, 10, 1]))) as tf.Tensor4D;
+  const clean = tf.tensor4d(
+    Float32Array.from({ length: 2 * 12 * 10 }, (_, i) => (Math.floor(i / 10) % 12 < 6 ? 1 : 0)),
+    [2, 12, 10, 1],
+  );
+  const noisy = tf.tidy(() =>
+    tf.add(
+      clean,
+      tf.tensor4d(
+        Float32Array.from({ length: 240 }, () => (r() - 0.5) * 1.2),
+        [2, 12, 10, 1],
+      ),
+    ),
+  ) as tf.Tensor4D;
   const cands = [0.3, 0.8, 1.5, 4].map((sigma) => ({ sigma, kernelSize: 2 * Math.ceil(2 * sigma) + 1 }));
   const mses = cands.map((b) => {
     const y = A.gaussianBlur(noisy, b);
@@ -179,33 +223,44 @@ describe('every loop matches a float64 reference with the same noise draws', () 
       // §1.4 iterative_denoise from i_start = 10
       check(
         'iterativeDenoise',
-        run(() => A.iterativeDenoise(den, img.t, 10, { rng: new Rng(1), prompt: p1 })),
+        run(() => A.iterativeDenoise(den, img.t, 10, { varianceType: ref.varianceType, rng: new Rng(1), prompt: p1 })),
         loopRef(ref, img.f, B, ts, 10, plain(ref, B, p1), new Replay(1)),
       );
       // §1.5 sampling: start noise, then the loop from i_start = 0 under the neutral prompt
       {
         const rp = new Replay(2);
-        check('sample', run(() => A.sample(den, B, { rng: new Rng(2) })), loopRef(ref, rp.next(shape), B, ts, 0, plain(ref, B, nb), rp));
+        check(
+          'sample',
+          run(() => A.sample(den, B, { varianceType: ref.varianceType, rng: new Rng(2) })),
+          loopRef(ref, rp.next(shape), B, ts, 0, plain(ref, B, nb), rp),
+        );
       }
       // §1.6 CFG loop and CFG sampling
       check(
         'iterativeDenoiseCfg',
-        run(() => A.iterativeDenoiseCfg(den, img.t, 5, { rng: new Rng(3), prompt: p1, gamma: 7 })),
+        run(() => A.iterativeDenoiseCfg(den, img.t, 5, { varianceType: ref.varianceType, rng: new Rng(3), prompt: p1, gamma: 7 })),
         loopRef(ref, img.f, B, ts, 5, cfg(ref, B, p1, u, 7), new Replay(3)),
       );
       {
         const rp = new Replay(4);
-        check('sampleCfg', run(() => A.sampleCfg(den, B, { rng: new Rng(4), gamma: 5 })), loopRef(ref, rp.next(shape), B, ts, 0, cfg(ref, B, nb, u, 5), rp));
+        check(
+          'sampleCfg',
+          run(() => A.sampleCfg(den, B, { varianceType: ref.varianceType, rng: new Rng(4), gamma: 5 })),
+          loopRef(ref, rp.next(shape), B, ts, 0, cfg(ref, B, nb, u, 5), rp),
+        );
       }
       // §1.7 SDEdit and §1.7.3 text-conditional image-to-image: forward noise, then the CFG loop
-      for (const [iStart, prompt] of [[3, nb], [7, p2]] as const) {
+      for (const [iStart, prompt] of [
+        [3, nb],
+        [7, p2],
+      ] as const) {
         const rp = new Replay(5 + iStart);
         const noisy = forwardRef(ref, img.f, ts[iStart], rp.next(shape));
         const want = loopRef(ref, noisy, B, ts, iStart, cfg(ref, B, prompt, u, 7), rp);
         const got =
           prompt === nb
-            ? run(() => A.sdedit(den, img.t, iStart, { rng: new Rng(5 + iStart) }))
-            : run(() => A.textImageToImage(den, img.t, iStart, { rng: new Rng(5 + iStart), prompt }));
+            ? run(() => A.sdedit(den, img.t, iStart, { varianceType: ref.varianceType, rng: new Rng(5 + iStart) }))
+            : run(() => A.textImageToImage(den, img.t, iStart, { varianceType: ref.varianceType, rng: new Rng(5 + iStart), prompt }));
         check(`sdedit i_start=${iStart}`, got, want);
       }
       // §1.7.2 inpainting: per step the variance draw, then the re-noising draw (Eq. A.5)
@@ -222,7 +277,11 @@ describe('every loop matches a float64 reference with the same noise draws', () 
             return mm * v + (1 - mm) * re[i];
           });
         });
-        check('inpaint', run(() => A.inpaint(den, img.t, mask, { rng: new Rng(9), prompt: p1 })), want);
+        check(
+          'inpaint',
+          run(() => A.inpaint(den, img.t, mask, { varianceType: ref.varianceType, rng: new Rng(9), prompt: p1 })),
+          want,
+        );
         mask.dispose();
       }
       // §1.8 visual anagrams: ε = (CFG(x,p1) + flip(CFG(flip x, p2)))/2, variances averaged likewise
@@ -236,7 +295,11 @@ describe('every loop matches a float64 reference with the same noise draws', () 
           const v2 = fl(v);
           return { eps: e1.map((a, i) => (a + e2[i]) / 2), v: v.map((a, i) => (a + v2[i]) / 2) };
         };
-        check('visualAnagrams', run(() => A.visualAnagrams(den, p1, p2, { rng: new Rng(10), n: B })), loopRef(ref, rp.next(shape), B, ts, 0, est, rp));
+        check(
+          'visualAnagrams',
+          run(() => A.visualAnagrams(den, p1, p2, { varianceType: ref.varianceType, rng: new Rng(10), n: B })),
+          loopRef(ref, rp.next(shape), B, ts, 0, est, rp),
+        );
       }
       // §1.9 hybrids: lowpass(CFG(p1)) + highpass(CFG(p2)), blur k=33 σ=2 at 64 px scaled
       {
@@ -250,7 +313,11 @@ describe('every loop matches a float64 reference with the same noise draws', () 
           const l2 = blur(e2);
           return { eps: l1.map((a, i) => a + e2[i] - l2[i]), v: tileV(ref, t, B) };
         };
-        check('makeHybrids', run(() => A.makeHybrids(den, p1, p2, { rng: new Rng(11), n: B })), loopRef(ref, rp.next(shape), B, ts, 0, est, rp));
+        check(
+          'makeHybrids',
+          run(() => A.makeHybrids(den, p1, p2, { varianceType: ref.varianceType, rng: new Rng(11), n: B })),
+          loopRef(ref, rp.next(shape), B, ts, 0, est, rp),
+        );
       }
       img.t.dispose();
     });
@@ -264,7 +331,7 @@ describe('identities of the spec', () => {
     for (const stride of [1, 10]) {
       const ts = A.stridedTimesteps(den.schedule.T, { stride });
       for (const prompt of ['neutral', 'seven']) {
-        const x = run(() => A.sample(den, n, { rng: new Rng(21 + stride), prompt, timesteps: ts }));
+        const x = run(() => A.sample(den, n, { varianceType: ref.varianceType, rng: new Rng(21 + stride), prompt, timesteps: ts }));
         const { mu, s } = ref.classes[prompt];
         const P = mu.length;
         // Exact law of the loop for Gaussian data: each step is affine in x plus Gaussian noise.
@@ -319,10 +386,10 @@ describe('identities of the spec', () => {
     test(`CFG with γ=1 is the conditional loop and γ=0 the unconditional one (${mk.name})`, () => {
       const { den, ref, p1 } = mk();
       const img = randomImage(ref, 1, 31);
-      const c1 = run(() => A.iterativeDenoiseCfg(den, img.t, 4, { rng: new Rng(8), prompt: p1, gamma: 1 }));
-      const c0 = run(() => A.iterativeDenoiseCfg(den, img.t, 4, { rng: new Rng(8), prompt: p1, gamma: 0 }));
-      const pc = run(() => A.iterativeDenoise(den, img.t, 4, { rng: new Rng(8), prompt: p1 }));
-      const pu = run(() => A.iterativeDenoise(den, img.t, 4, { rng: new Rng(8), prompt: den.emptyPrompt }));
+      const c1 = run(() => A.iterativeDenoiseCfg(den, img.t, 4, { varianceType: ref.varianceType, rng: new Rng(8), prompt: p1, gamma: 1 }));
+      const c0 = run(() => A.iterativeDenoiseCfg(den, img.t, 4, { varianceType: ref.varianceType, rng: new Rng(8), prompt: p1, gamma: 0 }));
+      const pc = run(() => A.iterativeDenoise(den, img.t, 4, { varianceType: ref.varianceType, rng: new Rng(8), prompt: p1 }));
+      const pu = run(() => A.iterativeDenoise(den, img.t, 4, { varianceType: ref.varianceType, rng: new Rng(8), prompt: den.emptyPrompt }));
       assert.ok(maxAbsDiff(c1, pc) < 1e-4);
       assert.ok(maxAbsDiff(c0, pu) < 1e-4);
       assert.ok(maxAbsDiff(pc, pu) > 1e-2, 'the two prompts differ, so the checks above mean something');
@@ -369,25 +436,25 @@ describe('identities of the spec', () => {
     });
 
     test(`a hybrid of one prompt with itself is plain CFG sampling (${mk.name})`, () => {
-      const { den, p1 } = mk();
-      const h = run(() => A.makeHybrids(den, p1, p1, { rng: new Rng(51), n: 2 }));
-      const c = run(() => A.sampleCfg(den, 2, { rng: new Rng(51), prompt: p1 }));
+      const { den, ref, p1 } = mk();
+      const h = run(() => A.makeHybrids(den, p1, p1, { varianceType: ref.varianceType, rng: new Rng(51), n: 2 }));
+      const c = run(() => A.sampleCfg(den, 2, { varianceType: ref.varianceType, rng: new Rng(51), prompt: p1 }));
       assert.ok(maxAbsDiff(h, c) < 1e-4, `${maxAbsDiff(h, c)}`);
     });
   }
 
   test('anagrams of a flip-symmetric oracle: p with itself is plain CFG, and the two prompts commute', () => {
-    const { den, p1, p2 } = modelA({ symmetric: true });
-    const a = run(() => A.visualAnagrams(den, p1, p1, { rng: new Rng(61), n: 2 }));
-    const c = run(() => A.sampleCfg(den, 2, { rng: new Rng(61), prompt: p1 }));
+    const { den, ref, p1, p2 } = modelA({ symmetric: true });
+    const a = run(() => A.visualAnagrams(den, p1, p1, { varianceType: ref.varianceType, rng: new Rng(61), n: 2 }));
+    const c = run(() => A.sampleCfg(den, 2, { varianceType: ref.varianceType, rng: new Rng(61), prompt: p1 }));
     assert.ok(maxAbsDiff(a, c) < 1e-4, `${maxAbsDiff(a, c)}`);
-    const ab12 = run(() => A.visualAnagrams(den, p1, p2, { rng: new Rng(62), n: 2 }));
-    const ab21 = run(() => A.visualAnagrams(den, p2, p1, { rng: new Rng(62), n: 2 }));
+    const ab12 = run(() => A.visualAnagrams(den, p1, p2, { varianceType: ref.varianceType, rng: new Rng(62), n: 2 }));
+    const ab21 = run(() => A.visualAnagrams(den, p2, p1, { varianceType: ref.varianceType, rng: new Rng(62), n: 2 }));
     assert.ok(maxAbsDiff(ab12, ab21) < 1e-4);
     // on the non-symmetric oracle the order matters
     const ns = modelA();
-    const n12 = run(() => A.visualAnagrams(ns.den, p1, p2, { rng: new Rng(62), n: 2 }));
-    const n21 = run(() => A.visualAnagrams(ns.den, p2, p1, { rng: new Rng(62), n: 2 }));
+    const n12 = run(() => A.visualAnagrams(ns.den, p1, p2, { varianceType: ref.varianceType, rng: new Rng(62), n: 2 }));
+    const n21 = run(() => A.visualAnagrams(ns.den, p2, p1, { varianceType: ref.varianceType, rng: new Rng(62), n: 2 }));
     assert.ok(maxAbsDiff(n12, n21) > 1e-2);
   });
 
@@ -420,14 +487,14 @@ describe('resources and errors', () => {
         () => A.forward(img.t, 10, den.schedule, new Rng(1)),
         () => A.blurDenoise(img.t, A.denoiseBlur(ref.W)),
         () => A.oneStepDenoise(den, img.t, 10),
-        () => A.iterativeDenoise(den, img.t, 10, { rng: new Rng(1) }),
-        () => A.sample(den, 1, { rng: new Rng(1) }),
-        () => A.sampleCfg(den, 1, { rng: new Rng(1), prompt: p1 }),
-        () => A.sdedit(den, img.t, 5, { rng: new Rng(1) }),
-        () => A.textImageToImage(den, img.t, 5, { rng: new Rng(1), prompt: p2 }),
-        () => A.inpaint(den, img.t, mask, { rng: new Rng(1) }),
-        () => A.visualAnagrams(den, p1, p2, { rng: new Rng(1) }),
-        () => A.makeHybrids(den, p1, p2, { rng: new Rng(1) }),
+        () => A.iterativeDenoise(den, img.t, 10, { varianceType: ref.varianceType, rng: new Rng(1) }),
+        () => A.sample(den, 1, { varianceType: ref.varianceType, rng: new Rng(1) }),
+        () => A.sampleCfg(den, 1, { varianceType: ref.varianceType, rng: new Rng(1), prompt: p1 }),
+        () => A.sdedit(den, img.t, 5, { varianceType: ref.varianceType, rng: new Rng(1) }),
+        () => A.textImageToImage(den, img.t, 5, { varianceType: ref.varianceType, rng: new Rng(1), prompt: p2 }),
+        () => A.inpaint(den, img.t, mask, { varianceType: ref.varianceType, rng: new Rng(1) }),
+        () => A.visualAnagrams(den, p1, p2, { varianceType: ref.varianceType, rng: new Rng(1) }),
+        () => A.makeHybrids(den, p1, p2, { varianceType: ref.varianceType, rng: new Rng(1) }),
       ];
       for (const f of algos) f().dispose(); // warm caches (prompt handles)
       const before = tf.memory().numTensors;
@@ -437,7 +504,7 @@ describe('resources and errors', () => {
         r.dispose();
       }
       const counts: number[] = [];
-      A.sample(den, 1, { rng: new Rng(2), onStep: () => counts.push(tf.memory().numTensors) }).dispose();
+      A.sample(den, 1, { varianceType: ref.varianceType, rng: new Rng(2), onStep: () => counts.push(tf.memory().numTensors) }).dispose();
       assert.ok(counts.length > 10 && counts.every((c) => c === counts[0]), `per-step counts ${counts.join(',')}`);
       assert.equal(tf.memory().numTensors, before);
       tf.dispose([img.t, mask]);
@@ -456,11 +523,14 @@ describe('resources and errors', () => {
     assert.throws(() => A.inpaint(den, ok, tf.ones([1, 12, 12, 1]) as tf.Tensor4D, { rng }), /mask has shape \[1,12,12,1\]/);
     assert.throws(() => A.inpaint(den, ok, tf.ones([3, 12, 10, 1]) as tf.Tensor4D, { rng }), /mask has shape \[3,12,10,1\]/);
     assert.throws(() => A.inpaint(den, ok, tf.fill([1, 12, 10, 1], 2) as tf.Tensor4D, { rng }), /mask values must lie in \[0,1\]/);
-    assert.throws(() => A.sample(den, 1, { rng, prompt: 'eight' }), (e: Error) => {
-      assert.match(e.message, /no prompt "eight": use one of "neutral", "", "seven", "two"/);
-      assert.equal(e.message.split('\n').length, 1);
-      return true;
-    });
+    assert.throws(
+      () => A.sample(den, 1, { rng, prompt: 'eight' }),
+      (e: Error) => {
+        assert.match(e.message, /no prompt "eight": use one of "neutral", "", "seven", "two"/);
+        assert.equal(e.message.split('\n').length, 1);
+        return true;
+      },
+    );
     assert.throws(() => A.iterativeDenoise(den, ok, 99, { rng }), /i_start 99 must be an integer in 0\.\.29/);
     assert.throws(() => A.iterativeDenoise(den, ok, 0, { rng, timesteps: [5, 9, 0] }), /strictly decreasing/);
     const other = modelB().den;
@@ -477,7 +547,10 @@ describe('resources and errors', () => {
       },
     };
     const bimg = tf.zeros([1, 64, 64, 3]) as tf.Tensor4D;
-    assert.throws(() => A.iterativeDenoise(broken, bimg, 30, { rng }), /learned_range but predict\(\) returned no variance/);
+    assert.throws(
+      () => A.iterativeDenoise(broken, bimg, 30, { rng }),
+      /variance_type learned_range but the model returned no variance channels/,
+    );
     assert.throws(() => A.sample(den, 0, { rng }), /positive integer/);
     void ref;
     tf.dispose([bad, badC, ok, bimg]);

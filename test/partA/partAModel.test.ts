@@ -10,9 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { UNet } from '../../lib/partb/unet';
-import { saveTensorFile, type StoredTensor } from '../../lib/partb/tensorFile';
-import { findMnistClassWeights, partASettings, selectPartAModel } from '../../lib/diffusion/partAModel';
+import { UNet } from '../../lib/models/unet';
+import { saveTensorFile, type StoredTensor } from '../../lib/weights/tensorFile';
+import { findMnistClassWeights, partASettings, selectPartAModel } from '../../notebooks/support/partAModel';
 
 before(async () => {
   await initEngine({ quiet: true });
@@ -33,7 +33,10 @@ test('picks the class-model weights file, else the untrained fallback, else a cl
     assert.equal(none.kind, 'untrained');
     assert.match(none.den.name, /UNTRAINED/);
     none.den.dispose!();
-    await assert.rejects(selectPartAModel({ noIF: true, weightsDir: dir, allowUntrained: false }), /Part A needs a model: no Part B class weights/);
+    await assert.rejects(
+      selectPartAModel({ noIF: true, weightsDir: dir, allowUntrained: false }),
+      /Part A needs a model: no Part B class weights/,
+    );
     saveNet(path.join(dir, 'a-time.weights'), 'time', 1);
     assert.equal(findMnistClassWeights(dir), undefined, 'a time-only model is not a class model');
     saveNet(path.join(dir, 'z-model.weights'), 'class', 2);
@@ -50,7 +53,8 @@ test('picks the class-model weights file, else the untrained fallback, else a cl
     assert.match(m.why, /z-model\.weights/);
     // every prompt of the notebook's settings is one the model accepts
     const s = partASettings(m);
-    for (const p of [...s.translations, ...s.cfgPrompts, ...s.anagrams.flat(), ...s.hybrids.flat(), m.den.neutralPrompt, m.den.emptyPrompt]) m.den.encodePrompt(p);
+    for (const p of [...s.translations, ...s.cfgPrompts, ...s.anagrams.flat(), ...s.hybrids.flat(), m.den.neutralPrompt, m.den.emptyPrompt])
+      m.den.encodePrompt(p);
     const x = tf.zeros([1, 28, 28, 1]) as tf.Tensor4D;
     const p = m.den.predict(x, 10, m.den.encodePrompt('7'));
     assert.deepEqual(p.eps.shape, [1, 28, 28, 1]);

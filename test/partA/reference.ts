@@ -137,16 +137,22 @@ export function blurRef(x: Float64Array, B: number, H: number, W: number, C: num
   const idx = (b: number, h: number, w: number, c: number) => ((b * H + h) * W + w) * C + c;
   const tmp = new Float64Array(x.length);
   const out = new Float64Array(x.length);
-  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) for (let c = 0; c < C; c++) {
-    let s = 0;
-    for (let d = -r; d <= r; d++) s += ker[d + r] * x[idx(b, bounce(h + d, H), w, c)];
-    tmp[idx(b, h, w, c)] = s;
-  }
-  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let w = 0; w < W; w++) for (let c = 0; c < C; c++) {
-    let s = 0;
-    for (let d = -r; d <= r; d++) s += ker[d + r] * tmp[idx(b, h, bounce(w + d, W), c)];
-    out[idx(b, h, w, c)] = s;
-  }
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let w = 0; w < W; w++)
+        for (let c = 0; c < C; c++) {
+          let s = 0;
+          for (let d = -r; d <= r; d++) s += ker[d + r] * x[idx(b, bounce(h + d, H), w, c)];
+          tmp[idx(b, h, w, c)] = s;
+        }
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let w = 0; w < W; w++)
+        for (let c = 0; c < C; c++) {
+          let s = 0;
+          for (let d = -r; d <= r; d++) s += ker[d + r] * tmp[idx(b, h, bounce(w + d, W), c)];
+          out[idx(b, h, w, c)] = s;
+        }
   return out;
 }
 
@@ -154,11 +160,12 @@ export function blurRef(x: Float64Array, B: number, H: number, W: number, C: num
 export function flipRef(x: Float64Array, B: number, H: number, W: number, C: number): Float64Array {
   const out = new Float64Array(x.length);
   const n = W * C;
-  for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) {
-    const src = (b * H + h) * n;
-    const dst = (b * H + (H - 1 - h)) * n;
-    for (let i = 0; i < n; i++) out[dst + i] = x[src + i];
-  }
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++) {
+      const src = (b * H + h) * n;
+      const dst = (b * H + (H - 1 - h)) * n;
+      for (let i = 0; i < n; i++) out[dst + i] = x[src + i];
+    }
   return out;
 }
 

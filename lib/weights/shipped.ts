@@ -1,0 +1,24 @@
+/** Names of the shipped Part B weights in weights/ (lib/paths.ts weightsDir) and the commands that make them. */
+import * as path from 'node:path';
+import { weightsDir } from '../paths';
+
+export type ShippedModel = 'denoiser' | 'time' | 'class' | 'classifier';
+
+/** weights/partb-<model>.weights; `early` = the early checkpoint shown in the notebook. */
+export function shippedWeightsPath(model: ShippedModel, which: 'final' | 'early' = 'final'): string {
+  return path.join(weightsDir(), `partb-${model}${which === 'early' ? '-early' : ''}.weights`);
+}
+
+/** weights/partb-<model>.manifest.json */
+export function manifestPath(model: ShippedModel): string {
+  return path.join(weightsDir(), `partb-${model}.manifest.json`);
+}
+
+/** The commands that make a model's shipped weights (for "weights missing" messages). */
+export function trainCommand(model: ShippedModel): string {
+  if (model === 'classifier') return 'npm run train -- --model classifier';
+  return (
+    `npm run train -- --model ${model} --preset cpu --seed 0 --out runs/partb/${model}-cpu && ` +
+    `npm run partb-quality -- --ship --models ${model}`
+  );
+}
