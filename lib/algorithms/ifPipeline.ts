@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as F from '../schedulers/formulas';
 import { alphaBarAt } from '../schedulers/schedule';
-import { ifSchedule, STAGE_I_CONFIG, STAGE_II_CONFIG, type DDPMSchedulerConfig } from '../schedulers/ddpm';
+import { ifSchedule, type DDPMSchedulerConfig } from '../schedulers/ddpm';
 import { leadingTimesteps, toClean } from '../schedulers/timesteps';
 import { Rng } from '../tensor/random';
 import { cfgPredict } from '../guidance/cfg';
@@ -25,7 +25,7 @@ export interface IFSampleOptions {
   rng: Rng;
   /** Called after each step with (i, steps). */
   onStep?: (i: number, steps: number) => void;
-  /** Scheduler settings (default the stage's published scheduler_config.json). */
+  /** Scheduler settings (default: the model folder's scheduler_config.json, else the stage's published one). */
   scheduler?: DDPMSchedulerConfig;
 }
 
@@ -38,7 +38,7 @@ function pipelineLoop(
   o: IFSampleOptions & { steps: number; guidance: number },
 ): tf.Tensor4D {
   const g = { cond: den.encodePrompts(prompts), uncond: den.encodePrompts(prompts.map(() => den.emptyPrompt)), gamma: o.guidance };
-  const ts = toClean(leadingTimesteps(o.steps, den.schedule.T));
+  const ts = toClean(leadingTimesteps(o.steps, den.schedule.T, den.model.scheduler.stepsOffset));
   return denoiseLoop(
     den,
     x,
@@ -58,7 +58,11 @@ export function sampleStageI(den: IFDenoiser, prompts: readonly string[], o: IFS
   const [h, w] = den.imageSize;
   const x = o.rng.normal([prompts.length, h, w, den.channels]) as tf.Tensor4D;
   try {
-    return pipelineLoop(den, x, prompts, o.scheduler ?? STAGE_I_CONFIG, { ...o, steps: o.steps ?? 20, guidance: o.guidance ?? 7 });
+    return pipelineLoop(den, x, prompts, o.scheduler ?? den.model.scheduler.scheduler.config, {
+      ...o,
+      steps: o.steps ?? 20,
+      guidance: o.guidance ?? 7,
+    });
   } finally {
     x.dispose();
   }
@@ -101,7 +105,11 @@ export function upscaleStageII(
   });
   try {
     const view = den.withImage(model, { image: noisy, noiseLevel });
-    return pipelineLoop(view, x, prompts, o.scheduler ?? STAGE_II_CONFIG, { ...o, steps: o.steps ?? 20, guidance: o.guidance ?? 4 });
+    return pipelineLoop(view, x, prompts, o.scheduler ?? model.scheduler.scheduler.config, {
+      ...o,
+      steps: o.steps ?? 20,
+      guidance: o.guidance ?? 4,
+    });
   } finally {
     tf.dispose([x, noisy]);
   }

@@ -6,7 +6,10 @@ import { test, before } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { DDPMScheduler, ifSchedule, STAGE_I_CONFIG } from '../../lib/schedulers/ddpm';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { DDPMScheduler, ifSchedule, loadSchedulerConfig, STAGE_I_CONFIG } from '../../lib/schedulers/ddpm';
 import { dynamicThreshold } from '../../lib/schedulers/thresholding';
 import { leadingTimesteps as pipelineTimesteps, previousTimestep } from '../../lib/schedulers/timesteps';
 import { Rng } from '../../lib/tensor/random';
@@ -115,4 +118,38 @@ test('DDPMScheduler.step (IF stage I settings): thresholded x̂₀, posterior me
     }
   }
   assert.equal(tf.memory().numTensors, before);
+});
+
+test("a model folder's scheduler/scheduler_config.json is read; without one, IF's published settings are used", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'if-sched-'));
+  try {
+    const none = loadSchedulerConfig(dir, STAGE_I_CONFIG);
+    assert.deepEqual(none.scheduler.config, STAGE_I_CONFIG);
+    assert.equal(none.source, 'built-in IF settings');
+    fs.mkdirSync(path.join(dir, 'scheduler'));
+    const cfg = {
+      _class_name: 'DDPMScheduler',
+      beta_schedule: 'squaredcos_cap_v2',
+      num_train_timesteps: 1000,
+      variance_type: 'learned_range',
+      thresholding: true,
+      dynamic_thresholding_ratio: 0.9,
+      sample_max_value: 1.2,
+      clip_sample: true,
+      clip_sample_range: 1.0,
+      steps_offset: 1,
+    };
+    fs.writeFileSync(path.join(dir, 'scheduler', 'scheduler_config.json'), JSON.stringify(cfg));
+    const read = loadSchedulerConfig(dir, STAGE_I_CONFIG);
+    assert.deepEqual(read.scheduler.config, {
+      varianceType: 'learned_range',
+      thresholding: { ratio: 0.9, sampleMaxValue: 1.2 },
+      clipSample: 1,
+    });
+    assert.equal(read.stepsOffset, 1);
+    fs.writeFileSync(path.join(dir, 'scheduler', 'scheduler_config.json'), JSON.stringify({ ...cfg, prediction_type: 'v_prediction' }));
+    assert.throws(() => loadSchedulerConfig(dir, STAGE_I_CONFIG), /prediction_type "v_prediction" is not supported/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -14,6 +14,7 @@ import { openSafetensors } from '../../weights/safetensors';
 import { loadPromptEmbeddings } from '../../weights/embeddings';
 import { disposeWeights, IFUnet, loadUnetWeights, planUnet } from './unet';
 import { IFDenoiser } from './denoiser';
+import { loadSchedulerConfig, STAGE_I_CONFIG, STAGE_II_CONFIG, type LoadedScheduler } from '../../schedulers/ddpm';
 
 /** Default folders of the course's two stages and the embeddings file. */
 export function defaultPaths(root = modelsRoot()): { stage1: string; stage2: string; embeddings: string } {
@@ -41,6 +42,8 @@ export interface IFModel {
   unet: IFUnet;
   weights: Map<string, tf.Tensor>;
   dir: string;
+  /** The folder's scheduler/scheduler_config.json, else IF's published settings for the stage. */
+  scheduler: LoadedScheduler;
   dispose(): void;
 }
 
@@ -50,8 +53,9 @@ export function loadIFModel(dir: string, onProgress?: (done: number, total: numb
   checkFitsEngine(unet, dir);
   const src = openSafetensors(findUnetFiles(dir).weights);
   try {
+    const scheduler = loadSchedulerConfig(dir, unet.config.classEmbedType === 'timestep' ? STAGE_II_CONFIG : STAGE_I_CONFIG);
     const weights = loadUnetWeights(unet, src, onProgress);
-    return { unet, weights, dir, dispose: () => disposeWeights(weights) };
+    return { unet, weights, dir, scheduler, dispose: () => disposeWeights(weights) };
   } finally {
     src.close();
   }
