@@ -9,11 +9,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
-import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../lib/engine';
 import { median, unetBench } from './common';
 import { CliError, exitCodeFor, parseCommandLine } from '../lib/cli';
+import { projectPath } from '../lib/paths';
 
 interface Row {
   D: number;
@@ -61,7 +61,7 @@ function benchTorch(
     console.log('PyTorch: not available (/usr/bin/python3 -c "import torch" failed); torch columns left out');
     return out;
   }
-  const script = path.join(__dirname, '..', '..', 'bench', 'torch_unet.py');
+  const script = projectPath('bench', 'torch_unet.py');
   const r = spawnSync('/usr/bin/python3', [script, JSON.stringify({ D: Ds, batch, warmup, steps, threads })], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`PyTorch reference failed: ${r.stderr.split('\n').filter(Boolean).pop()}`);
   for (const line of r.stdout.split('\n').filter((l) => l.startsWith('{'))) {

@@ -17,8 +17,9 @@ import { spawnSync } from 'node:child_process';
 import { buildReport, type NotebookRun } from '../lib/report';
 import { writeFileAtomic } from '../lib/image/io';
 import { CliError, parseCommandLine } from '../lib/cli';
+import { PROJECT_ROOT } from '../lib/paths';
 
-const root = path.resolve(__dirname, '..', '..');
+const root = PROJECT_ROOT;
 
 interface Args {
   out: string;
