@@ -2,7 +2,7 @@
  * Precomputed T5 prompt embeddings for IF (SPEC §1.0b, §3.4): one [77, 4096] matrix per prompt
  * (stored as [1,77,4096] in the course's file). Loaded from
  *  - the course's `prompt_embeds_dict.pth` (torch.save of {prompt: tensor}), read by
- *    lib/if/torchPickle.ts — no Python needed;
+ *    lib/weights/torchPickle.ts — no Python needed;
  *  - `.safetensors`: one tensor per prompt named by the prompt, or one [N,77,D] tensor with the
  *    prompts as a JSON list in the metadata field "prompts";
  *  - `.npy`: one [N,77,D] array, with the prompts in a sibling `<file>.prompts.json` list.

@@ -27,7 +27,7 @@ export interface PartAModel {
 }
 
 /**
- * Part B's shipped class-model weights in `dir`: partb-class.weights (lib/partb/weights.ts's name)
+ * Part B's shipped class-model weights in `dir`: partb-class.weights (lib/weights/shipped.ts's name)
  * when present, else the first other .weights file whose header says model 'class', preferring
  * names with "class" and leaving early checkpoints ("-early") last. Undefined when none.
  */

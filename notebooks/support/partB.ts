@@ -1,7 +1,7 @@
 /**
  * What notebooks/partB.ipynb calls: where the weights are (shipped, or retrained on request),
  * retraining with a progress line, loss-curve series, and the figure batches. No algorithm lives
- * here; it composes lib/partb and lib/diffusion.
+ * here; it composes lib/ (models, training, algorithms).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -59,7 +59,7 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
   if (!fs.existsSync(CHROMIUM)) return t.skip('no /usr/bin/chromium');
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'partA-canvas-'));
   const file = path.join(dir, 'drawing.png');
-  const lib = path.join(root, 'dist', 'lib', 'diffusion', 'drawing');
+  const lib = path.join(root, 'dist', 'lib', 'display', 'drawing');
   const nb = {
     cells: [
       {

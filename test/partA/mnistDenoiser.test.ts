@@ -1,5 +1,5 @@
 /**
- * The MNIST adapter (lib/diffusion/mnistDenoiser.ts) on a freshly initialized tiny class UNet:
+ * The MNIST adapter (lib/models/mnistDenoiser.ts) on a freshly initialized tiny class UNet:
  * prompt parsing, the time/class inputs it feeds the UNet, batching, errors, and Part A
  * algorithms running on it with a flat tensor count.
  */

@@ -1,5 +1,5 @@
 /**
- * Part A's algorithms (lib/diffusion/partA.ts) on two different closed-form Gaussian oracles
+ * Part A's algorithms (lib/algorithms/) on two different closed-form Gaussian oracles
  * (test/partA/models.ts), against a float64 plain-TS reference replaying the same noise draws,
  * closed forms (posterior mean, exact sampled distribution) and the identities of the spec.
  */

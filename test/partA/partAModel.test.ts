@@ -1,5 +1,5 @@
 /**
- * The Part A notebook's model choice (lib/diffusion/partAModel.ts): shipped MNIST class weights
+ * The Part A notebook's model choice (notebooks/support/partAModel.ts): shipped MNIST class weights
  * when present, the untrained fallback otherwise (or a clear error when weights are required),
  * and settings whose prompts the chosen model accepts.
  */
