@@ -7,13 +7,11 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
-# 1. apt packages: Jupyter (classic notebook + nbconvert), headless Chromium (report test), PyTorch (bench, comparisons),
-#    the Jupyter kernel test suite (test/kernel: the tslab kernel's protocol conformance).
+# 1. apt packages: Jupyter (classic notebook + nbconvert), headless Chromium (report test), PyTorch (bench, comparisons).
 need=()
 [ -x /usr/bin/jupyter-nbconvert ] || need+=(jupyter-nbconvert jupyter-notebook jupyter-client python3-ipykernel)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch)
-[ -d /usr/lib/python3/dist-packages/jupyter_kernel_test ] || need+=(python3-jupyter-kernel-test)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing apt packages: ${need[*]}"
   $SUDO apt-get update -qq
