@@ -28,7 +28,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates xz-utils \
       libvulkan1 libglvnd0 libx11-6 libxext6 \
-      jupyter-notebook jupyter-nbconvert jupyter-client python3-ipykernel \
+      jupyter-notebook jupyter-nbconvert jupyter-client python3-ipykernel python3-jupyter-kernel-test \
       chromium python3-torch fonts-dejavu-core fontconfig \
  && rm -rf /var/lib/apt/lists/*
 
@@ -43,6 +43,8 @@ WORKDIR /home/node/app
 RUN chown node:node /home/node/app
 USER node
 COPY --chown=node:node package.json package-lock.json ./
+# The tslab patch (patch-package, run by npm ci's postinstall) must be there before npm ci.
+COPY --chown=node:node patches/ patches/
 RUN npm ci --no-audit --no-fund && npm cache clean --force
 
 # Optional tfjs-node-gpu. Its install script downloads libtensorflow from TFJS_NODE_CDN_STORAGE

@@ -7,11 +7,13 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
-# 1. apt packages: Jupyter (classic notebook + nbconvert), headless Chromium (report test), PyTorch (bench, comparisons).
+# 1. apt packages: Jupyter (classic notebook + nbconvert), headless Chromium (report test), PyTorch (bench, comparisons),
+#    the Jupyter kernel test suite (test/kernel: the tslab kernel's protocol conformance).
 need=()
 [ -x /usr/bin/jupyter-nbconvert ] || need+=(jupyter-nbconvert jupyter-notebook jupyter-client python3-ipykernel)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch)
+[ -d /usr/lib/python3/dist-packages/jupyter_kernel_test ] || need+=(python3-jupyter-kernel-test)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing apt packages: ${need[*]}"
   $SUDO apt-get update -qq
@@ -22,6 +24,10 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci"
   npm ci --no-audit --no-fund
+elif [ -n "$(find patches -newer node_modules/.package-lock.json -name '*.patch' 2>/dev/null)" ]; then
+  # A changed tslab patch reaches an existing install too.
+  echo "setup: applying patches/"
+  npx patch-package && touch node_modules/.package-lock.json
 fi
 
 # 3. The tslab kernel, registered for Debian's Python (the python3 on PATH may be another interpreter).

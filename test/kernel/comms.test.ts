@@ -1,0 +1,187 @@
+/**
+ * Jupyter comms from an output's script to the tslab kernel, in a real front-end: classic Jupyter
+ * Notebook 6.4 (Debian's jupyter-notebook) on 127.0.0.1 in headless Chromium. A cell registers a
+ * comm target through the patched tslab (found in require.cache, as lib/display/notebook.ts finds
+ * the kernel module) and displays HTML whose script opens a comm to it (BROWSER_COMM below, the
+ * front-end-neutral opener the drawing canvas can use), sends a PNG twice and shows the kernel's
+ * answers.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chromium } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+const JUPYTER = '/usr/bin/jupyter';
+const root = path.resolve(__dirname, '..', '..', '..');
+
+/**
+ * Browser side: `openComm(target, root, onMsg)` returns a send function for a comm to `target`,
+ * or null where the page has no handle on the kernel. Classic Notebook 6 / nbclassic:
+ * Jupyter.notebook.kernel.comm_manager; JupyterLab / Notebook 7 started with
+ * --expose-app-in-browser: window.jupyterapp, the notebook panel holding `root`, its kernel's
+ * createComm. (VS Code gives output scripts no kernel handle.)
+ */
+const BROWSER_COMM = `function openComm(target, root, onMsg, onClose) {
+  var J = window.Jupyter;
+  if (J && J.notebook && J.notebook.kernel && J.notebook.kernel.comm_manager) {
+    var cc = J.notebook.kernel.comm_manager.new_comm(target, {});
+    cc.on_msg(function (msg) { onMsg(msg.content.data); });
+    cc.on_close(function () { onClose(); });
+    return function (data) { cc.send(data); };
+  }
+  var app = window.jupyterapp || window.jupyterlab;
+  if (app && app.shell) {
+    var panel = Array.from(app.shell.widgets('main')).find(function (w) { return w.node.contains(root); }) || app.shell.currentWidget;
+    var kernel = panel && panel.sessionContext && panel.sessionContext.session && panel.sessionContext.session.kernel;
+    if (kernel) {
+      var lc = kernel.createComm(target);
+      lc.onMsg = function (msg) { onMsg(msg.content.data); };
+      lc.onClose = function () { onClose(); };
+      lc.open({});
+      return function (data) { lc.send(data); };
+    }
+  }
+  return null;
+}`;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}
+
+function skipReason(): string | false {
+  if (!fs.existsSync(CHROMIUM)) return `${CHROMIUM} missing (run scripts/setup.sh)`;
+  const specs = spawnSync(JUPYTER, ['kernelspec', 'list'], {
+    encoding: 'utf8',
+    env: { ...process.env, PYDEVD_DISABLE_FILE_VALIDATION: '1' },
+  });
+  if (!/^\s*tslab\s/m.test(specs.stdout ?? '')) return 'Jupyter or the tslab kernel missing (run scripts/setup.sh)';
+  return false;
+}
+
+test('an output script opens a comm to a tslab comm target in classic Notebook 6.4', { skip: skipReason(), timeout: 180_000 }, async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kernel-comm-'));
+  const file = path.join(dir, 'drawing.png');
+  const html = `<div id="t"><canvas id="t-canvas" width="28" height="28" style="background:#000"></canvas>
+<button id="t-send">Send</button> <span id="t-status"></span>
+<script>(function () {
+  ${BROWSER_COMM}
+  var status = document.getElementById('t-status');
+  var send = null;
+  function onMsg(d) { status.textContent = d.ok ? d.note : 'kernel error: ' + d.error; status.setAttribute('data-state', d.ok ? 'ok' : 'error'); }
+  document.getElementById('t-send').onclick = function () {
+    if (!send) send = openComm('conformance.drawing', document.getElementById('t'), onMsg, function () { send = null; });
+    if (!send) { status.textContent = 'no kernel connection'; status.setAttribute('data-state', 'none'); return; }
+    send({ png: document.getElementById('t-canvas').toDataURL('image/png').split(',')[1] });
+  };
+})();</script></div>`;
+  const cell = `import * as fs from "fs";
+import * as tslab from "tslab";
+const key = Object.keys(require.cache).find((k) => /[\\\\/]tslab[\\\\/]dist[\\\\/]jupyter\\.js$/.test(k))!;
+const kernelModule = require.cache[key]!.exports;
+let received = 0;
+kernelModule.registerCommTarget("conformance.drawing", (comm: tslab.Comm) => {
+  comm.onMsg = (msg) => {
+    const bytes = Buffer.from(String(msg.content.data.png ?? ""), "base64");
+    if (bytes.subarray(1, 4).toString() !== "PNG") return comm.send({ ok: false, error: "not a PNG" });
+    fs.writeFileSync(${JSON.stringify(file)}, bytes);
+    comm.send({ ok: true, note: "drawing " + ++received + ": " + bytes.length + " bytes" });
+  };
+});
+tslab.display.html(${JSON.stringify(html)});`;
+  const nb = {
+    cells: [{ cell_type: 'code', metadata: {}, execution_count: null, outputs: [], source: cell }],
+    metadata: { kernelspec: { display_name: 'TypeScript', language: 'typescript', name: 'tslab' } },
+    nbformat: 4,
+    nbformat_minor: 4,
+  };
+  fs.writeFileSync(path.join(dir, 'comm.ipynb'), JSON.stringify(nb));
+  const port = await freePort();
+  const server: ChildProcess = spawn(
+    JUPYTER,
+    [
+      'notebook',
+      '--no-browser',
+      '--ip=127.0.0.1',
+      `--port=${port}`,
+      '--NotebookApp.token=',
+      '--NotebookApp.password=',
+      `--notebook-dir=${dir}`,
+      ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
+    ],
+    {
+      env: {
+        ...process.env,
+        PATH: `${path.join(root, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH ?? ''}`,
+        JUPYTER_RUNTIME_DIR: path.join(dir, 'runtime'),
+        PYDEVD_DISABLE_FILE_VALIDATION: '1',
+      },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let log = '';
+  server.stdout!.on('data', (d) => (log += d));
+  server.stderr!.on('data', (d) => (log += d));
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  try {
+    for (let i = 0; ; i++) {
+      try {
+        if ((await fetch(`http://127.0.0.1:${port}/api`)).ok) break;
+      } catch {
+        // not up yet
+      }
+      if (i > 200 || server.exitCode !== null) throw new Error('the Jupyter server did not start');
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    const page = await browser.newPage();
+    await page.goto(`http://127.0.0.1:${port}/notebooks/comm.ipynb`);
+    await page.waitForFunction(
+      () => {
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        const J = (window as any).Jupyter;
+        return J?.notebook?.kernel?.is_connected?.() && J.notebook.kernel_selector;
+      },
+      undefined,
+      { timeout: 60_000 },
+    );
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    await page.evaluate(() => (window as any).Jupyter.notebook.execute_all_cells());
+    await page.waitForSelector('#t-send', { timeout: 90_000 });
+    for (const n of [1, 2]) {
+      fs.rmSync(file, { force: true });
+      await page.evaluate(() => document.getElementById('t-status')!.removeAttribute('data-state'));
+      await page.click('#t-send');
+      await page.waitForSelector('#t-status[data-state]', { timeout: 30_000 });
+      assert.equal(await page.getAttribute('#t-status', 'data-state'), 'ok', (await page.textContent('#t-status')) ?? '');
+      assert.match((await page.textContent('#t-status')) ?? '', new RegExp(`^drawing ${n}: \\d+ bytes$`));
+      assert.equal(fs.readFileSync(file).subarray(1, 4).toString(), 'PNG');
+    }
+  } catch (e) {
+    throw new Error(`${(e as Error).message}\n--- jupyter log (tail) ---\n${log.split('\n').slice(-30).join('\n')}`);
+  } finally {
+    await browser.close();
+    if (server.pid) {
+      try {
+        process.kill(-server.pid, 'SIGTERM'); // the server and the kernel it started (its process group)
+      } catch {
+        // already gone
+      }
+    }
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
