@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chromium } from 'playwright-core';
+import { runAllCellsInPage } from '../helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const JUPYTER = '/usr/bin/jupyter';
@@ -149,18 +150,7 @@ tslab.display.html(${JSON.stringify(html)});`;
       await new Promise((r) => setTimeout(r, 300));
     }
     const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${port}/notebooks/comm.ipynb`);
-    await page.waitForFunction(
-      () => {
-        // eslint-disable-next-line @typescript-eslint/no-explicit-any
-        const J = (window as any).Jupyter;
-        return J?.notebook?.kernel?.is_connected?.() && J.notebook.kernel_selector;
-      },
-      undefined,
-      { timeout: 60_000 },
-    );
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
-    await page.evaluate(() => (window as any).Jupyter.notebook.execute_all_cells());
+    await runAllCellsInPage(page, `http://127.0.0.1:${port}/notebooks/comm.ipynb`);
     await page.waitForSelector('#t-send', { timeout: 90_000 });
     for (const n of [1, 2]) {
       fs.rmSync(file, { force: true });

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import sharp from 'sharp';
 import { chromium } from 'playwright-core';
+import { runAllCellsInPage } from '../helpers';
 import { receiveDrawing, drawingCanvasHtml } from '../../lib/display/drawing';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -107,16 +108,7 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
   try {
     await waitHttp(`http://127.0.0.1:${port}/api`, 60_000, () => exited);
     const page = await browser.newPage();
-    await page.goto(`http://127.0.0.1:${port}/notebooks/canvas.ipynb`);
-    await page.waitForFunction(
-      () => {
-        const J = (window as any).Jupyter;
-        return J?.notebook?.kernel?.is_connected?.() && J.notebook.kernel_selector;
-      },
-      undefined,
-      { timeout: 60_000 },
-    );
-    await page.evaluate(() => (window as any).Jupyter.notebook.execute_all_cells());
+    await runAllCellsInPage(page, `http://127.0.0.1:${port}/notebooks/canvas.ipynb`);
     const canvas = await page.waitForSelector('#t-canvas', { timeout: 90_000 });
     const box = (await canvas.boundingBox())!;
     // a vertical stroke down the middle, like a "1"
