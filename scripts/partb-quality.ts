@@ -1,21 +1,31 @@
 /**
  * Ships and judges the Part B weights.
- *   node dist/scripts/partb-quality.js [--ship] [--models class,time,denoiser] [--per-digit 10] [--count 100]
- * --test-images N: denoiser MSE on the first N test images (default 2000).
- * --ship-only copies without measuring.
- * --ship first copies runs/partb/<model>-cpu/{final,epoch-1}.weights and manifest.json to
- * weights/partb-<model>{,-early}.weights and weights/partb-<model>.manifest.json.
- * Then prints the quality numbers and writes them into the manifests (atomically).
+ *   node dist/scripts/partb-quality.js [--ship] [--models class,time,denoiser] [--per-digit 50] [--count 500] [--weights FILE]
+ * Samples each DDPM model (n ≥ 500), judges the samples with the project's classifier (lib/evaluation/quality.ts:
+ * Fréchet distance of its features to the test set, calibrated by n real training digits; confident share; per-digit
+ * accuracy; background level), prints the table and writes it into the manifests (atomically). The denoiser: test MSE per σ.
+ * --ship first copies runs/partb/<model>-cpu/{final,epoch-1}.weights and manifest.json to weights/.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initEngine } from '../lib/engine';
-import { exitCodeFor, parseCommandLine, seedOption } from '../lib/cli';
+import { CliError, exitCodeFor, parseCommandLine, seedOption } from '../lib/cli';
 import { loadMnist } from '../lib/data/mnist';
 import { PRESETS } from '../lib/training/trainer';
 import { loadUNetWeights } from '../lib/models/unetWeights';
 import { Classifier } from '../lib/models/classifier';
-import { classSampleAccuracy, denoiserMse, timeSampleConfidence } from '../lib/evaluation/quality';
+import {
+  denoiserMse,
+  describeSampler,
+  formatQualityTable,
+  judgeImages,
+  qualityReference,
+  qualityRow,
+  type QualityReference,
+  type QualityRow,
+} from '../lib/evaluation/quality';
+import { PARTB_SAMPLER, sampleClass, sampleTime } from '../lib/algorithms/ddpmSampling';
+import type { VarianceType } from '../lib/schedulers/ddpm';
 import { manifestPath, shippedWeightsPath, trainCommand, type ShippedModel } from '../lib/weights/shipped';
 import { writeFileAtomic } from '../lib/image/io';
 import { PROJECT_ROOT as REPO_ROOT } from '../lib/paths';
@@ -44,8 +54,11 @@ function addQuality(model: ShippedModel, q: Record<string, unknown>): void {
   writeFileAtomic(f, JSON.stringify(m, null, 2) + '\n');
 }
 
-const USAGE = `usage: node dist/scripts/partb-quality.js [--ship | --ship-only] [--models class,time,denoiser] [--per-digit 10] [--count 100] [--test-images 2000] [--seed 1000]
-Measures the shipped Part B weights (weights/partb-<model>.weights) and writes the numbers into their manifests;
+const USAGE = `usage: node dist/scripts/partb-quality.js [--ship | --ship-only] [--models class,time,denoiser] [--per-digit 50] [--count 500]
+                          [--variance fixed_large|fixed_small] [--clip] [--weights FILE] [--no-write] [--test-images 2000] [--seed 1000]
+Judges the Part B weights (weights/partb-<model>.weights, or --weights FILE for one model) with the project's classifier:
+Fréchet distance of the classifier's features to the MNIST test set (and of real training digits at the same n), the share
+of confident samples, per-digit accuracy (class model, γ = 5), the background level; writes the numbers into the manifests.
 --ship first copies runs/partb/<model>-cpu/{final,epoch-1}.weights and manifest.json into weights/.`;
 
 const QUALITY_OPTIONS = {
@@ -58,8 +71,21 @@ const QUALITY_OPTIONS = {
     default: ['class', 'time', 'denoiser'],
     help: 'models to ship and measure',
   },
-  'per-digit': { type: 'number', integer: true, min: 1, default: 10, help: 'class model: samples per digit judged at γ = 5' },
-  count: { type: 'number', integer: true, min: 1, default: 100, help: 'time model: samples judged' },
+  'per-digit': { type: 'number', integer: true, min: 1, default: 50, help: 'class model: samples per digit judged at γ = 5' },
+  count: { type: 'number', integer: true, min: 2, default: 500, help: 'time model: samples judged' },
+  variance: {
+    type: 'string',
+    choices: ['fixed_large', 'fixed_small'],
+    help: "the sampler's σ²: β_t (Alg. B.2) or the posterior β̃_t",
+    defaultHelp: "the preset's sampler",
+  },
+  clip: { type: 'boolean', help: 'clip x̂₀ to [0, 1] in every step', defaultHelp: "the preset's sampler" },
+  weights: {
+    type: 'string',
+    valueName: 'FILE',
+    help: 'judge this weights file (one model) instead of the shipped one; implies --no-write',
+  },
+  'no-write': { type: 'boolean', help: 'print only; leave the manifests alone' },
   'test-images': { type: 'number', integer: true, min: 1, max: 10000, default: 2000, help: 'denoiser: test images for the MSE' },
   seed: seedOption(1000, 'sampling and noise seed'),
 } as const;
@@ -68,67 +94,75 @@ async function main(): Promise<void> {
   const { values: a } = parseCommandLine(process.argv.slice(2), QUALITY_OPTIONS, USAGE);
   await initEngine();
   const models: ShippedModel[] = a.models;
+  if (a.weights && models.length !== 1) throw new CliError(`--weights judges one model: add --models class, time or denoiser`);
   if (a.ship || a['ship-only']) for (const m of models) ship(m);
   if (a['ship-only']) return;
+  const write = !a['no-write'] && !a.weights;
   const seed = a.seed;
+  const sampler = {
+    ...PARTB_SAMPLER,
+    ...(a.variance ? { varianceType: a.variance as VarianceType } : {}),
+    ...(a.clip ? { clipSample: [0, 1] as const } : {}),
+  };
   const clfFile = shippedWeightsPath('classifier');
   const needClf = models.includes('class') || models.includes('time');
   let clf: Classifier | undefined;
+  let ref: QualityReference | undefined;
   if (needClf) {
     if (!fs.existsSync(clfFile)) throw new Error(`${clfFile} is missing: run \`${trainCommand('classifier')}\``);
     clf = Classifier.load(clfFile).net;
   }
+  const rows: QualityRow[] = [];
   for (const model of models) {
-    const file = shippedWeightsPath(model);
+    const file = a.weights ?? shippedWeightsPath(model);
     if (!fs.existsSync(file)) throw new Error(`${file} is missing: run \`${trainCommand(model)}\``);
     const { net } = loadUNetWeights(file);
     const t0 = performance.now();
-    if (model === 'class') {
-      const perDigit = a['per-digit'];
-      const r = classSampleAccuracy(net, clf!, {
-        perDigit,
-        guidance: 5,
-        seed,
-        onStep: (i, n) => i % 20 === 0 && process.stderr.write(`\rclass: step ${i}/${n}   `),
-      });
+    const progress = (i: number, n: number) => i % 20 === 0 && process.stderr.write(`\r${model}: step ${i}/${n}   `);
+    if (model === 'class' || model === 'time') {
+      const n = model === 'class' ? 10 * a['per-digit'] : a.count;
+      if (!ref || ref.real.n !== n) ref = qualityReference(clf!, loadMnist('train'), loadMnist('test'), n, seed + 1);
+      const labels = Array.from({ length: n }, (_, i) => i % 10);
+      const res =
+        model === 'class'
+          ? sampleClass(net, labels, { seed, guidance: 5, scheduler: sampler, onStep: progress })
+          : sampleTime(net, { count: n, seed, scheduler: sampler, onStep: progress });
       process.stderr.write('\n');
-      console.log(
-        `class-conditioned, γ=5, ${perDigit} samples per digit: accuracy ${(r.overall * 100).toFixed(1)}% (per digit ${r.perDigit.map((x) => (x * 100).toFixed(0)).join(' ')}), mean confidence ${r.meanConfidence.toFixed(3)}`,
+      const j = judgeImages(clf!, res.images, ref);
+      res.images.dispose();
+      const row = qualityRow(
+        model === 'class' ? 'class-conditioned, γ = 5' : 'time-conditioned',
+        j,
+        ref,
+        model === 'class' ? labels : undefined,
       );
-      addQuality('class', {
-        guidance: 5,
-        samplesPerDigit: perDigit,
-        sampleSeed: seed,
-        classifierAccuracy: r.overall,
-        perDigitAccuracy: r.perDigit,
-        meanConfidence: r.meanConfidence,
-      });
-    } else if (model === 'time') {
-      const count = a.count;
-      const r = timeSampleConfidence(net, clf!, { count, seed });
-      console.log(
-        `time-conditioned, ${count} samples: mean top-class confidence ${r.meanConfidence.toFixed(3)}, predicted digits ${r.digitCounts.join(' ')}`,
-      );
-      addQuality('time', {
-        samples: count,
-        sampleSeed: seed,
-        meanTopClassConfidence: r.meanConfidence,
-        predictedDigitCounts: r.digitCounts,
-      });
+      rows.push(row);
+      if (write)
+        addQuality(model, {
+          samples: n,
+          sampleSeed: seed,
+          sampler: describeSampler(sampler),
+          ...(model === 'class' ? { guidance: 5, samplesPerDigit: a['per-digit'] } : {}),
+          ...row,
+        });
     } else if (model === 'denoiser') {
       const test = loadMnist('test');
       const n = a['test-images'];
       const mse: Record<string, number> = {};
       for (const s of SIGMAS) mse[String(s)] = denoiserMse(net, test, s, n, seed);
       console.log(`denoiser test MSE (${n} test images) at σ: ${SIGMAS.map((s) => `${s}: ${mse[String(s)].toFixed(4)}`).join(', ')}`);
-      addQuality('denoiser', { testImages: n, noiseSeed: seed, testMseAtSigma05: mse['0.5'], testMseBySigma: mse });
+      if (write) addQuality('denoiser', { testImages: n, noiseSeed: seed, testMseAtSigma05: mse['0.5'], testMseBySigma: mse });
     }
-    console.log(`  (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+    console.log(`  ${model}: ${file} (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
     net.dispose();
+  }
+  if (rows.length) {
+    console.log(`sampler: ${describeSampler(sampler)}`);
+    console.log(formatQualityTable(rows));
   }
   if (clf && fs.existsSync(manifestPath('classifier'))) {
     const m = JSON.parse(fs.readFileSync(manifestPath('classifier'), 'utf8'));
-    console.log(`classifier test accuracy ${(m.testAccuracy * 100).toFixed(2)}%`);
+    console.log(`judge: the project's MNIST classifier, test accuracy ${(m.testAccuracy * 100).toFixed(2)}%`);
   }
 }
 

@@ -56,6 +56,7 @@ const TRAIN_OPTIONS = {
     help: 'images per epoch, at least the batch',
     defaultHelp: "the preset's: cpu 12800, cpu denoiser 6400, reference all 60000",
   },
+  'ema-decay': { type: 'number', min: 0, max: 0.99999, help: 'EMA decay of the weights (0 = off)', defaultHelp: "the preset's" },
   engine: ENGINE_OPTION,
   init: { type: 'string', valueName: 'FILE', help: 'classifier: continue from these weights (fresh Adam state)' },
   'start-epoch': {
@@ -85,6 +86,7 @@ async function main(): Promise<void> {
   if (args.D !== undefined) overrides.D = args.D;
   if (args.batch !== undefined) overrides.batch = args.batch;
   if (args['images-per-epoch'] !== undefined) overrides.imagesPerEpoch = args['images-per-epoch'];
+  if (args['ema-decay'] !== undefined) overrides.emaDecay = args['ema-decay'];
   // Checked before any work: an epoch smaller than one batch has no full step.
   const config = presetConfig(model, preset, overrides);
   if (!args.resume && config.imagesPerEpoch !== null && config.imagesPerEpoch < config.batch) {

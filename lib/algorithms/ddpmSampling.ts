@@ -13,6 +13,13 @@ import { mnistDenoiser, type MnistDenoiser } from '../models/mnistDenoiser';
 import type { UNet } from '../models/unet';
 import { cfgPredict } from '../guidance/cfg';
 import { denoiseLoop, fromNoise, type NoiseEstimator } from './loops';
+import { courseConfig, type DDPMSchedulerConfig } from '../schedulers/ddpm';
+
+/** Alg. B.2 line 3 as the spec writes it: x_{t−1} = mean + √β_t z, x̂₀ unclipped. */
+export const ALG_B2_SCHEDULER: DDPMSchedulerConfig = courseConfig('fixed_large');
+
+/** The sampler Part B's figures, notebook and quality table use (measured choice: see the cpu preset). */
+export const PARTB_SAMPLER: DDPMSchedulerConfig = ALG_B2_SCHEDULER;
 
 export interface SampleOptions {
   /** Number of samples B. */
@@ -24,6 +31,8 @@ export interface SampleOptions {
   onStep?: (done: number, total: number) => void;
   /** The list to step through; default the full chain to clean, toClean(fullChainTimesteps(T)). */
   timesteps?: number[];
+  /** The step's settings; default PARTB_SAMPLER. */
+  scheduler?: DDPMSchedulerConfig;
 }
 
 export interface SampleResult {
@@ -59,7 +68,7 @@ export function ddpmSample(den: Denoiser, estimate: NoiseEstimator, opts: Sample
       {
         rng,
         timesteps,
-        varianceType: 'fixed_large',
+        scheduler: opts.scheduler ?? PARTB_SAMPLER,
         onStep: ({ i, t: tPrev, x: cur }) => {
           opts.onStep?.(i, timesteps.length - 1);
           const t = timesteps[i - 1]; // the step just taken was t → tPrev

@@ -1,16 +1,17 @@
 /**
  * Quality numbers for the Part B models (reported, not asserted in tests):
  *  - denoiser: test-set MSE ‖D(x + σε) − x‖² (mean per pixel) at each σ;
- *  - class model: per-digit accuracy of CFG samples as judged by the project's classifier;
- *  - time model: mean top-class confidence of its (unconditional) samples.
+ *  - DDPM samples (the class model's at γ = 5, judged against the digit asked for; the time model's): the Fréchet distance of the classifier's penultimate features to the MNIST test set,
+ *    calibrated by real training digits at the same n, the confident share and the background level.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../tensor/random';
 import type { UNet } from '../models/unet';
 import type { Classifier } from '../models/classifier';
 import type { MnistSet } from '../data/mnist';
-import { sampleClass, sampleTime } from '../algorithms/ddpmSampling';
 import { addNoise } from '../schedulers/formulas';
+import { featureStats, frechetDistance, type FeatureStats } from './frechet';
+import type { DDPMSchedulerConfig } from '../schedulers/ddpm';
 
 /** Denoiser MSE on the first `count` test images at noise level σ (seeded noise, batches of 250). */
 export function denoiserMse(net: UNet, data: MnistSet, sigma: number, count = data.count, seed = 0): number {
@@ -36,34 +37,206 @@ export function judge(clf: Classifier, images: tf.Tensor4D): { pred: Int32Array;
   });
 }
 
-/** Per-digit accuracy of `perDigit` CFG samples of every digit (all digits in one batch). */
-export function classSampleAccuracy(
-  net: UNet,
-  clf: Classifier,
-  opts: { perDigit: number; guidance: number; seed: number; onStep?: (done: number, total: number) => void },
-): { perDigit: number[]; overall: number; meanConfidence: number } {
-  const labels = Array.from({ length: 10 * opts.perDigit }, (_, i) => i % 10);
-  const res = sampleClass(net, labels, { seed: opts.seed, guidance: opts.guidance, onStep: opts.onStep });
-  const { pred, conf } = judge(clf, res.images);
-  res.images.dispose();
-  const right = new Array(10).fill(0);
-  labels.forEach((d, i) => {
-    if (pred[i] === d) right[d]++;
-  });
-  const acc = right.map((r) => r / opts.perDigit);
-  return { perDigit: acc, overall: acc.reduce((a, b) => a + b, 0) / 10, meanConfidence: conf.reduce((a, b) => a + b, 0) / labels.length };
+/** Classifier features [n·128] of images (n·784 values in [0,1], or a tensor [n,28,28,1], clipped to [0,1]), in batches. */
+export function classifierFeatures(clf: Classifier, images: Float32Array | tf.Tensor4D, batch = 500): Float32Array {
+  const n = images instanceof Float32Array ? images.length / 784 : images.shape[0];
+  if (!Number.isInteger(n)) throw new Error(`classifierFeatures: ${(images as Float32Array).length} values are not whole 28×28 images`);
+  const out = new Float32Array(n * 128);
+  for (let s = 0; s < n; s += batch) {
+    const B = Math.min(batch, n - s);
+    const f = tf.tidy(() => {
+      const x =
+        images instanceof Float32Array
+          ? tf.tensor4d(images.subarray(s * 784, (s + B) * 784), [B, 28, 28, 1])
+          : images.slice([s, 0, 0, 0], [B, 28, 28, 1]);
+      return clf.features(tf.clipByValue(x, 0, 1) as tf.Tensor4D);
+    });
+    out.set(f.dataSync(), s * 128);
+    f.dispose();
+  }
+  return out;
 }
 
-/** Mean top-class confidence (and the histogram of predicted digits) of `count` time-model samples. */
-export function timeSampleConfidence(
-  net: UNet,
-  clf: Classifier,
-  opts: { count: number; seed: number },
-): { meanConfidence: number; digitCounts: number[] } {
-  const res = sampleTime(net, { count: opts.count, seed: opts.seed });
-  const { pred, conf } = judge(clf, res.images);
-  res.images.dispose();
-  const counts = new Array(10).fill(0);
-  pred.forEach((p) => counts[p]++);
-  return { meanConfidence: conf.reduce((a, b) => a + b, 0) / opts.count, digitCounts: counts };
+/**
+ * The reference a set of samples is judged against: the MNIST test split's feature statistics, the
+ * background mask (pixels where real digits are blank) and the real digits' own numbers at the
+ * same n (the calibration: FD has a bias that shrinks with n, so samples are compared with real
+ * training digits drawn at the same n).
+ */
+export interface QualityReference {
+  test: FeatureStats;
+  /** 784 flags: pixels with ink (> 0.1) in fewer than 1% of training digits. */
+  blank: Uint8Array;
+  /** Real training digits at this n: FD to the test set, background level. */
+  real: { n: number; fd: number; background: number; confidentShare: number };
+}
+
+/** Background level: mean displayed pixel value (clipped to [0,1]) over the blank pixels. images: n·784. */
+export function backgroundLevel(images: Float32Array, blank: Uint8Array): number {
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < images.length; i++) {
+    if (!blank[i % 784]) continue;
+    sum += Math.min(1, Math.max(0, images[i]));
+    count++;
+  }
+  return sum / count;
+}
+
+/** The pixels where real digits are blank: ink (> 0.1) in fewer than 1% of the training digits. */
+export function blankMask(train: MnistSet): Uint8Array {
+  const ink = new Float64Array(784);
+  for (let i = 0; i < train.images.length; i++) if (train.images[i] > 0.1) ink[i % 784]++;
+  return Uint8Array.from(ink, (c) => (c < 0.01 * train.count ? 1 : 0));
+}
+
+/** Builds the reference: test-set statistics, blank mask, and n seeded random training digits judged like samples. */
+export function qualityReference(clf: Classifier, train: MnistSet, test: MnistSet, n: number, seed = 0): QualityReference {
+  const testStats = featureStats(classifierFeatures(clf, test.images), test.count, 128);
+  const blank = blankMask(train);
+  const idx = new Int32Array(train.count);
+  for (let i = 0; i < idx.length; i++) idx[i] = i;
+  new Rng(seed).shuffle(idx);
+  const real = new Float32Array(n * 784);
+  for (let i = 0; i < n; i++) real.set(train.images.subarray(idx[i] * 784, (idx[i] + 1) * 784), i * 784);
+  const j = judgeImages(clf, real, { test: testStats, blank, real: { n, fd: NaN, background: NaN, confidentShare: NaN } });
+  return { test: testStats, blank, real: { n, fd: j.fd, background: j.background, confidentShare: j.confidentShare } };
+}
+
+/** What the judge says about a set of images. */
+export interface SampleJudgement {
+  n: number;
+  /** Fréchet distance of the images' features to the test set's. */
+  fd: number;
+  /** fd / the real digits' fd at the same n (1 = as good as real digits). */
+  fdRatio: number;
+  /** Share of images whose top class has probability ≥ 0.9. */
+  confidentShare: number;
+  meanConfidence: number;
+  /** Share of images predicted as each digit. */
+  digitShares: number[];
+  /** Predicted digit of each image. */
+  pred: Int32Array;
+  background: number;
+  /** background / the real digits' background. */
+  backgroundRatio: number;
+}
+
+/** Judges n images (n·784 values, or a tensor [n,28,28,1]) against the reference. */
+export function judgeImages(clf: Classifier, images: Float32Array | tf.Tensor4D, ref: QualityReference): SampleJudgement {
+  const flat = images instanceof Float32Array ? images : (images.dataSync() as Float32Array);
+  const n = flat.length / 784;
+  const fd = frechetDistance(featureStats(classifierFeatures(clf, flat), n, 128), ref.test);
+  const pred = new Int32Array(n);
+  const conf = new Float32Array(n);
+  for (let s = 0; s < n; s += 500) {
+    const B = Math.min(500, n - s);
+    const x = tf.tensor4d(flat.subarray(s * 784, (s + B) * 784), [B, 28, 28, 1]);
+    const j = judge(clf, x);
+    x.dispose();
+    pred.set(j.pred, s);
+    conf.set(j.conf, s);
+  }
+  const shares = new Array<number>(10).fill(0);
+  for (const p of pred) shares[p] += 1 / n;
+  const background = backgroundLevel(flat, ref.blank);
+  return {
+    n,
+    fd,
+    fdRatio: fd / ref.real.fd,
+    confidentShare: conf.filter((c) => c >= 0.9).length / n,
+    meanConfidence: conf.reduce((a, b) => a + b, 0) / n,
+    digitShares: shares,
+    pred,
+    background,
+    backgroundRatio: background / ref.real.background,
+  };
+}
+
+/** One line of the quality table (also what the manifests store). */
+export interface QualityRow {
+  label: string;
+  n: number;
+  fd: number;
+  fdReal: number;
+  fdRatio: number;
+  confidentShare: number;
+  meanConfidence: number;
+  /** Share of samples predicted as each digit, and the smallest of them. */
+  digitShares: number[];
+  minDigitShare: number;
+  /** Class model: share judged as the digit asked for, overall and per digit. */
+  accuracy?: number;
+  perDigitAccuracy?: number[];
+  minDigitAccuracy?: number;
+  background: number;
+  backgroundReal: number;
+  backgroundRatio: number;
+}
+
+/** The table row of a judgement; `labels` (the digit asked for, per sample) for a class model. */
+export function qualityRow(label: string, j: SampleJudgement, ref: QualityReference, labels?: ArrayLike<number>): QualityRow {
+  const row: QualityRow = {
+    label,
+    n: j.n,
+    fd: j.fd,
+    fdReal: ref.real.fd,
+    fdRatio: j.fdRatio,
+    confidentShare: j.confidentShare,
+    meanConfidence: j.meanConfidence,
+    digitShares: j.digitShares,
+    minDigitShare: Math.min(...j.digitShares),
+    background: j.background,
+    backgroundReal: ref.real.background,
+    backgroundRatio: j.backgroundRatio,
+  };
+  if (labels) {
+    const right = new Array<number>(10).fill(0);
+    const asked = new Array<number>(10).fill(0);
+    for (let i = 0; i < labels.length; i++) {
+      asked[labels[i]]++;
+      if (j.pred[i] === labels[i]) right[labels[i]]++;
+    }
+    row.perDigitAccuracy = right.map((r, d) => (asked[d] ? r / asked[d] : NaN));
+    row.accuracy = right.reduce((a, b) => a + b, 0) / labels.length;
+    row.minDigitAccuracy = Math.min(...row.perDigitAccuracy.filter((x) => !Number.isNaN(x)));
+  }
+  return row;
+}
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+
+/** The quality table as aligned text (the script's output and the notebooks' caption under each sample figure). */
+export function formatQualityTable(rows: QualityRow[]): string {
+  const head = ['model', 'n', 'FD', 'FD real', 'ratio', 'conf ≥ 0.9', 'rarest digit', 'accuracy (worst digit)', 'background (× real)'];
+  const body = rows.map((r) => [
+    r.label,
+    String(r.n),
+    r.fd.toFixed(2),
+    r.fdReal.toFixed(2),
+    r.fdRatio.toFixed(2),
+    pct(r.confidentShare),
+    pct(r.minDigitShare),
+    r.accuracy === undefined ? '—' : `${pct(r.accuracy)} (${pct(r.minDigitAccuracy!)})`,
+    `${r.background.toFixed(4)} (${r.backgroundRatio.toFixed(2)}×)`,
+  ]);
+  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  return [head, ...body]
+    .map((cells) =>
+      cells
+        .map((c, i) => c.padEnd(w[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}
+
+/** A scheduler config in words, for tables and manifests. */
+export function describeSampler(c: DDPMSchedulerConfig): string {
+  const v = c.varianceType === 'fixed_large' ? 'σ² = β_t' : c.varianceType === 'fixed_small' ? 'σ² = β̃_t (posterior)' : 'learned σ²';
+  const clip =
+    c.clipSample === false
+      ? 'x̂₀ unclipped'
+      : `x̂₀ clipped to [${typeof c.clipSample === 'number' ? [-c.clipSample, c.clipSample] : c.clipSample}]`;
+  return `${v}, ${clip}`;
 }

@@ -21,18 +21,25 @@ export class Classifier {
 
   /** Logits [B,10] of images [B,28,28,1]. */
   logits(x: tf.Tensor4D, training = false): tf.Tensor2D {
+    return tf.tidy(() => linear(this.store, 'fc2', this.features(x, training), 10));
+  }
+
+  /**
+   * The penultimate layer [B,128] (after fc1's ReLU) of images [B,28,28,1]: the features the
+   * Fréchet distance judge (lib/evaluation/frechet.ts) compares, as FID uses Inception's pool layer.
+   */
+  features(x: tf.Tensor4D, training = false): tf.Tensor2D {
     if (x.rank !== 4 || x.shape[1] !== 28 || x.shape[2] !== 28 || x.shape[3] !== 1) {
       throw new Error(`classifier expects images [B,28,28,1], got [${x.shape.join(',')}]`);
     }
     const s = this.store;
     s.training = training;
     return tf.tidy(() => {
-      let h = tf.relu(batchNorm(s, 'c1.bn', conv2d(s, "c1.conv", x, 16, 3, 1, 1)));
+      let h = tf.relu(batchNorm(s, 'c1.bn', conv2d(s, 'c1.conv', x, 16, 3, 1, 1)));
       h = tf.maxPool(h, 2, 2, 'valid');
-      h = tf.relu(batchNorm(s, 'c2.bn', conv2d(s, "c2.conv", h, 32, 3, 1, 1)));
+      h = tf.relu(batchNorm(s, 'c2.bn', conv2d(s, 'c2.conv', h, 32, 3, 1, 1)));
       h = tf.maxPool(h, 2, 2, 'valid');
-      const f = tf.relu(linear(s, 'fc1', h.reshape([x.shape[0], 7 * 7 * 32]) as tf.Tensor2D, 128));
-      return linear(s, 'fc2', f, 10);
+      return tf.relu(linear(s, 'fc1', h.reshape([x.shape[0], 7 * 7 * 32]) as tf.Tensor2D, 128));
     });
   }
 

@@ -28,8 +28,11 @@ export interface DDPMSchedulerConfig {
   varianceType: VarianceType;
   /** Dynamic thresholding of x̂₀ (diffusers `thresholding`), or false. */
   thresholding: false | { ratio: number; sampleMaxValue: number };
-  /** Clip x̂₀ to [−r, r] when not thresholding (diffusers `clip_sample`/`clip_sample_range`), or false. */
-  clipSample: false | number;
+  /**
+   * Clip x̂₀ to [−r, r] when not thresholding (diffusers `clip_sample`/`clip_sample_range`), to
+   * [lo, hi] for data in another range (MNIST's [0, 1]; DDPM's clip_denoised), or false.
+   */
+  clipSample: false | number | readonly [number, number];
 }
 
 /** The course's manual loops (SPEC §1.4): no thresholding or clipping; variance chosen per model. */
@@ -59,8 +62,8 @@ export class DDPMScheduler {
       return out;
     }
     if (c.clipSample !== false) {
-      const r = c.clipSample;
-      const out = tf.clipByValue(x0, -r, r) as tf.Tensor4D;
+      const [lo, hi] = typeof c.clipSample === 'number' ? [-c.clipSample, c.clipSample] : c.clipSample;
+      const out = tf.clipByValue(x0, lo, hi) as tf.Tensor4D;
       x0.dispose();
       return out;
     }

@@ -22,6 +22,7 @@ import { timeInputs, oneHot } from '../models/conditioning';
 import { assignTensors, storedTensors } from '../models/unetWeights';
 import { parseCheckpointHeader, type CheckpointHeader, type TrainConfig, type TrainState, type WeightsHeader } from '../weights/headers';
 import { Adam } from './adam';
+import { Ema } from './ema';
 import { loadTensorFile, saveTensorFile } from '../weights/tensorFile';
 import type { MnistSet } from '../data/mnist';
 
@@ -86,6 +87,8 @@ const IMG = 28;
 export class Trainer {
   readonly net: UNet;
   readonly adam: Adam;
+  /** EMA of the parameters when config.emaDecay > 0 (what weights files and sampling use). */
+  readonly ema: Ema | null;
   readonly schedule: NoiseSchedule;
   state: TrainState;
   private shuffleRng: Rng;
@@ -95,6 +98,7 @@ export class Trainer {
     validateConfig(config);
     this.net = new UNet({ kind: config.model, D: config.D }, config.seed);
     this.adam = new Adam(this.net.store.params);
+    this.ema = config.emaDecay ? new Ema(this.net.store.params, config.emaDecay) : null;
     this.schedule = ddpmSchedule(config.T);
     this.shuffleRng = new Rng(config.seed + 1);
     this.noiseRng = new Rng(config.seed + 2);
@@ -107,6 +111,7 @@ export class Trainer {
       shuffleAtEpochStart: this.shuffleRng.getState(),
       noise: this.noiseRng.getState(),
       trainSeconds: 0,
+      ...(this.ema ? { emaUpdates: 0 } : {}),
     };
   }
 
@@ -179,6 +184,10 @@ export class Trainer {
       }
       this.adam.update(store.params, step.grads, lr);
       store.commitBatchNorm();
+      if (this.ema) {
+        this.ema.update(store.params);
+        this.state.emaUpdates = this.ema.updates;
+      }
     } finally {
       for (const g of step.grads.values()) g.dispose();
       store.discardPending();
@@ -220,7 +229,8 @@ export class Trainer {
 
   /**
    * Trains until `config.epochs` epochs are complete (or `untilEpoch`). Writes `last.ckpt` at the
-   * end of every epoch and every `checkpointEvery` steps, and `epoch-K.weights` at epoch ends.
+   * end of every epoch and every `checkpointEvery` steps, and `epoch-K.weights` at epoch ends (the
+   * EMA weights when the run keeps an EMA, with the live ones beside them as `epoch-K-live.weights`).
    */
   async run(
     data: MnistSet,
@@ -286,7 +296,11 @@ export class Trainer {
         }
         if (opts.outDir && (epochDone || (opts.checkpointEvery && this.state.step % opts.checkpointEvery === 0))) {
           await this.saveCheckpoint(path.join(opts.outDir, 'last.ckpt'));
-          if (epochDone) await this.saveWeights(path.join(opts.outDir, `epoch-${this.state.epoch}.weights`));
+          if (epochDone) {
+            await this.saveWeights(path.join(opts.outDir, `epoch-${this.state.epoch}.weights`));
+            // The live weights too, so EMA on/off can be compared along the run.
+            if (this.ema) await this.saveWeights(path.join(opts.outDir, `epoch-${this.state.epoch}-live.weights`), {}, { live: true });
+          }
         }
         if (epochDone) {
           opts.onEpoch?.(this.state.epoch);
@@ -303,12 +317,18 @@ export class Trainer {
     const t = await storedTensors(this.net.store.named(), 'model/');
     for (const [k, v] of await storedTensors(this.adam.m, 'adam_m/')) t.set(k, v);
     for (const [k, v] of await storedTensors(this.adam.v, 'adam_v/')) t.set(k, v);
+    if (this.ema) for (const [k, v] of await storedTensors(this.ema.shadow, 'ema/')) t.set(k, v);
     const header: CheckpointHeader = { kind: 'partb-checkpoint', config: this.config, state: this.state, adamStep: this.adam.step };
     saveTensorFile(file, t, header);
   }
 
-  /** Weights only (for sampling and shipping), with the config and loss history in the header. */
-  async saveWeights(file: string, extra: Record<string, unknown> = {}): Promise<void> {
+  /**
+   * Weights only (for sampling and shipping), with the config and loss history in the header: the
+   * EMA parameters when the run keeps an EMA (with the live BatchNorm statistics), else the live
+   * ones; `live: true` writes the live parameters regardless (for comparing the two).
+   */
+  async saveWeights(file: string, extra: Record<string, unknown> = {}, opts: { live?: boolean } = {}): Promise<void> {
+    const useEma = this.ema !== null && !opts.live;
     const header: WeightsHeader = {
       kind: 'partb-weights',
       config: this.config,
@@ -317,9 +337,17 @@ export class Trainer {
       losses: this.state.losses,
       epochEnds: this.state.epochEnds,
       trainSeconds: this.state.trainSeconds,
+      parameters: useEma ? `EMA (decay ${this.config.emaDecay}, ${this.ema!.updates} updates)` : 'live',
       ...extra,
     };
-    saveTensorFile(file, await storedTensors(this.net.store.named(), ''), header);
+    saveTensorFile(file, await storedTensors(this.weightsToSave(useEma), ''), header);
+  }
+
+  /** The tensors a weights file holds: the EMA or live parameters, then the BatchNorm buffers. */
+  private weightsToSave(useEma: boolean): Map<string, tf.Variable> {
+    const store = this.net.store;
+    if (!useEma) return store.named();
+    return new Map([...this.ema!.shadow, ...store.buffers]);
   }
 
   /** Re-creates a trainer from a checkpoint written by saveCheckpoint. */
@@ -331,6 +359,10 @@ export class Trainer {
     assignTensors(tr.adam.m, tensors, 'adam_m/', file);
     assignTensors(tr.adam.v, tensors, 'adam_v/', file);
     tr.adam.step = meta.adamStep;
+    if (tr.ema) {
+      assignTensors(tr.ema.shadow, tensors, 'ema/', file);
+      tr.ema.updates = meta.state.emaUpdates ?? 0;
+    }
     tr.state = meta.state;
     tr.shuffleRng = Rng.fromState(meta.state.shuffleAtEpochStart);
     tr.noiseRng = Rng.fromState(meta.state.noise);
@@ -340,6 +372,7 @@ export class Trainer {
   dispose(): void {
     this.net.dispose();
     this.adam.dispose();
+    this.ema?.dispose();
   }
 }
 
@@ -386,4 +419,6 @@ function validateConfig(c: TrainConfig): void {
     if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new Error(`training option ${k} must be a positive integer, got ${c[k]}`);
   }
   if (!(c.lr > 0)) throw new Error(`learning rate must be positive, got ${c.lr}`);
+  if (c.emaDecay !== undefined && !(c.emaDecay >= 0 && c.emaDecay < 1))
+    throw new Error(`EMA decay must be in [0, 1) (0 = off), got ${c.emaDecay}`);
 }

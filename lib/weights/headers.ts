@@ -28,6 +28,8 @@ export interface TrainConfig {
   /** Class-dropout probability for CFG. */
   pUncond: number;
   seed: number;
+  /** EMA decay of the weights (lib/training/ema.ts); absent or 0 = no EMA (files written before it existed). */
+  emaDecay?: number;
 }
 
 /** A seeded generator's state (lib/tensor/random.ts Rng.getState). */
@@ -54,6 +56,8 @@ export interface TrainState {
   noise: RngState;
   /** Seconds of training so far (summed over resumes). */
   trainSeconds: number;
+  /** EMA updates taken (when the config has an EMA decay). */
+  emaUpdates?: number;
 }
 
 /** Header of a training checkpoint (last.ckpt): tensors model/…, adam_m/…, adam_v/…. */
