@@ -20,12 +20,13 @@ export interface GifOptions extends GridOptions {
 
 /**
  * Encodes frames (each a batch [B,H,W,C] shown as a grid, all with the same B, H, W) as a GIF.
- * Returns the GIF bytes and the PNG of the last frame. Does not dispose the tensors.
+ * Returns the GIF bytes and PNGs of the first frame (the report's poster) and of the last.
+ * Does not dispose the tensors.
  */
 export async function makeGif(
   frames: tf.Tensor4D[],
   opts: GifOptions = {},
-): Promise<{ gif: Uint8Array; lastPng: Buffer; width: number; height: number }> {
+): Promise<{ gif: Uint8Array; firstPng: Buffer; lastPng: Buffer; width: number; height: number }> {
   if (!Array.isArray(frames) || frames.length === 0) throw new Error('showGif: frames is empty; pass an array of [B,H,W,C] tensors.');
   const shape0 = frames[0].shape.join(',');
   frames.forEach((f, i) => {
@@ -36,6 +37,7 @@ export async function makeGif(
   if (!(fps > 0 && fps <= 100)) throw new Error(`showGif: fps must be in (0, 100], got ${fps}.`);
   const delay = Math.round(1000 / fps);
   const gif = GIFEncoder();
+  let firstPng: Buffer | undefined;
   let lastPng: Buffer | undefined;
   let width = 0,
     height = 0;
@@ -51,11 +53,13 @@ export async function makeGif(
     const index = applyPalette(data, palette);
     const last = i === frames.length - 1;
     gif.writeFrame(index, width, height, { palette, delay: last ? delay + (opts.holdLastMs ?? 1500) : delay, repeat: opts.once ? -1 : 0 });
-    if (last)
-      lastPng = await sharp(rgba, { raw: { width, height, channels: 4 } })
+    const png = () =>
+      sharp(rgba, { raw: { width, height, channels: 4 } })
         .png()
         .toBuffer();
+    if (i === 0) firstPng = await png();
+    if (last) lastPng = i === 0 ? firstPng : await png();
   }
   gif.finish();
-  return { gif: gif.bytes(), lastPng: lastPng!, width, height };
+  return { gif: gif.bytes(), firstPng: firstPng!, lastPng: lastPng!, width, height };
 }

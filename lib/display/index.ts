@@ -4,12 +4,15 @@
  *   showImages(images, {id, title, captions?, caption?, cols?, range?, scale?})  image grid
  *   showLossCurve({id, title, series, xLabel?, yLabel?, logY?, caption?})       Plotly chart
  *   showGif(frames, {id, title, fps?, ...})                                     animation
+ *   showAnagrams([{upright, uprightPrompt, flippedPrompt}], {id, title, ...})   visual anagrams that flip on hover/tap
+ *   showHybrids([{image, farPrompt, nearPrompt, far?}], {id, title, ...})       hybrid images with a zoom-out slider
  *   progress(total, label) -> {tick(n?, info?), done()}                          progress line
  *   makeGrid(images, opts) -> PNG bytes; isNotebook()
  *
  * In a tslab notebook the show* functions display inline; in a terminal they print one line.
  * Under `npm run figures` (FIGURES_DIR set) they also register the figure for the report: see
  * ./registry.ts. Figure ids are unique per notebook (a re-used id replaces the earlier figure).
+ * No show* function disposes the tensors it is given; the tensors it makes itself it releases.
  *
  * Notebooks import the compiled library, relative to the notebook's folder (tslab's cwd):
  *   import { showImages } from '../dist/lib/display';
@@ -17,8 +20,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { makeGrid, type GridOptions } from './grid';
 import { makeGif, type GifOptions } from './gif';
-import { isNotebook, sendDisplay, escapeXml } from './notebook';
-import { registerFigure, checkFigureId } from './registry';
+import { isNotebook, sendDisplay, escapeXml, showCaption, terminalNote } from './notebook';
+import { registerFigure, checkFigureId, type FigureMeta } from './registry';
 import { lineChartSpec, linePlotPng, chartHtml, plotlyScriptTag, FLUSH_QUEUE_SCRIPT, type LossCurveOptions } from './plot';
 
 export { makeGrid, gridLayout, type GridOptions, type GridLayout } from './grid';
@@ -26,22 +29,16 @@ export { progress, formatProgress, type Progress } from './progress';
 export { isNotebook } from './notebook';
 export { makeGif, type GifOptions } from './gif';
 export { lineChartSpec, svgLinePlot, linePlotPng, type Series, type LossCurveOptions, type PlotlySpec } from './plot';
-export { registerFigure, readManifest, type FigureRecord } from './registry';
-
-/** Identifies a figure: id (file name stem, unique per notebook), title, optional figure caption. */
-export interface FigureMeta {
-  id: string;
-  title: string;
-  caption?: string;
-}
-
-function terminalNote(kind: string, meta: FigureMeta, detail: string, saved?: string): void {
-  console.log(`[${kind} ${meta.id}] ${meta.title} (${detail})${saved ? ` -> ${saved}` : ''}`);
-}
-
-function showCaption(caption?: string): void {
-  if (caption) sendDisplay({ 'text/plain': caption, 'text/markdown': `*${caption.replace(/([*_`\\])/g, '\\$1')}*` });
-}
+export {
+  registerFigure,
+  readManifest,
+  type FigureRecord,
+  type FigureKind,
+  type FigureMeta,
+  type AnagramTile,
+  type HybridTile,
+} from './registry';
+export { showAnagrams, showHybrids, type AnagramItem, type HybridItem } from './illusions';
 
 /**
  * Shows a grid of images [B,H,W,C] (or a list of batches) with the title drawn on top and one
@@ -98,14 +95,15 @@ export async function showLossCurve(opts: LossCurveOptions): Promise<void> {
 
 /**
  * Shows an animation: each frame a batch [B,H,W,C] drawn as a grid (same layout for all frames).
- * Saves <id>.gif and <id>.png (the last frame) for the report (makeGif gives the bytes).
+ * Saves <id>.gif, <id>.png (the last frame) and <id>.poster.png (the first, which the report shows
+ * until the reader hovers or taps) for the report (makeGif gives the bytes).
  */
 export async function showGif(frames: tf.Tensor4D[], opts: GifOptions & FigureMeta): Promise<void> {
   checkFigureId(opts.id);
-  const { gif, lastPng, width, height } = await makeGif(frames, opts);
+  const { gif, firstPng, lastPng, width, height } = await makeGif(frames, opts);
   const saved = registerFigure(
     { id: opts.id, title: opts.title, caption: opts.caption, kind: 'gif' },
-    { png: lastPng, gif, width, height },
+    { png: lastPng, gif, poster: firstPng, width, height },
   );
   if (isNotebook()) {
     const b64 = Buffer.from(gif).toString('base64');

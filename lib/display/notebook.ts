@@ -55,6 +55,16 @@ export function sendDisplay(data: MimeBundle, opts: { displayId?: string; update
   return true;
 }
 
+/** Sends a figure's caption as an italic Markdown line (nothing when there is none or outside a notebook). */
+export function showCaption(caption?: string): void {
+  if (caption) sendDisplay({ 'text/plain': caption, 'text/markdown': `*${caption.replace(/([*_`\\])/g, '\\$1')}*` });
+}
+
+/** The one line a show* call prints outside a notebook: `[kind id] title (detail) -> saved file`. */
+export function terminalNote(kind: string, meta: { id: string; title: string }, detail: string, saved?: string): void {
+  console.log(`[${kind} ${meta.id}] ${meta.title} (${detail})${saved ? ` -> ${saved}` : ''}`);
+}
+
 /** Escapes text for HTML/SVG/XML content and attribute values. */
 export function escapeXml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);

@@ -5,16 +5,44 @@
  *   FIGURES_DIR       the output folder (figures/ by default)
  *   FIGURES_NOTEBOOK  the notebook's name without .ipynb (e.g. "00-smoke")
  * Every show* call then writes its files under FIGURES_DIR/<notebook>/ (always <id>.png, plus
- * <id>.gif for animations and <id>.plot.json, the Plotly spec, for charts) and appends one JSON
- * line to FIGURES_DIR/<notebook>/manifest.jsonl, so the report keeps the order figures were shown.
- * Without FIGURES_DIR (interactive notebooks, commands) nothing is written.
+ * <id>.gif and <id>.poster.png (its first frame) for animations, <id>.plot.json, the Plotly spec,
+ * for charts, and one <id>.anagram-<k>.png / <id>.hybrid-<k>.png per tile of the interactive
+ * illusions) and appends one JSON line to FIGURES_DIR/<notebook>/manifest.jsonl, so the report
+ * keeps the order figures were shown. Without FIGURES_DIR (interactive notebooks, commands)
+ * nothing is written. Fields added since the first format (poster, anagrams, hybrids) are
+ * optional: a manifest written without them still reads and renders.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../image/io';
 import { setting } from '../config';
 
-export type FigureKind = 'image' | 'plot' | 'gif';
+export type FigureKind = 'image' | 'plot' | 'gif' | 'anagram' | 'hybrid';
+
+/** Identifies a figure: id (file name stem, unique per notebook), title, optional figure caption. */
+export interface FigureMeta {
+  id: string;
+  title: string;
+  caption?: string;
+}
+
+/** One visual anagram of an 'anagram' figure: its upright image (native size) and both prompts. */
+export interface AnagramTile {
+  png: string;
+  width: number;
+  height: number;
+  uprightPrompt: string;
+  flippedPrompt: string;
+}
+
+/** One hybrid image of a 'hybrid' figure: the hybrid (native size) and what it shows far and near. */
+export interface HybridTile {
+  png: string;
+  width: number;
+  height: number;
+  farPrompt: string;
+  nearPrompt: string;
+}
 
 /** One line of manifest.jsonl. Paths are relative to FIGURES_DIR. */
 export interface FigureRecord {
@@ -23,20 +51,32 @@ export interface FigureRecord {
   title: string;
   caption?: string;
   kind: FigureKind;
+  /** The static figure (for 'anagram' and 'hybrid' the grid, for 'gif' the last frame). */
   png: string;
   gif?: string;
+  /** 'gif': the first frame as PNG, shown until the reader hovers or taps. */
+  poster?: string;
   plot?: string;
   width?: number;
   height?: number;
+  anagrams?: AnagramTile[];
+  hybrids?: HybridTile[];
 }
+
+/** A tile's files before registration: the PNG bytes in place of its path. */
+export type TileFiles<T extends { png: string }> = Omit<T, 'png'> & { png: Buffer };
 
 export interface FigureFiles {
   png: Buffer;
   gif?: Uint8Array;
+  /** First frame of the GIF, for kind 'gif'. */
+  poster?: Buffer;
   /** Plotly {data, layout}, for kind 'plot'. */
   plot?: unknown;
   width?: number;
   height?: number;
+  anagrams?: TileFiles<AnagramTile>[];
+  hybrids?: TileFiles<HybridTile>[];
 }
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -78,6 +118,18 @@ export function registerFigure(
     writeFileAtomic(path.join(nbDir, `${meta.id}.gif`), files.gif);
     rec.gif = rel(`${meta.id}.gif`);
   }
+  if (files.poster) {
+    writeFileAtomic(path.join(nbDir, `${meta.id}.poster.png`), files.poster);
+    rec.poster = rel(`${meta.id}.poster.png`);
+  }
+  const tiles = <T extends { png: string }>(list: TileFiles<T>[], kind: string): T[] =>
+    list.map((t, k) => {
+      const name = `${meta.id}.${kind}-${k}.png`;
+      writeFileAtomic(path.join(nbDir, name), t.png);
+      return { ...t, png: rel(name) } as unknown as T;
+    });
+  if (files.anagrams) rec.anagrams = tiles(files.anagrams, 'anagram');
+  if (files.hybrids) rec.hybrids = tiles(files.hybrids, 'hybrid');
   if (files.plot !== undefined) {
     writeFileAtomic(path.join(nbDir, `${meta.id}.plot.json`), JSON.stringify(files.plot));
     rec.plot = rel(`${meta.id}.plot.json`);

@@ -3,12 +3,17 @@
  * notebooks ran (lib/display/registry.ts). All figures of all notebooks, notebooks in file-name
  * order, figures in the order they were shown, each with its title and caption; charts are live
  * Plotly charts (plotly.min.js is copied next to index.html: no network) over their static PNG.
+ * The illusions are shown as the course's pages show them (lib/display/illusions.ts, its CSS and
+ * script inlined): visual anagrams flip on hover or tap, hybrid images have a size slider, GIFs
+ * show their first frame until hovered or tapped. Records from before those fields (a GIF without
+ * a poster, say) render as plain images.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { readManifest, type FigureRecord } from '../display/registry';
 import { chartHtml, plotlyPath, type PlotlySpec } from '../display/plot';
 import { escapeXml } from '../display/notebook';
+import { ILLUSION_CSS, ILLUSION_SCRIPT, anagramTileHtml, hybridTileHtml, gifTileHtml } from '../display/illusions';
 import { writeFileAtomic } from '../image/io';
 
 /** What happened to one notebook in this run (shown at the top of the report). */
@@ -42,12 +47,19 @@ function figureHtml(dir: string, r: FigureRecord): string {
       '</div>',
       `<img src="${escapeXml(r.png)}" alt="${escapeXml(r.title)}" style="max-width:100%"/></div>`,
     );
+  } else if (r.kind === 'anagram' && r.anagrams?.length) {
+    body = `<div class="dn-tiles">${r.anagrams.map((t) => anagramTileHtml({ ...t, src: t.png })).join('')}</div>`;
+  } else if (r.kind === 'hybrid' && r.hybrids?.length) {
+    body = `<div class="dn-tiles">${r.hybrids.map((t) => hybridTileHtml({ ...t, src: t.png })).join('')}</div>`;
+  } else if (r.kind === 'gif' && r.gif && r.poster) {
+    body = `<div class="dn-tiles">${gifTileHtml({ poster: r.poster, gif: r.gif, width: r.width, height: r.height, alt: r.title })}</div>`;
   } else if (r.kind === 'gif' && r.gif) {
     body = `<img src="${escapeXml(r.gif)}" alt="${escapeXml(r.title)}"/>`;
   } else {
     body = `<img src="${escapeXml(r.png)}" alt="${escapeXml(r.title)}"/>`;
   }
-  const caption = `<b>${escapeXml(r.title)}</b>${r.caption ? ` — ${escapeXml(r.caption)}` : ''} <span class="files">[<a href="${escapeXml(r.png)}">png</a>${r.gif ? `, <a href="${escapeXml(r.gif)}">gif</a>` : ''}]</span>`;
+  const pngLabel = r.anagrams?.length || r.hybrids?.length ? 'grid png' : 'png';
+  const caption = `<b>${escapeXml(r.title)}</b>${r.caption ? ` — ${escapeXml(r.caption)}` : ''} <span class="files">[<a href="${escapeXml(r.png)}">${pngLabel}</a>${r.gif ? `, <a href="${escapeXml(r.gif)}">gif</a>` : ''}]</span>`;
   return `<figure id="${escapeXml(anchor)}" class="fig fig-${r.kind}">\n${body}\n<figcaption>${caption}</figcaption>\n</figure>`;
 }
 
@@ -93,6 +105,7 @@ figure.fig { margin: 1.5em 0; } figure.fig img { max-width: 100%; image-renderin
 figcaption { margin-top: .4em; font-size: .95em; } .files { font-size: .8em; color: #777; }
 table.runs { border-collapse: collapse; font-size: .9em; } table.runs td, table.runs th { border: 1px solid #ddd; padding: .2em .6em; text-align: left; }
 td.ok { color: #070; } td.fail { color: #b00; }
+${ILLUSION_CSS}
 </style>
 </head>
 <body>
@@ -101,6 +114,9 @@ td.ok { color: #070; } td.fail { color: #b00; }
 ${status}
 <ul>${toc.join('')}</ul>
 ${sections.join('\n')}
+<script>
+${ILLUSION_SCRIPT}
+</script>
 </body>
 </html>
 `;
