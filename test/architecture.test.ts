@@ -30,6 +30,7 @@ const RANK: Record<string, number> = {
   training: 6,
   evaluation: 6,
   display: 7,
+  teaching: 7,
   report: 8,
 };
 

@@ -57,19 +57,26 @@ function range(v: Float32Array | Int32Array | Uint8Array): [number, number] {
   return [lo, hi];
 }
 
-const fmt = (x: number) => (Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4) || x === 0 ? x.toFixed(4).replace(/\.?0+$/, '') : x.toExponential(2);
+const fmt = (x: number) =>
+  (Math.abs(x) >= 1e-3 && Math.abs(x) < 1e4) || x === 0 ? x.toFixed(4).replace(/\.?0+$/, '') : x.toExponential(2);
 
 /**
  * Compares `mine` with `reference`: same structure and shapes, finite, and every value within
  * atol + rtol·|reference|. Reads tensors synchronously (wasm/cpu; WebGPU notebooks check on the host).
  */
-export function compareResults(mine: Checkable, reference: Checkable, opts: { atol?: number; rtol?: number } = {}, where = 'result'): Comparison {
+export function compareResults(
+  mine: Checkable,
+  reference: Checkable,
+  opts: { atol?: number; rtol?: number } = {},
+  where = 'result',
+): Comparison {
   const atol = opts.atol ?? 1e-4;
   const rtol = opts.rtol ?? 1e-4;
   const fail = (problem: string): Comparison => ({ ok: false, maxError: NaN, problem, shapes: [] });
   if (reference instanceof tf.Tensor) {
     if (!(mine instanceof tf.Tensor)) return fail(`${where}: expected a tensor of shape [${reference.shape}], got ${describe(mine)}`);
-    if (mine.shape.join(',') !== reference.shape.join(',')) return fail(`${where}: shape [${mine.shape}] but the library's is [${reference.shape}]`);
+    if (mine.shape.join(',') !== reference.shape.join(','))
+      return fail(`${where}: shape [${mine.shape}] but the library's is [${reference.shape}]`);
     const a = mine.dataSync();
     const b = reference.dataSync();
     let worst = 0;
@@ -101,11 +108,13 @@ export function compareResults(mine: Checkable, reference: Checkable, opts: { at
     const ok = Number.isFinite(mine) && e <= atol + rtol * Math.abs(reference);
     return { ok, maxError: e, shapes: ['number'], problem: ok ? '' : `${where}: ${fmt(mine)} but the library's is ${fmt(reference)}` };
   }
-  if (reference === null || typeof reference !== 'object') return fail(`${where}: the library returned ${describe(reference)}, which cannot be compared`);
+  if (reference === null || typeof reference !== 'object')
+    return fail(`${where}: the library returned ${describe(reference)}, which cannot be compared`);
   const keys = Array.isArray(reference)
     ? reference.map((_, i) => i)
     : Object.keys(reference).filter((k) => (reference as Record<string, unknown>)[k] !== undefined);
-  if (mine === null || typeof mine !== 'object' || mine instanceof tf.Tensor) return fail(`${where}: expected ${Array.isArray(reference) ? 'a list' : 'an object'}, got ${describe(mine)}`);
+  if (mine === null || typeof mine !== 'object' || mine instanceof tf.Tensor)
+    return fail(`${where}: expected ${Array.isArray(reference) ? 'a list' : 'an object'}, got ${describe(mine)}`);
   if (Array.isArray(reference) && (!Array.isArray(mine) || mine.length !== reference.length)) {
     return fail(`${where}: a list of ${Array.isArray(mine) ? mine.length : '?'} items but the library's has ${reference.length}`);
   }
@@ -164,12 +173,20 @@ export function verify<A extends unknown[], R>(
       try {
         m = mine(...args());
       } catch (e) {
-        if (e instanceof NotImplementedYet) return { kind: 'not implemented' as const, line: `… ${e.message} (later cells use ${opts.against})` };
+        if (e instanceof NotImplementedYet)
+          return { kind: 'not implemented' as const, line: `… ${e.message} (later cells use ${opts.against})` };
         if (!exerciseMode) throw e;
-        return { kind: 'error' as const, line: `✗ ${name}: your code threw ${(e as Error).name}: ${(e as Error).message} (later cells use ${opts.against})` };
+        return {
+          kind: 'error' as const,
+          line: `✗ ${name}: your code threw ${(e as Error).name}: ${(e as Error).message} (later cells use ${opts.against})`,
+        };
       }
       const c = compareResults(m, lib(...args()), opts);
-      if (c.ok) return { kind: 'pass' as const, line: `✓ ${name}: the cell's version equals ${opts.against} (max error ${fmt(c.maxError)} over ${c.shapes.join(', ')})` };
+      if (c.ok)
+        return {
+          kind: 'pass' as const,
+          line: `✓ ${name}: the cell's version equals ${opts.against} (max error ${fmt(c.maxError)} over ${c.shapes.join(', ')})`,
+        };
       return { kind: 'differs' as const, line: `✗ ${name}: differs from ${opts.against}: ${c.problem}` };
     });
   } catch (e) {

@@ -5,7 +5,7 @@
  *     // END EXERCISE
  * The exercise version replaces each region by a stub that throws NotImplementedYet(<name>) (the
  * function keeps its signature, so every later cell still type-checks), switches the notebook's
- * `setExerciseMode(false);` line on, points its imports one folder further up, clears the outputs
+ * `setExerciseMode(false);` line on, points its imports at the compiled library, clears the outputs
  * and adds a first cell saying how to work through it. The check after each region (lib/teaching/
  * check.ts verify) then reports "not implemented yet" and hands later cells the library's version.
  */
@@ -55,7 +55,10 @@ export function findRegions(nb: Notebook, file = 'notebook'): ExerciseRegion[] {
       .forEach((line, li) => {
         const b = BEGIN.exec(line);
         if (b) {
-          if (open) throw new Error(`${file}: cell ${ci} line ${li + 1}: exercise "${b[2]}" starts inside "${open.name}"; close the first with // END EXERCISE`);
+          if (open)
+            throw new Error(
+              `${file}: cell ${ci} line ${li + 1}: exercise "${b[2]}" starts inside "${open.name}"; close the first with // END EXERCISE`,
+            );
           if (names.has(b[2])) throw new Error(`${file}: two exercises are named "${b[2]}"; give each a unique name`);
           names.add(b[2]);
           open = { name: b[2], cell: ci, solution: [], indent: b[1] };
@@ -74,7 +77,10 @@ export function findRegions(nb: Notebook, file = 'notebook'): ExerciseRegion[] {
 
 /** The stub that replaces a region: a comment and the throw, at the region's indentation. */
 export function stubLines(name: string, indent: string): string[] {
-  return [`${indent}// TODO ${name}: write this part (the formula is in the text above); the check below tells you when it matches.`, `${indent}throw new NotImplementedYet(${JSON.stringify(name)});`];
+  return [
+    `${indent}// TODO ${name}: write this part (the formula is in the text above); the check below tells you when it matches.`,
+    `${indent}throw new NotImplementedYet(${JSON.stringify(name)});`,
+  ];
 }
 
 const toSource = (text: string): string[] => text.split(/(?<=\n)/);
@@ -82,8 +88,8 @@ const toSource = (text: string): string[] => text.split(/(?<=\n)/);
 export interface ExerciseOptions {
   /** Keep the reference solution in each region (still in exercise mode): what the tests run. */
   withSolutions?: boolean;
-  /** How many folders deeper than the source notebook the exercise notebook lives (default 1). */
-  depth?: number;
+  /** The compiled library (`dist/`) relative to the exercise notebook's folder (default '../../dist': notebooks/exercises/). */
+  distPath?: string;
   /** Source notebook name, for the intro cell. */
   source?: string;
 }
@@ -94,14 +100,15 @@ export function makeExerciseNotebook(nb: Notebook, opts: ExerciseOptions = {}): 
   const regions = findRegions(nb, file);
   if (regions.length === 0) throw new Error(`${file} has no // BEGIN EXERCISE regions`);
   const modeCells = nb.cells.filter((c) => c.cell_type === 'code' && cellSource(c).includes(MODE_LINE));
-  if (modeCells.length !== 1) throw new Error(`${file}: expected the line "${MODE_LINE}" in exactly one code cell, found ${modeCells.length}`);
-  const up = '../'.repeat(opts.depth ?? 1);
+  if (modeCells.length !== 1)
+    throw new Error(`${file}: expected the line "${MODE_LINE}" in exactly one code cell, found ${modeCells.length}`);
+  const dist = opts.distPath ?? '../../dist';
   const cells: NotebookCell[] = nb.cells.map((c) => {
     if (c.cell_type !== 'code') return { ...c, source: toSource(cellSource(c)) };
     let src = cellSource(c);
     src = src.replace(MODE_LINE, 'setExerciseMode(true);');
     // Imports of the compiled library, relative to the notebook's folder.
-    src = src.replace(/(['"])\.\.\/dist\//g, `$1${up}../dist/`);
+    src = src.replace(/(['"])\.\.\/dist\//g, `$1${dist}/`);
     if (!opts.withSolutions) {
       const lines: string[] = [];
       let inRegion = false;
@@ -132,8 +139,8 @@ export function makeExerciseNotebook(nb: Notebook, opts: ExerciseOptions = {}): 
       `# Exercises: ${file}\n\n` +
         `This is the exercise version of \`notebooks/${file}\`, made by \`npm run exercises\`. ` +
         `${regions.length} functions have their bodies removed; each says \`TODO\` and throws "not implemented yet". ` +
-        'Write the missing lines from the formula in the text, then run the cell: the check under it compares your result with the library\'s on the same inputs and seed and prints ✓, or what differs (shape, value range, largest error). ' +
-        'Until a part passes, the cells after it use the library\'s version, so the rest of the notebook still runs.\n\n' +
+        "Write the missing lines from the formula in the text, then run the cell: the check under it compares your result with the library's on the same inputs and seed and prints ✓, or what differs (shape, value range, largest error). " +
+        "Until a part passes, the cells after it use the library's version, so the rest of the notebook still runs.\n\n" +
         `Exercises: ${regions.map((r) => `**${r.name}**`).join(', ')}.`,
     ),
   };
