@@ -103,6 +103,8 @@ export interface ParsedCommandLine<S> {
   values: CommandValues<S>;
   /** Positional arguments (only where `positionals` allowed them). */
   positionals: string[];
+  /** The options given on the command line (not filled in from defaults). */
+  given: ReadonlySet<keyof S & string>;
 }
 
 export interface ParseOptions {
@@ -299,5 +301,5 @@ export function parseCommandLine<const S extends CommandSpec>(
       throw new CliError(`--${name} is required${o.type === 'string' && o.choices ? ` (${o.choices.join(', ')})` : ''}; see --help`);
     values[name] = o.type === 'boolean' ? false : Array.isArray(o.default) ? [...o.default] : o.default;
   }
-  return { values: values as CommandValues<S>, positionals };
+  return { values: values as CommandValues<S>, positionals, given: new Set(Object.keys(raw)) as Set<keyof S & string> };
 }

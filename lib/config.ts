@@ -16,7 +16,11 @@ export interface Setting {
 
 export const SETTINGS = {
   DIFFUSION_ENGINE: { meaning: 'engine to use: auto, webgpu, wasm, cpu, node, node-gpu', default: 'auto', usedBy: 'lib/engine' },
-  DIFFUSION_THREADS: { meaning: 'threads of the wasm engine (a positive integer)', default: 'the number of cores', usedBy: 'lib/engine' },
+  DIFFUSION_THREADS: {
+    meaning: 'threads of the wasm engine (a whole number 1..1024; anything else is an error)',
+    default: 'the number of cores',
+    usedBy: 'lib/engine',
+  },
   DIFFUSION_DAWN_FLAGS: {
     meaning: "comma-separated Dawn toggles for the WebGPU adapter (e.g. 'enable_dawn_features=...')",
     default: '',

@@ -37,7 +37,6 @@ async function main(): Promise<void> {
   const { values: a } = parseCommandLine(process.argv.slice(2), SAMPLE_OPTIONS, USAGE);
   const model = a.model;
   if (model === 'class' && a.digit === undefined) throw new CliError('--model class needs --digit 0..9');
-  await initEngine({ engine: a.engine });
   const count = a.count;
   const seed = a.seed;
   const out = a.out ?? path.join('runs', 'samples', model);
@@ -46,6 +45,9 @@ async function main(): Promise<void> {
     throw new Error(
       `weights ${file} not found: make them with \`npm run train -- --model ${model} --preset cpu\` (then pass --weights runs/partb/${model}-cpu/final.weights)`,
     );
+  // Before any sampling: a folder that cannot be written would fail only at the end.
+  checkWritableFolder(out);
+  await initEngine({ engine: a.engine });
   const { net, meta } = loadUNetWeights(file);
   if (meta.config.model !== model) throw new Error(`${file} holds the ${meta.config.model} model, not ${model}`);
   const frameEvery = a.gif ? 10 : 0;
@@ -59,6 +61,13 @@ async function main(): Promise<void> {
   } else {
     res = sampleTime(net, { count, seed, frameEvery });
     label = 'time-conditioned';
+  }
+  // NaN would be clipped to black: refuse (nothing written) instead.
+  const nonFinite = tf.tidy(() => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(res.images)), 'int32')).dataSync()[0]);
+  if (nonFinite > 0) {
+    throw new Error(
+      `sampling with ${file} produced ${nonFinite} non-finite pixel values (NaN or infinite); nothing was written to ${out} — the weights are broken: check them (npm run weights -- check ${file}) or retrain`,
+    );
   }
   fs.mkdirSync(out, { recursive: true });
   const imgs = tf.tidy(() => tf.clipByValue(res.images, 0, 1)) as tf.Tensor4D;
@@ -79,6 +88,28 @@ async function main(): Promise<void> {
   imgs.dispose();
   net.dispose();
   console.log(`wrote ${count} samples (${label}) to ${out}`);
+}
+
+/**
+ * Checks that `dir` is (or can become) a writable folder: its nearest existing ancestor must be a
+ * folder that takes a probe file. Writes nothing else and creates no folder.
+ */
+function checkWritableFolder(dir: string): void {
+  let at = path.resolve(dir);
+  while (!fs.existsSync(at) && path.dirname(at) !== at) at = path.dirname(at);
+  if (!fs.statSync(at).isDirectory()) {
+    throw new CliError(`--out ${dir} is not a writable folder: ${at} is a file; choose another --out`);
+  }
+  const probe = path.join(at, `.sample-write-test.${process.pid}.tmp`);
+  try {
+    fs.writeFileSync(probe, '');
+  } catch (e) {
+    throw new CliError(
+      `--out ${dir} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message} in ${at}); choose another --out`,
+    );
+  } finally {
+    fs.rmSync(probe, { force: true });
+  }
 }
 
 main().catch((e) => {

@@ -4,7 +4,8 @@
  *   npm run train -- --model denoiser|time|class --preset cpu|reference [--epochs N] [--resume]
  *                    [--out DIR] [--seed S] [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n]
  * Writes DIR/last.ckpt (every epoch and every N steps), DIR/epoch-K.weights, DIR/final.weights and
- * DIR/manifest.json. --resume continues from DIR/last.ckpt with the same loss history.
+ * DIR/manifest.json. --resume continues from DIR/last.ckpt with the same loss history (options that
+ * contradict the checkpoint are refused); a new run into a DIR holding a checkpoint needs --overwrite.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,6 +18,8 @@ import { writeFileAtomic } from '../lib/image/io';
 import { Classifier } from '../lib/models/classifier';
 import { shippedWeightsPath } from '../lib/weights/shipped';
 import { trainClassifier as fitClassifier } from '../lib/training/classifier';
+import { readTensorFileMeta } from '../lib/weights/tensorFile';
+import { parseCheckpointHeader, type CheckpointHeader } from '../lib/weights/headers';
 
 const USAGE = `usage: npm run train -- --model denoiser|time|class [--preset cpu|reference] [--epochs N] [--resume] [--out DIR] [--seed S]
                           [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n] [--engine E]
@@ -39,6 +42,7 @@ const TRAIN_OPTIONS = {
     defaultHelp: "the preset's; classifier 3",
   },
   resume: { type: 'boolean', help: 'continue DIR/last.ckpt (same loss history)' },
+  overwrite: { type: 'boolean', help: 'start a new run in a DIR that holds a checkpoint (its files are replaced as training proceeds)' },
   out: {
     type: 'string',
     valueName: 'DIR',
@@ -71,7 +75,7 @@ const TRAIN_OPTIONS = {
 type TrainArgs = CommandValues<typeof TRAIN_OPTIONS>;
 
 async function main(): Promise<void> {
-  const { values: args } = parseCommandLine(process.argv.slice(2), TRAIN_OPTIONS, USAGE);
+  const { values: args, given } = parseCommandLine(process.argv.slice(2), TRAIN_OPTIONS, USAGE);
   if (args.model === 'classifier') {
     const epochs = args.epochs ?? 3;
     if (args['start-epoch'] >= epochs) throw new CliError(`--start-epoch must be below --epochs (${epochs}), got ${args['start-epoch']}`);
@@ -92,12 +96,21 @@ async function main(): Promise<void> {
   if (!args.resume && config.imagesPerEpoch !== null && config.imagesPerEpoch < config.batch) {
     throw new CliError(`--images-per-epoch must be at least the batch (${config.batch}), got ${config.imagesPerEpoch}`);
   }
-  const info = await initEngine({ engine: args.engine });
   const outDir = args.out ?? path.join('runs', 'partb', `${model}-${preset}`);
   const ckpt = path.join(outDir, 'last.ckpt');
-  let tr: Trainer;
+  // What the folder holds decides, before any work: continue it, or refuse to replace it silently.
+  if (args.resume && args.overwrite) throw new CliError('--resume and --overwrite contradict each other: pass one');
   if (args.resume) {
     if (!fs.existsSync(ckpt)) throw new Error(`--resume: ${ckpt} does not exist; run without --resume to start training`);
+    checkResume(args, given, ckpt, parseCheckpointHeader(readTensorFileMeta(ckpt), ckpt), outDir);
+  } else if (fs.existsSync(ckpt) && !args.overwrite) {
+    throw new CliError(
+      `${outDir} already holds a checkpoint (${describeCheckpoint(ckpt)}): pass --resume to continue it, --overwrite to start a new run there, or another --out`,
+    );
+  }
+  const info = await initEngine({ engine: args.engine });
+  let tr: Trainer;
+  if (args.resume) {
     tr = Trainer.resume(ckpt, args.epochs !== undefined ? { epochs: args.epochs } : {});
     console.log(`resuming ${ckpt}: epoch ${tr.state.epoch}, step ${tr.state.step}`);
   } else {
@@ -214,6 +227,60 @@ async function trainClassifier(args: TrainArgs, engine: string): Promise<void> {
   );
   console.log(`classifier: test accuracy ${(acc * 100).toFixed(2)}%, ${seconds} s → ${out}`);
   net.dispose();
+}
+
+/** The options --resume compares with the checkpoint's config (the checkpoint's values are kept). */
+const RESUME_FIXED = {
+  model: (c: TrainConfig) => c.model,
+  preset: (c: TrainConfig) => c.preset,
+  D: (c: TrainConfig) => c.D,
+  batch: (c: TrainConfig) => c.batch,
+  seed: (c: TrainConfig) => c.seed,
+  'images-per-epoch': (c: TrainConfig) => c.imagesPerEpoch,
+  'ema-decay': (c: TrainConfig) => c.emaDecay ?? 0,
+} as const;
+
+/**
+ * --resume: an option given that contradicts the checkpoint is refused (naming both values), and
+ * so is an --epochs total that leaves nothing to train.
+ */
+function checkResume(args: TrainArgs, given: ReadonlySet<string>, ckpt: string, h: CheckpointHeader, outDir: string): void {
+  for (const [name, of] of Object.entries(RESUME_FIXED)) {
+    if (!given.has(name)) continue;
+    const want = args[name as keyof typeof RESUME_FIXED];
+    const have = of(h.config);
+    if (want === have) continue;
+    const shown = have === null ? 'the whole training split (unset)' : String(have);
+    throw new CliError(
+      `--${name} ${want} contradicts ${ckpt}, which was trained with ${name} ${shown}: drop --${name} to resume it, or start a new run with another --out (or --overwrite)`,
+    );
+  }
+  const done = h.state.epoch;
+  const target = args.epochs ?? h.config.epochs;
+  if (target < done || (target === done && finalWritten(path.join(outDir, 'final.weights'), h.state.step))) {
+    throw new CliError(
+      `${ckpt} has already done ${done} epoch${done === 1 ? '' : 's'}${target === done ? ' (final.weights is written)' : ''}, so --epochs ${target} leaves nothing to train: pass --epochs ${done + 1} or more to continue`,
+    );
+  }
+}
+
+/** Whether `file` is the final weights of the checkpoint's step (not of an earlier run in the folder). */
+function finalWritten(file: string, step: number): boolean {
+  try {
+    return (readTensorFileMeta(file) as { step?: unknown }).step === step;
+  } catch {
+    return false;
+  }
+}
+
+/** "time, epoch 2 of 30, step 400" for a checkpoint, or that its header is unreadable. */
+function describeCheckpoint(ckpt: string): string {
+  try {
+    const h = parseCheckpointHeader(readTensorFileMeta(ckpt), ckpt);
+    return `last.ckpt: ${h.config.model}, epoch ${h.state.epoch} of ${h.config.epochs}, step ${h.state.step}`;
+  } catch {
+    return 'last.ckpt, unreadable';
+  }
 }
 
 function meanTail(a: number[], n: number): number {

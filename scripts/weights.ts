@@ -6,8 +6,8 @@
  *   npm run weights -- embeddings [--dir DIR]
  *       downloads the course's prompt_embeds_dict.pth (no token needed).
  *   npm run weights -- check DIR|FILE [--full]
- *       checks a model folder (config, keys, shapes, completeness; --full reads every value) or an
- *       embeddings file. One line on failure, exit status 1.
+ *       checks a model folder (config, keys, shapes, completeness; --full reads every value), an
+ *       embeddings file, or a Part B .weights / last.ckpt file. One line on failure, exit status 1.
  * Default DIR: models/<repo name> (IF_MODELS_DIR overrides models/).
  */
 import * as path from 'node:path';

@@ -77,6 +77,9 @@ test('parseCommandLine: defaults, types, inline values with =, last occurrence w
   assert.equal(parse('--shift=-2').shift, -2);
   assert.equal(parse('--seed', '1e3').seed, 1000);
   assert.equal(parse('--even', '4').even, 4);
+  // Which options were given (not defaulted): --resume compares only those with its checkpoint.
+  assert.deepEqual([...parseCommandLine(['--seed', '0', '--resume=false'], SPEC, 'u').given].sort(), ['resume', 'seed']);
+  assert.deepEqual([...parseCommandLine([], SPEC, 'u').given], []);
 });
 
 test("parseCommandLine: a flag is never taken as the previous option's value", () => {
@@ -230,7 +233,7 @@ test('train: --images-per-epoch 0, -64, 100.5 or below the batch, and --out --re
     ['--model', 'classifier', '--epochs', '2', '--start-epoch', '2', '--out', path.join(dir, 'c.weights')],
     /--start-epoch must be below --epochs \(2\), got 2/,
   );
-  refused('scripts/train.js', [...base, '--foo'], /unknown option --foo; options are --model --preset --epochs --resume --out/);
+  refused('scripts/train.js', [...base, '--foo'], /unknown option --foo; options are --model --preset --epochs --resume --overwrite --out/);
   assert.equal(fs.existsSync(out), false, 'nothing written');
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -265,18 +268,32 @@ test('--help on every command: exit 0, the usage line and every option', () => {
       'preset',
       'epochs',
       'resume',
+      'overwrite',
       'out',
       'seed',
       'checkpoint-every',
       'D',
       'batch',
       'images-per-epoch',
+      'ema-decay',
       'engine',
       'init',
       'start-epoch',
     ],
     'scripts/sample.js': ['model', 'digit', 'count', 'guidance', 'seed', 'out', 'weights', 'gif', 'engine'],
-    'scripts/partb-quality.js': ['ship', 'ship-only', 'models', 'per-digit', 'count', 'test-images', 'seed'],
+    'scripts/partb-quality.js': [
+      'ship',
+      'ship-only',
+      'models',
+      'per-digit',
+      'count',
+      'variance',
+      'clip',
+      'weights',
+      'no-write',
+      'test-images',
+      'seed',
+    ],
     'scripts/weights.js': ['dir', 'full'],
     'scripts/makePartAData.js': ['out'],
     'scripts/figures.js': ['out', 'executed', 'no-html'],

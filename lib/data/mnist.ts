@@ -13,7 +13,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
+import { Gunzip } from 'fflate';
 import * as tf from '@tensorflow/tfjs-core';
 import { setting } from '../config';
 import { dataDir } from '../paths';
@@ -43,16 +43,69 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
+/** Largest IDX file accepted (the MNIST training images are 47 MB). */
+export const MAX_IDX_BYTES = 512 * 1024 * 1024;
+/** MNIST's image size: a file with other rows×cols is not MNIST (even when rows·cols = 784). */
+export const MNIST_ROWS = 28;
+export const MNIST_COLS = 28;
+
+/** The whole size an IDX header announces (header + data), once enough of it is there. */
+function idxSize(head: Uint8Array): number | undefined {
+  if (head.length < 4) return undefined;
+  const ndims = head[3];
+  if (head.length < 4 + 4 * ndims) return undefined;
+  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  let size = 1;
+  for (let i = 0; i < ndims; i++) size *= dv.getUint32(4 + 4 * i, false);
+  return 4 + 4 * ndims + size;
+}
+
+class GzipLimitError extends Error {}
+
+/**
+ * Gunzips an IDX file chunk by chunk, allocating no more than its header announces: output
+ * beyond that size (a gzip bomb, or a damaged file) stops the inflation at once.
+ */
+function gunzipIdx(raw: Buffer, file: string): Buffer {
+  let pending: Uint8Array[] = [];
+  let total = 0;
+  let out: Buffer | undefined;
+  const g = new Gunzip((chunk) => {
+    if (!out) {
+      pending.push(chunk);
+      total += chunk.length;
+      const head = Buffer.concat(pending);
+      const want = idxSize(head);
+      if (want === undefined) return;
+      if (want > MAX_IDX_BYTES) {
+        throw new GzipLimitError(`MNIST file ${file}: its IDX header announces ${want} bytes, more than the limit of ${MAX_IDX_BYTES}; not an MNIST file.`);
+      }
+      if (total > want) throw new GzipLimitError(`MNIST file ${file} inflates to more than the ${want} bytes its IDX header announces; not a good MNIST file (replace it).`);
+      out = Buffer.alloc(want);
+      head.copy(out);
+      pending = [];
+      return;
+    }
+    if (total + chunk.length > out.length) {
+      throw new GzipLimitError(`MNIST file ${file} inflates to more than the ${out.length} bytes its IDX header announces; not a good MNIST file (replace it).`);
+    }
+    out.set(chunk, total);
+    total += chunk.length;
+  });
+  const step = 16 * 1024; // compressed bytes per push: at most ~16 MB of output each
+  try {
+    for (let i = 0; i < raw.length; i += step) g.push(raw.subarray(i, i + step), i + step >= raw.length);
+  } catch (e) {
+    if (e instanceof GzipLimitError) throw e;
+    throw new Error(`MNIST file ${file} is a damaged gzip file (${(e as Error).message}); replace it with a good copy.`);
+  }
+  return out ? out.subarray(0, total) : Buffer.concat(pending);
+}
+
 /** Reads a file, gunzipping when it starts with the gzip signature. */
 function readMaybeGz(file: string): Buffer {
   const raw = fs.readFileSync(file);
-  if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) {
-    try {
-      return zlib.gunzipSync(raw);
-    } catch (e) {
-      throw new Error(`MNIST file ${file} is a damaged gzip file (${(e as Error).message}); replace it with a good copy.`);
-    }
-  }
+  if (raw.length >= 2 && raw[0] === 0x1f && raw[1] === 0x8b) return gunzipIdx(raw, file);
   return raw;
 }
 
@@ -104,11 +157,19 @@ function findFile(dir: string, name: string): string | undefined {
 
 const cache = new Map<string, MnistData>();
 
-/** Loads and checks one pair of IDX files (exported for tests). */
-export function loadIdxPair(imagesFile: string, labelsFile: string): MnistData {
+/**
+ * Loads and checks one pair of IDX files (exported for tests). `expect` fixes the image size
+ * (loadMnist: 28×28); without it any size is read.
+ */
+export function loadIdxPair(imagesFile: string, labelsFile: string, expect?: { rows: number; cols: number }): MnistData {
   const img = parseIdx(readMaybeGz(imagesFile), IMAGES_MAGIC, imagesFile);
-  const lab = parseIdx(readMaybeGz(labelsFile), LABELS_MAGIC, labelsFile);
   if (img.dims.length !== 3) throw new Error(`MNIST file ${imagesFile} has ${img.dims.length} dimensions, expected 3 [N, rows, cols].`);
+  if (expect && (img.dims[1] !== expect.rows || img.dims[2] !== expect.cols)) {
+    throw new Error(
+      `MNIST file ${imagesFile} holds ${img.dims[1]}×${img.dims[2]} images, expected ${expect.rows}×${expect.cols}; it is not MNIST (replace it with the original file).`,
+    );
+  }
+  const lab = parseIdx(readMaybeGz(labelsFile), LABELS_MAGIC, labelsFile);
   if (lab.dims.length !== 1) throw new Error(`MNIST file ${labelsFile} has ${lab.dims.length} dimensions, expected 1 [N].`);
   const [count, rows, cols] = img.dims;
   if (lab.dims[0] !== count) {
@@ -136,7 +197,7 @@ export function loadMnist(split: MnistSplit, opts: { limit?: number } = {}): Mni
     const imagesFile = findFile(dir, f.images);
     const labelsFile = findFile(dir, f.labels);
     if (!imagesFile || !labelsFile) throw new Error(`MNIST ${split} files missing in ${dir}: need ${f.images} and ${f.labels} (plain or .gz).`);
-    ds = loadIdxPair(imagesFile, labelsFile);
+    ds = loadIdxPair(imagesFile, labelsFile, { rows: MNIST_ROWS, cols: MNIST_COLS });
     cache.set(key, ds);
   }
   if (opts.limit !== undefined) {

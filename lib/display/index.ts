@@ -7,6 +7,7 @@
  *   showAnagrams([{upright, uprightPrompt, flippedPrompt}], {id, title, ...})   visual anagrams that flip on hover/tap
  *   showHybrids([{image, farPrompt, nearPrompt, far?}], {id, title, ...})       hybrid images with a zoom-out slider
  *   progress(total, label) -> {tick(n?, info?), done()}                          progress line
+ *   liveTraining({id, title, total?, ...}) -> {step, epoch, done}                live loss chart + sample grid
  *   makeGrid(images, opts) -> PNG bytes; isNotebook()
  *
  * In a tslab notebook the show* functions display inline; in a terminal they print one line.
@@ -39,6 +40,7 @@ export {
   type HybridTile,
 } from './registry';
 export { showAnagrams, showHybrids, type AnagramItem, type HybridItem } from './illusions';
+export { liveTraining, withEmaWeights, movingAverage, type LiveTraining, type LiveTrainingOptions, type LiveGridOptions } from './live';
 
 /**
  * Shows a grid of images [B,H,W,C] (or a list of batches) with the title drawn on top and one

@@ -40,6 +40,8 @@ export interface EngineInfo {
   adapter?: AdapterReport;
   /** Why a more preferred engine was skipped, one short line each. */
   skipped: string[];
+  /** The DIFFUSION_THREADS value the wasm thread count came from, when it was set. */
+  threadsSetting?: string;
 }
 
 export interface EngineOptions {
@@ -67,6 +69,7 @@ export function engineInfo(): EngineInfo | undefined {
 /** One line, e.g. "engine: wasm (backend wasm, 2 threads)". */
 export function describeEngine(info: EngineInfo): string {
   let s = `engine: ${info.name} (backend ${info.backend}, ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
+  if (info.threadsSetting !== undefined) s += ` from DIFFUSION_THREADS=${info.threadsSetting}`;
   if (info.adapter) {
     const a = info.adapter;
     s += `, adapter ${a.vendor || '?'} ${a.architecture || ''} ${a.device || a.description || ''}`.trimEnd();
@@ -110,6 +113,31 @@ async function tryCpu(): Promise<EngineInfo> {
   return { name: 'cpu', backend: 'cpu', threads: 1, skipped: [] };
 }
 
+/** Largest wasm thread count accepted (XNNPACK's pool is far smaller in practice). */
+const MAX_THREADS = 1024;
+
+/**
+ * The wasm thread count: the option, else DIFFUSION_THREADS, else one per core. A value that is
+ * not a whole number 1..1024 is an error (not NaN threads, nor a silent fall back to cpu).
+ */
+function threadCount(option: number | undefined): { threads: number; fromSetting?: string } {
+  const cores = os.cpus().length;
+  if (option !== undefined) {
+    if (!(Number.isInteger(option) && option >= 1 && option <= MAX_THREADS))
+      throw new Error(`initEngine: threads must be a whole number 1..${MAX_THREADS}, got ${option}`);
+    return { threads: option };
+  }
+  const raw = setting('DIFFUSION_THREADS');
+  if (raw === undefined) return { threads: cores };
+  const n = Number(raw.trim());
+  if (!/^\d+$/.test(raw.trim()) || n < 1 || n > MAX_THREADS) {
+    throw new Error(
+      `DIFFUSION_THREADS="${raw}" is not a thread count: set a whole number 1..${MAX_THREADS} (e.g. DIFFUSION_THREADS=${cores}), or unset it for one thread per core (${cores})`,
+    );
+  }
+  return { threads: n, fromSetting: raw.trim() };
+}
+
 function firstLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0];
 }
@@ -120,8 +148,7 @@ function firstLine(e: unknown): string {
  */
 export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
   const choice = parseChoice(opts.engine ?? setting('DIFFUSION_ENGINE'));
-  const threadsEnv = setting('DIFFUSION_THREADS') ? Number(setting('DIFFUSION_THREADS')) : undefined;
-  const threads = Math.max(1, Math.floor(opts.threads ?? threadsEnv ?? os.cpus().length));
+  const { threads, fromSetting } = threadCount(opts.threads);
   if (opts.levers) setLevers(opts.levers);
   if (current && (choice === 'auto' || choice === current.name)) return current;
 
@@ -161,6 +188,7 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   if (!info) throw new Error(`No TF.js engine could start:\n  ${skipped.join('\n  ')}`);
   await tf.ready();
   info.skipped = skipped;
+  if (info.name === 'wasm' && fromSetting !== undefined) info.threadsSetting = fromSetting;
   current = info;
   if (!opts.quiet) {
     console.log(describeEngine(info));

@@ -124,12 +124,26 @@ export async function tensorToRaw(t: tf.Tensor, range: PixelRange = '[0,1]'): Pr
     );
   }
   const v = (await t.data()) as Float32Array;
+  // A NaN or infinite pixel means a broken model or sampler: refuse, rather than write it as black.
+  let bad = 0;
+  let first = -1;
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) {
+      if (first < 0) first = i;
+      bad++;
+    }
+  }
+  if (bad) {
+    throw new Error(
+      `tensorToPng: the image has ${bad} non-finite value${bad === 1 ? '' : 's'} (${v[first]} at index ${first} of [${t.shape.join(',')}]); nothing was written — the model or sampler produced it: check the weights (npm run weights -- check FILE) or the sampling settings`,
+    );
+  }
   const data = new Uint8Array(v.length);
   const a = range === '[0,1]' ? 255 : 127.5;
   const b = range === '[0,1]' ? 0 : 127.5;
   for (let i = 0; i < v.length; i++) {
     const x = v[i] * a + b;
-    // NaN -> 0; round to nearest.
+    // Clip to 0..255, round to nearest.
     data[i] = x >= 255 ? 255 : x > 0 ? Math.round(x) : 0;
   }
   return { data, height, width, channels };
@@ -160,6 +174,51 @@ export function writeFileAtomic(file: string, bytes: Uint8Array | string): void 
     fs.rmSync(tmp, { force: true });
     throw e;
   }
+}
+
+/** The temporary name pattern of writeFileAtomic: `<file>.<pid>.<random>.tmp`. */
+const ATOMIC_TMP = /^.+\.(\d+)\.[0-9a-z]+\.tmp$/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files that writeFileAtomic left in `dir` when its process was killed
+ * mid-write (`<file>.<pid>.<random>.tmp` of a process that no longer runs, or older than an
+ * hour). Other files, and those of a live writer, are left alone. Returns the names removed.
+ */
+export function removeStaleTmpFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = ATOMIC_TMP.exec(name);
+    if (!m) continue;
+    const file = path.join(dir, name);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(file);
+    } catch {
+      continue;
+    }
+    if (!st.isFile()) continue;
+    const pid = Number(m[1]);
+    const stale = (pid !== process.pid && !processAlive(pid)) || Date.now() - st.mtimeMs > 3600_000;
+    if (!stale) continue;
+    fs.rmSync(file, { force: true });
+    removed.push(name);
+  }
+  return removed;
 }
 
 /** Saves [1,H,W,C] or [H,W,C] as a PNG file, atomically. Does not dispose t. */

@@ -133,6 +133,17 @@ export function compareResults(
   return { ok: true, maxError: worst, problem: '', shapes };
 }
 
+/** "[1,28,28,1]", "a number and 86 tensors", …: what the success line says was compared. */
+function describeShapes(shapes: string[]): string {
+  const named = shapes.map((s) => (s === '[]' ? 'a scalar' : s === 'number' ? 'a number' : s));
+  if (named.length <= 3) return named.join(', ');
+  const numbers = named.filter((s) => s === 'a number').length;
+  const tensors = named.length - numbers;
+  return [numbers ? (numbers === 1 ? 'a number' : `${numbers} numbers`) : '', tensors ? `${tensors} tensors` : '']
+    .filter(Boolean)
+    .join(' and ');
+}
+
 function describe(v: unknown): string {
   if (v instanceof tf.Tensor) return `a tensor of shape [${v.shape}]`;
   if (Array.isArray(v)) return `a list of ${v.length}`;
@@ -185,7 +196,7 @@ export function verify<A extends unknown[], R>(
       if (c.ok)
         return {
           kind: 'pass' as const,
-          line: `✓ ${name}: the cell's version equals ${opts.against} (max error ${fmt(c.maxError)} over ${c.shapes.join(', ')})`,
+          line: `✓ ${name}: the cell's version equals ${opts.against} (max error ${fmt(c.maxError)} over ${describeShapes(c.shapes)})`,
         };
       return { kind: 'differs' as const, line: `✗ ${name}: differs from ${opts.against}: ${c.problem}` };
     });

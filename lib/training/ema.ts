@@ -26,7 +26,12 @@ export class Ema {
     readonly decay: number,
   ) {
     if (!(decay >= 0 && decay < 1)) throw new Error(`EMA decay must be in [0, 1), got ${decay}`);
-    for (const [name, p] of params) this.shadow.set(name, tf.variable(p.clone(), false));
+    // tidy frees the clones the variables were made from.
+    for (const [name, p] of params)
+      this.shadow.set(
+        name,
+        tf.tidy(() => tf.variable(p.clone(), false)),
+      );
   }
 
   /** One EMA update from the current params (call after each optimizer step). */

@@ -23,7 +23,8 @@ import { assignTensors, storedTensors } from '../models/unetWeights';
 import { parseCheckpointHeader, type CheckpointHeader, type TrainConfig, type TrainState, type WeightsHeader } from '../weights/headers';
 import { Adam } from './adam';
 import { Ema } from './ema';
-import { loadTensorFile, saveTensorFile } from '../weights/tensorFile';
+import { loadTensorFile, saveTensorFile, type StoredTensor } from '../weights/tensorFile';
+import { removeStaleTmpFiles } from '../image/io';
 import type { MnistSet } from '../data/mnist';
 
 export type PresetName = 'reference' | 'cpu';
@@ -160,6 +161,31 @@ export class Trainer {
   /** Loss and gradients of one step (the loss is not read yet). */
   private beginStep(x: tf.Tensor4D, labels?: ArrayLike<number>): { value: tf.Scalar; grads: Map<string, tf.Tensor>; batch: TrainingBatch } {
     const batch = this.drawInputs(x, labels);
+    try {
+      return this.gradientsOn(batch);
+    } catch (e) {
+      batch.eps.dispose();
+      throw e;
+    }
+  }
+
+  /**
+   * One optimizer step on given random inputs (Alg. B.1 / B.3 lines 4–6: the loss, its gradient,
+   * Adam, the BatchNorm statistics, the EMA): what the Part B notebook's training-step cell is
+   * checked against. Does not advance the trainer's RNGs or dispose the batch. @returns the loss.
+   */
+  stepOn(batch: TrainingBatch, lr = this.lrAt(this.state.epoch)): number {
+    const step = this.gradientsOn(batch);
+    let loss = NaN;
+    try {
+      loss = step.value.dataSync()[0];
+    } finally {
+      step.value.dispose();
+    }
+    return this.finishStep(step, loss, lr, false);
+  }
+
+  private gradientsOn(batch: TrainingBatch): { value: tf.Scalar; grads: Map<string, tf.Tensor>; batch: TrainingBatch } {
     const store = this.net.store;
     const names = [...store.params.keys()];
     const vars = names.map((n) => store.params.get(n)!);
@@ -168,13 +194,17 @@ export class Trainer {
       return { value, grads: new Map(names.map((n, i) => [n, grads[vars[i].name]])), batch };
     } catch (e) {
       store.discardPending();
-      batch.eps.dispose();
       throw e;
     }
   }
 
   /** Applies a step whose loss has been read: NaN check, Adam, BatchNorm running stats. */
-  private finishStep(step: { grads: Map<string, tf.Tensor>; batch: TrainingBatch }, lossValue: number, lr: number): number {
+  private finishStep(
+    step: { grads: Map<string, tf.Tensor>; batch: TrainingBatch },
+    lossValue: number,
+    lr: number,
+    ownsBatch = true,
+  ): number {
     const store = this.net.store;
     try {
       if (!Number.isFinite(lossValue)) {
@@ -191,7 +221,7 @@ export class Trainer {
     } finally {
       for (const g of step.grads.values()) g.dispose();
       store.discardPending();
-      step.batch.eps.dispose();
+      if (ownsBatch) step.batch.eps.dispose();
     }
     this.state.step++;
     this.state.losses.push(lossValue);
@@ -230,7 +260,9 @@ export class Trainer {
   /**
    * Trains until `config.epochs` epochs are complete (or `untilEpoch`). Writes `last.ckpt` at the
    * end of every epoch and every `checkpointEvery` steps, and `epoch-K.weights` at epoch ends (the
-   * EMA weights when the run keeps an EMA, with the live ones beside them as `epoch-K-live.weights`).
+   * EMA weights when the run keeps an EMA, with the live ones beside them as `epoch-K-live.weights`),
+   * those before `last.ckpt`. Removes stale `*.tmp` files of killed writes from `outDir` on start,
+   * and refuses to write a file holding a non-finite value (see checkFinite).
    */
   async run(
     data: MnistSet,
@@ -248,6 +280,8 @@ export class Trainer {
       throw new Error(`training images must be ${data.count}×28×28 = ${data.count * IMG * IMG} values, got ${data.images.length}`);
     }
     const until = Math.min(opts.untilEpoch ?? c.epochs, c.epochs);
+    // Temporary files of an atomic write that a killed run left behind.
+    if (opts.outDir) removeStaleTmpFiles(opts.outDir);
     const n = this.epochImages(data.count);
     const spe = this.stepsPerEpoch(data.count);
     let stepsThisCall = 0;
@@ -295,12 +329,14 @@ export class Trainer {
           this.state.shuffleAtEpochStart = sh.getState();
         }
         if (opts.outDir && (epochDone || (opts.checkpointEvery && this.state.step % opts.checkpointEvery === 0))) {
-          await this.saveCheckpoint(path.join(opts.outDir, 'last.ckpt'));
+          // The epoch snapshots first: a kill between them and last.ckpt then loses no snapshot
+          // (the resumed run, one epoch back, writes them again).
           if (epochDone) {
             await this.saveWeights(path.join(opts.outDir, `epoch-${this.state.epoch}.weights`));
             // The live weights too, so EMA on/off can be compared along the run.
             if (this.ema) await this.saveWeights(path.join(opts.outDir, `epoch-${this.state.epoch}-live.weights`), {}, { live: true });
           }
+          await this.saveCheckpoint(path.join(opts.outDir, 'last.ckpt'));
         }
         if (epochDone) {
           opts.onEpoch?.(this.state.epoch);
@@ -319,6 +355,7 @@ export class Trainer {
     for (const [k, v] of await storedTensors(this.adam.v, 'adam_v/')) t.set(k, v);
     if (this.ema) for (const [k, v] of await storedTensors(this.ema.shadow, 'ema/')) t.set(k, v);
     const header: CheckpointHeader = { kind: 'partb-checkpoint', config: this.config, state: this.state, adamStep: this.adam.step };
+    this.checkFinite(file, t);
     saveTensorFile(file, t, header);
   }
 
@@ -340,7 +377,24 @@ export class Trainer {
       parameters: useEma ? `EMA (decay ${this.config.emaDecay}, ${this.ema!.updates} updates)` : 'live',
       ...extra,
     };
-    saveTensorFile(file, await storedTensors(this.weightsToSave(useEma), ''), header);
+    const t = await storedTensors(this.weightsToSave(useEma), '');
+    this.checkFinite(file, t);
+    saveTensorFile(file, t, header);
+  }
+
+  /**
+   * Refuses to write a file holding a NaN or infinite value (weights, BatchNorm running stats,
+   * Adam moments, EMA): the previous file stays as it was.
+   */
+  private checkFinite(file: string, tensors: Map<string, StoredTensor>): void {
+    for (const [name, t] of tensors) {
+      const i = t.data.findIndex((v) => !Number.isFinite(v));
+      if (i < 0) continue;
+      const s = this.state;
+      throw new Error(
+        `refusing to write ${file}: tensor ${name} holds ${t.data[i]} (index ${i}) after step ${s.step} (epoch ${s.stepInEpoch === 0 ? s.epoch : s.epoch + 1}); the previous ${path.basename(file)} is kept — training diverged: lower the learning rate or check the data for NaNs, then restart or --resume from the last good checkpoint`,
+      );
+    }
   }
 
   /** The tensors a weights file holds: the EMA or live parameters, then the BatchNorm buffers. */

@@ -49,7 +49,76 @@ function httpError(status: number, what: string, repo: string, token?: string): 
   return new Error(`HTTP ${status} for ${what}`);
 }
 
-/** Lists a folder of a repository via the hub API (sizes and LFS SHA-256). */
+/** A path from the hub or a shard index that would land outside the target folder (never skipped). */
+export class UnsafePathError extends Error {
+  override name = 'UnsafePathError';
+}
+
+/**
+ * Why a relative path from the hub (or a shard index) is unsafe to join onto a local folder, or
+ * undefined when it is a plain relative path: no absolute path, drive letter, backslash, NUL,
+ * empty, `.` or `..` segment.
+ */
+export function unsafeRelativePath(p: unknown): string | undefined {
+  if (typeof p !== 'string' || p === '') return 'not a file name';
+  if (p.includes('\0')) return 'it contains a NUL byte';
+  if (p.includes('\\')) return 'it contains a backslash';
+  if (p.startsWith('/') || /^[A-Za-z]:/.test(p)) return 'it is an absolute path';
+  const segs = p.split('/');
+  if (segs.includes('..')) return 'it climbs out with ..';
+  if (segs.some((x) => x === '' || x === '.')) return 'it has an empty or . segment';
+  return undefined;
+}
+
+/**
+ * `rel` (a checked relative path) joined onto `dir`, after making sure it stays inside `dir` on
+ * disk too: no existing part of it (the file included) may be a symlink that leads out of `dir`,
+ * and its `.part` file may not be a symlink. Throws one line naming the path otherwise.
+ */
+export function pathInside(dir: string, rel: string, what: string): string {
+  const why = unsafeRelativePath(rel);
+  if (why) throw new UnsafePathError(`${what} names "${rel}", which is not a path inside ${dir} (${why}); refusing it`);
+  const root = path.resolve(dir);
+  const dest = path.resolve(root, ...rel.split('/'));
+  if (!dest.startsWith(root + path.sep)) throw new UnsafePathError(`${what} names "${rel}", which resolves outside ${dir}; refusing it`);
+  // The deepest part that exists must be inside the folder once symlinks are followed.
+  const exists = (p: string) => {
+    try {
+      fs.lstatSync(p);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  let at = dest;
+  while (!exists(at) && at !== root) at = path.dirname(at);
+  if (exists(root)) {
+    const realRoot = fs.realpathSync(root);
+    let realAt: string;
+    try {
+      realAt = fs.realpathSync(at);
+    } catch {
+      throw new UnsafePathError(`${what} names "${rel}", but ${at} is a broken symlink; remove it`);
+    }
+    if (realAt !== realRoot && !realAt.startsWith(realRoot + path.sep)) {
+      throw new UnsafePathError(`${what} names "${rel}", which a symlink leads outside ${dir} (to ${realAt}); refusing it`);
+    }
+  }
+  // The partial file is appended to: never through a symlink.
+  let partIsLink = false;
+  try {
+    partIsLink = fs.lstatSync(`${dest}.part`).isSymbolicLink();
+  } catch {
+    // absent: fine
+  }
+  if (partIsLink) throw new UnsafePathError(`${what} names "${rel}", but ${dest}.part is a symlink; remove it (downloads never write through symlinks)`);
+  return dest;
+}
+
+/**
+ * Lists a folder of a repository via the hub API (sizes and LFS SHA-256). Every listed path must
+ * be a plain relative path under `folder`: the whole listing is refused, naming the first bad one.
+ */
 export async function listRepoFolder(repo: string, folder: string, token?: string): Promise<HubFile[]> {
   const url = `${hfEndpoint()}/api/models/${repo}/tree/main${folder ? `/${folder}` : ''}`;
   let res: Response;
@@ -60,6 +129,15 @@ export async function listRepoFolder(repo: string, folder: string, token?: strin
   }
   if (!res.ok) throw httpError(res.status, `the file list of ${repo}/${folder}`, repo, token);
   const items = (await res.json()) as { type: string; path: string; size: number; lfs?: { oid?: string; sha256?: string; size?: number } }[];
+  if (!Array.isArray(items)) throw new Error(`the file list of ${repo}/${folder} from ${hfEndpoint()} is not a list; check HF_ENDPOINT`);
+  for (const i of items) {
+    const p = (i as { path?: unknown })?.path;
+    const why = unsafeRelativePath(p) ?? (folder && !(p as string).startsWith(`${folder}/`) ? `it is not under ${folder}/` : undefined);
+    if (why) throw new UnsafePathError(`the hub's file list of ${repo}/${folder} names ${JSON.stringify(p)} (${why}); refusing the whole list`);
+    if (i.type === 'file' && !(Number.isSafeInteger(i.lfs?.size ?? i.size) && (i.lfs?.size ?? i.size) >= 0)) {
+      throw new UnsafePathError(`the hub's file list of ${repo}/${folder} gives ${JSON.stringify(p)} no valid size; refusing the whole list`);
+    }
+  }
   return items.filter((i) => i.type === 'file').map((i) => ({ path: i.path, size: i.lfs?.size ?? i.size, sha256: i.lfs?.oid ?? i.lfs?.sha256 }));
 }
 
@@ -164,7 +242,8 @@ export async function sha256File(file: string): Promise<string> {
 export async function downloadIFModel(repo: string, dir: string, o: { token?: string; onProgress?: ProgressFn; log?: (s: string) => void } = {}): Promise<string[]> {
   const log = o.log ?? (() => {});
   const unet = await listRepoFolder(repo, 'unet', o.token);
-  const byName = new Map(unet.map((f) => [path.posix.basename(f.path), f]));
+  for (const f of unet) pathInside(dir, f.path, `the hub's file list of ${repo}/unet`);
+  const byName = new Map(unet.map((f) => [f.path.slice('unet/'.length), f]));
   const config = byName.get('config.json');
   if (!config) throw new Error(`${repo} has no unet/config.json: is it a diffusers IF repository?`);
   const weightName = UNET_WEIGHT_FILES.find((f) => byName.has(f));
@@ -173,8 +252,18 @@ export async function downloadIFModel(repo: string, dir: string, o: { token?: st
   if (weightName.endsWith('.index.json')) {
     // Fetch the index first to learn the shard names.
     await fetchOne(repo, byName.get(weightName)!, dir, o, log);
-    const idx = JSON.parse(fs.readFileSync(path.join(dir, 'unet', weightName), 'utf8')) as { weight_map: Record<string, string> };
-    for (const shard of new Set(Object.values(idx.weight_map))) {
+    const idxFile = path.join(dir, 'unet', weightName);
+    let idx: { weight_map?: Record<string, unknown> };
+    try {
+      idx = JSON.parse(fs.readFileSync(idxFile, 'utf8'));
+    } catch (e) {
+      throw new Error(`${repo}: the shard index ${weightName} is not readable JSON (${(e as Error).message}); delete ${idxFile} and run again`);
+    }
+    if (!idx.weight_map || typeof idx.weight_map !== 'object') throw new Error(`${repo}: the shard index ${weightName} has no "weight_map"`);
+    const shards = new Set(Object.values(idx.weight_map));
+    // Every shard name is checked before any is downloaded.
+    for (const shard of shards) pathInside(path.join(dir, 'unet'), shard as string, `the shard index ${weightName} of ${repo}`);
+    for (const shard of shards as Set<string>) {
       const f = byName.get(shard);
       if (!f) throw new Error(`${repo}: the shard index names ${shard}, which the hub does not list`);
       files.push(f);
@@ -184,17 +273,19 @@ export async function downloadIFModel(repo: string, dir: string, o: { token?: st
     try {
       const list = folder ? await listRepoFolder(repo, folder, o.token) : (await listRepoFolder(repo, '', o.token)).filter((f) => f.path === 'model_index.json');
       files.push(...list.filter((f) => f.path.endsWith('.json')));
-    } catch {
-      // optional files
+    } catch (e) {
+      // Optional files; but a listing with a bad name is refused, not skipped.
+      if (e instanceof UnsafePathError) throw e;
     }
   }
+  for (const f of files) pathInside(dir, f.path, `the hub's file list of ${repo}`);
   const done: string[] = [];
   for (const f of files) done.push(await fetchOne(repo, f, dir, o, log));
   return done;
 }
 
 async function fetchOne(repo: string, f: HubFile, dir: string, o: { token?: string; onProgress?: ProgressFn }, log: (s: string) => void): Promise<string> {
-  const dest = path.join(dir, ...f.path.split('/'));
+  const dest = pathInside(dir, f.path, `the hub's file list of ${repo}`);
   const url = `${hfEndpoint()}/${repo}/resolve/main/${f.path.split('/').map(encodeURIComponent).join('/')}`;
   const r = await downloadFile(url, dest, { token: o.token, expected: { size: f.size, sha256: f.sha256 }, onProgress: o.onProgress, repo });
   log(`${r === 'skipped' ? 'already complete' : r}: ${f.path} (${(f.size / 2 ** 20).toFixed(1)} MiB)`);

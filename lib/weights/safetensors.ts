@@ -12,6 +12,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { unsafeRelativePath } from './download';
 
 /** Dtypes we convert to float32. */
 export type StDtype = 'F16' | 'BF16' | 'F32' | 'F64';
@@ -267,7 +268,7 @@ class ShardedSafetensors implements SafetensorsSource {
     const dir = path.dirname(indexFile);
     try {
       for (const shard of new Set(Object.values(idx.weight_map))) {
-        const f = new SafetensorsFile(path.join(dir, shard));
+        const f = new SafetensorsFile(shardPath(dir, shard, indexFile));
         this.files.set(shard, f);
         Object.assign(this.metadata, f.metadata);
       }
@@ -292,6 +293,26 @@ class ShardedSafetensors implements SafetensorsSource {
   close(): void {
     for (const f of this.files.values()) f.close();
   }
+}
+
+/**
+ * The file a shard index names, which must lie inside the index's folder (no absolute path, no
+ * `..`, no symlink leading out): an index is never a way to read other files.
+ */
+function shardPath(dir: string, shard: unknown, indexFile: string): string {
+  const refuse = (why: string) =>
+    new Error(`${path.basename(indexFile)}: the shard index names ${JSON.stringify(shard)}, ${why}; refusing to read it (a shard must be a file beside the index)`);
+  const why = unsafeRelativePath(shard);
+  if (why) throw refuse(`which is not a path inside ${dir} (${why})`);
+  const root = path.resolve(dir);
+  const file = path.resolve(root, ...(shard as string).split('/'));
+  if (!file.startsWith(root + path.sep)) throw refuse(`which resolves outside ${dir}`);
+  if (fs.existsSync(file)) {
+    const realRoot = fs.realpathSync(root);
+    const real = fs.realpathSync(file);
+    if (!real.startsWith(realRoot + path.sep)) throw refuse(`which a symlink leads outside ${dir} (to ${real})`);
+  }
+  return file;
 }
 
 /** Opens a `.safetensors` file or a sharded `*.index.json`. */

@@ -8,9 +8,21 @@
  * (protocol 2, plus the protocol 4/5 ones newer Pythons may use). Only `torch._utils`
  * rebuild functions, storage types and `collections.OrderedDict` are resolved; any other global
  * is refused, so a .pth file cannot run code here (unlike Python's pickle).
+ *
+ * Sizes are checked before memory is taken: only data.pkl and the storages the pickle references
+ * are inflated, each zip entry's declared size must be within MAX_ENTRY_BYTES and equal what it
+ * inflates to, each storage is converted once however many views share it, and a view must have
+ * non-negative offset and strides (as torch requires), stay inside its storage and have at most
+ * MAX_TENSOR_ELEMENTS elements.
  */
-import { unzipSync, zipSync, type Zippable } from 'fflate';
+import * as zlib from 'node:zlib';
+import { zipSync, type Zippable } from 'fflate';
 import { bytesToFloat32, f32ToF16, StDtype } from './safetensors';
+
+/** Largest zip entry (declared size) the reader inflates: the course's file has entries of about 1 MB. */
+export const MAX_ENTRY_BYTES = 1024 * 1024 * 1024;
+/** Largest tensor (elements) a view may materialize: a stride-0 view cannot ask for more. */
+export const MAX_TENSOR_ELEMENTS = 2 ** 27;
 
 /** A tensor read from a .pth file, contiguous, converted to float32. */
 export interface TorchTensor {
@@ -88,6 +100,20 @@ export function unpickleTorch(data: Uint8Array, loadStorage: (key: string) => Ui
     if (!ok) fail(`refusing to load global ${module}.${name}`);
     return { kind: 'global', module, name };
   };
+  // Each storage converted once, however many tensors view it.
+  const storages = new Map<string, Float32Array>();
+  const storage = (st: StorageRef): Float32Array => {
+    let all = storages.get(st.key);
+    if (all) return all;
+    const bpe = st.dtype === 'F64' ? 8 : st.dtype === 'F32' ? 4 : 2;
+    if (!Number.isSafeInteger(st.numel) || st.numel < 0) fail(`storage ${st.key} declares ${st.numel} elements`);
+    if (st.numel * bpe > MAX_ENTRY_BYTES) fail(`storage ${st.key} declares ${st.numel * bpe} bytes, more than the limit of ${MAX_ENTRY_BYTES}`);
+    const raw = loadStorage(st.key);
+    if (raw.length < st.numel * bpe) fail(`storage ${st.key} has ${raw.length} bytes, expected ${st.numel * bpe} (truncated file?)`);
+    all = bytesToFloat32(raw, st.dtype, st.numel);
+    storages.set(st.key, all);
+    return all;
+  };
   const call = (fn: unknown, args: unknown): unknown => {
     const g = fn as Global;
     const a = args as unknown[];
@@ -97,17 +123,26 @@ export function unpickleTorch(data: Uint8Array, loadStorage: (key: string) => Ui
     // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
     const [st, offset, size, stride] = a as [StorageRef, number, number[], number[]];
     if (!st || st.kind !== 'storage') fail('tensor without a storage');
-    const raw = loadStorage(st.key);
-    const bpe = st.dtype === 'F64' ? 8 : st.dtype === 'F32' ? 4 : 2;
-    if (raw.length < st.numel * bpe) fail(`storage ${st.key} has ${raw.length} bytes, expected ${st.numel * bpe} (truncated file?)`);
-    const all = bytesToFloat32(raw, st.dtype, st.numel);
+    const whole = (v: unknown) => Number.isSafeInteger(v);
+    if (!Array.isArray(size) || !Array.isArray(stride) || size.length !== stride.length || !size.every(whole) || !stride.every(whole) || !whole(offset))
+      fail(`tensor on storage ${st.key} has an unreadable size/stride/offset`);
+    if (size.some((x) => x < 0)) fail(`tensor on storage ${st.key} has a negative size [${size.join(',')}]`);
+    if (offset < 0) fail(`tensor on storage ${st.key} has a negative storage offset ${offset} (torch refuses it too)`);
+    if (stride.some((x) => x < 0)) fail(`tensor on storage ${st.key} has a negative stride (${stride.join(',')}) (torch refuses it too)`);
     const numel = size.reduce((x, y) => x * y, 1);
+    if (numel > MAX_TENSOR_ELEMENTS) {
+      fail(`tensor view [${size.join(',')}] on storage ${st.key} has ${numel} elements, more than the limit of ${MAX_TENSOR_ELEMENTS}`);
+    }
+    const all = storage(st);
+    if (numel > 0) {
+      const last = size.reduce((o, n, d) => o + (n - 1) * stride[d], offset);
+      if (last >= all.length) fail(`tensor [${size.join(',')}] (offset ${offset}, strides ${stride.join(',')}) reads past its storage ${st.key} of ${all.length} elements`);
+    }
     const out = new Float32Array(numel);
     const idx = new Array(size.length).fill(0);
     for (let i = 0; i < numel; i++) {
       let o = offset;
       for (let d = 0; d < size.length; d++) o += idx[d] * stride[d];
-      if (o >= all.length) fail(`tensor reads past its storage ${st.key}`);
       out[i] = all[o];
       for (let d = size.length - 1; d >= 0; d--) {
         if (++idx[d] < size[d]) break;
@@ -241,13 +276,18 @@ export function unpickleTorch(data: Uint8Array, loadStorage: (key: string) => Ui
       case 0x61: {
         // APPEND
         const v = pop();
-        (top() as unknown[]).push(v);
+        const list = top();
+        if (!Array.isArray(list)) fail('APPEND on a non-list');
+        (list as unknown[]).push(v);
         break;
       }
       case 0x65: {
         // APPENDS
         const items = popMark();
-        (top() as unknown[]).push(...items);
+        const list = top();
+        if (!Array.isArray(list)) fail('APPENDS on a non-list');
+        // One by one: push(...items) overflows the call stack for long lists.
+        for (const v of items) (list as unknown[]).push(v);
         break;
       }
       case 0x64: {
@@ -317,14 +357,127 @@ export function unpickleTorch(data: Uint8Array, loadStorage: (key: string) => Ui
   }
 }
 
+/** One file of a zip archive, from its central directory. */
+interface ZipEntry {
+  name: string;
+  /** 0 = stored, 8 = deflate. */
+  method: number;
+  compressedSize: number;
+  /** Declared uncompressed size. */
+  size: number;
+  localOffset: number;
+}
+
+class ZipError extends Error {}
+
+/** The central directory of a zip archive (zip64 too), without inflating anything. */
+function zipDirectory(buf: Uint8Array): Map<string, ZipEntry> {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const need = (at: number, n: number, what: string) => {
+    if (at < 0 || at + n > buf.length) throw new ZipError(`${what} lies outside the file`);
+  };
+  const u16 = (at: number) => (need(at, 2, 'a header field'), dv.getUint16(at, true));
+  const u32 = (at: number) => (need(at, 4, 'a header field'), dv.getUint32(at, true));
+  const u64 = (at: number) => {
+    need(at, 8, 'a header field');
+    const v = dv.getBigUint64(at, true);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new ZipError('a zip64 size is out of range');
+    return Number(v);
+  };
+  // The end record is in the last 22 + 65535 (comment) bytes.
+  const lowest = Math.max(0, buf.length - 22 - 65535);
+  let e = buf.length - 22;
+  while (e >= lowest && dv.getUint32(e, true) !== 0x06054b50) e--;
+  if (e < lowest) throw new ZipError('no end of central directory');
+  let count = u16(e + 10);
+  let o = u32(e + 16);
+  if (e >= 20 && u32(e - 20) === 0x07064b50) {
+    const z = u64(e - 12);
+    if (u32(z) === 0x06064b50) {
+      count = u64(z + 32);
+      o = u64(z + 48);
+    }
+  }
+  const entries = new Map<string, ZipEntry>();
+  const dec = new TextDecoder();
+  for (let i = 0; i < count; i++) {
+    if (u32(o) !== 0x02014b50) throw new ZipError(`central directory entry ${i} is damaged`);
+    const method = u16(o + 10);
+    let compressedSize = u32(o + 20);
+    let size = u32(o + 24);
+    const nameLen = u16(o + 28);
+    const extraLen = u16(o + 30);
+    const commentLen = u16(o + 32);
+    let localOffset = u32(o + 42);
+    need(o + 46, nameLen + extraLen, `entry ${i}'s name`);
+    const name = dec.decode(buf.subarray(o + 46, o + 46 + nameLen));
+    if (size === 0xffffffff || compressedSize === 0xffffffff || localOffset === 0xffffffff) {
+      // Zip64 extra field: the 64-bit values, in this order, of those that are 0xffffffff.
+      for (let x = o + 46 + nameLen; x + 4 <= o + 46 + nameLen + extraLen; x += 4 + u16(x + 2)) {
+        if (u16(x) !== 1) continue;
+        let at = x + 4;
+        if (size === 0xffffffff) {
+          size = u64(at);
+          at += 8;
+        }
+        if (compressedSize === 0xffffffff) {
+          compressedSize = u64(at);
+          at += 8;
+        }
+        if (localOffset === 0xffffffff) localOffset = u64(at);
+        break;
+      }
+    }
+    entries.set(name, { name, method, compressedSize, size, localOffset });
+    o += 46 + nameLen + extraLen + commentLen;
+  }
+  return entries;
+}
+
+/**
+ * The bytes of one entry: its declared size checked against `limit` before anything is
+ * allocated, then against what it actually holds or inflates to.
+ */
+function zipEntryBytes(buf: Uint8Array, e: ZipEntry, what: string, limit: number): Uint8Array {
+  if (e.size > limit) {
+    throw new Error(`${what}: ${e.name} declares ${e.size} bytes, more than the limit of ${limit} bytes for one entry; refusing to inflate it (damaged or hostile archive)`);
+  }
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const lo = e.localOffset;
+  if (lo + 30 > buf.length || dv.getUint32(lo, true) !== 0x04034b50) throw new Error(`${what}: ${e.name}'s local header is missing (truncated download?)`);
+  const start = lo + 30 + dv.getUint16(lo + 26, true) + dv.getUint16(lo + 28, true);
+  if (start + e.compressedSize > buf.length) throw new Error(`${what}: ${e.name} runs past the end of the file (truncated download?)`);
+  const raw = buf.subarray(start, start + e.compressedSize);
+  if (e.method === 0) {
+    if (e.compressedSize !== e.size) throw new Error(`${what}: ${e.name} is stored with ${e.compressedSize} bytes but declares ${e.size}`);
+    return raw;
+  }
+  if (e.method !== 8) throw new Error(`${what}: ${e.name} uses zip compression method ${e.method}; only stored and deflate are read`);
+  const tooBig = () => new Error(`${what}: ${e.name} inflates to more than the ${e.size} bytes it declares; refusing it (damaged or hostile archive)`);
+  let out: Buffer;
+  try {
+    // One byte more than declared is enough to tell that it holds more.
+    out = zlib.inflateRawSync(raw, { maxOutputLength: e.size + 1 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooBig();
+    throw new Error(`${what}: ${e.name} does not inflate (${(err as Error).message}); truncated download?`);
+  }
+  if (out.length > e.size) throw tooBig();
+  if (out.length !== e.size) throw new Error(`${what}: ${e.name} inflates to ${out.length} bytes but declares ${e.size}; damaged archive`);
+  return out;
+}
+
 /**
  * Reads a torch.save zip archive and returns its unpickled object (dicts as Maps, tensors as
- * TorchTensor). Throws one line for a file that is not a zip, is truncated, or has no data.pkl.
+ * TorchTensor). Only data.pkl and the storages it references are inflated, each checked against
+ * `maxEntryBytes` (default MAX_ENTRY_BYTES). Throws one line for a file that is not a zip, is
+ * truncated, has no data.pkl, or declares sizes out of bounds.
  */
-export function readTorchZip(buf: Uint8Array, what = 'file.pth'): unknown {
-  let files: Record<string, Uint8Array>;
+export function readTorchZip(buf: Uint8Array, what = 'file.pth', opts: { maxEntryBytes?: number } = {}): unknown {
+  const limit = opts.maxEntryBytes ?? MAX_ENTRY_BYTES;
+  let entries: Map<string, ZipEntry>;
   try {
-    files = unzipSync(buf);
+    entries = zipDirectory(buf);
   } catch (e) {
     const legacy = buf.length > 2 && buf[0] === 0x80;
     throw new Error(
@@ -333,14 +486,18 @@ export function readTorchZip(buf: Uint8Array, what = 'file.pth'): unknown {
         : `${what}: not a readable PyTorch zip archive (${(e as Error).message}); truncated download?`,
     );
   }
-  const pkl = Object.keys(files).find((k) => k.endsWith('data.pkl'));
+  const pkl = [...entries.keys()].find((k) => k.endsWith('data.pkl'));
   if (!pkl) throw new Error(`${what}: zip archive has no data.pkl: not a torch.save file`);
   const prefix = pkl.slice(0, -'data.pkl'.length);
-  return unpickleTorch(files[pkl], (key) => {
-    const f = files[`${prefix}data/${key}`];
-    if (!f) throw new Error(`${what}: storage data/${key} is missing from the archive`);
-    return f;
-  }, what);
+  return unpickleTorch(
+    zipEntryBytes(buf, entries.get(pkl)!, what, limit),
+    (key) => {
+      const e = entries.get(`${prefix}data/${key}`);
+      if (!e) throw new Error(`${what}: storage data/${key} is missing from the archive`);
+      return zipEntryBytes(buf, e, what, limit);
+    },
+    what,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------

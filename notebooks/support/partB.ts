@@ -6,11 +6,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { progress, type Series } from '../../lib/display';
+import { liveTraining, withEmaWeights, type Series } from '../../lib/display';
 import { addNoise } from '../../lib/schedulers/formulas';
 import { Rng } from '../../lib/tensor/random';
-import { loadMnist } from '../../lib/data/mnist';
-import { Trainer, presetConfig } from '../../lib/training/trainer';
+import { loadMnist, type MnistSet } from '../../lib/data/mnist';
+import { Trainer, presetConfig, type TrainConfig } from '../../lib/training/trainer';
+import { sampleClass, sampleTime } from '../../lib/algorithms/ddpmSampling';
 import { loadUNetWeights } from '../../lib/models/unetWeights';
 import type { WeightsHeader } from '../../lib/weights/headers';
 import type { UNet, UNetKind } from '../../lib/models/unet';
@@ -46,17 +47,102 @@ export function missingWeights(retrained: boolean): string[] {
   return out;
 }
 
-/** Trains one model under a preset into runs/partb-notebook/<model>-<preset>, with a progress line. */
-export async function retrain(model: UNetKind, preset = 'cpu', seed = 0): Promise<void> {
-  const tr = new Trainer(presetConfig(model, preset, { seed }));
-  const data = loadMnist('train');
+/**
+ * Trains one model under a preset into runs/partb-notebook/<model>-<preset>. In a notebook the
+ * training shows live (lib/display/live.ts): the progress line, a loss chart redrawn in place, and
+ * after every epoch a sample grid from the current weights (the EMA ones when the run keeps an
+ * EMA), always from the same seed: 16 samples (time model, Alg. B.2), 2 per digit with γ = 5
+ * (class model, Alg. B.4), or 8 fixed test digits, noised at the training σ, and their denoised
+ * outputs (denoiser). In a terminal, the progress line only. `opts` (for tests): config overrides,
+ * the training data, the digits the denoiser's preview uses (default the test split) and the run folder.
+ */
+export async function retrain(
+  model: UNetKind,
+  preset = 'cpu',
+  seed = 0,
+  opts: { config?: Partial<TrainConfig>; data?: MnistSet; previewData?: MnistSet; outDir?: string } = {},
+): Promise<void> {
+  const tr = new Trainer(presetConfig(model, preset, { seed, ...opts.config }));
+  const c = tr.config;
+  const data = opts.data ?? loadMnist('train');
   const spe = tr.stepsPerEpoch(data.count);
-  const bar = progress(spe * tr.config.epochs, `training ${model} (${preset})`);
-  const dir = path.join(NOTEBOOK_RUNS, `${model}-${preset}`);
-  await tr.run(data, { outDir: dir, onStep: (s) => bar.tick(1, `epoch ${s.epoch + 1} loss ${s.loss.toFixed(4)}`) });
-  bar.done();
-  await tr.saveWeights(path.join(dir, 'final.weights'));
-  tr.dispose();
+  const dir = opts.outDir ?? path.join(NOTEBOOK_RUNS, `${model}-${preset}`);
+  const live = liveTraining({
+    id: `retrain-${model}`,
+    title: `Training the ${model} model (${preset})`,
+    yLabel: model === 'denoiser' ? 'L2 loss' : 'L2 loss on ε',
+    total: spe * c.epochs,
+    label: `training ${model} (${preset})`,
+    epochs: c.epochs,
+    gridTitle:
+      model === 'denoiser'
+        ? `Denoiser (σ = ${c.sigma}) on 8 test digits`
+        : model === 'time'
+          ? 'Time-conditioned samples'
+          : 'Class-conditioned samples (γ = 5)',
+  });
+  const sampleSeed = seed + 1000; // the same noise every epoch, so the grids show the model changing
+  // The denoiser's preview: 8 fixed digits and one fixed noise draw (made only when shown).
+  let clean: tf.Tensor4D | undefined;
+  let noisy: tf.Tensor4D | undefined;
+  try {
+    if (live.inNotebook && model === 'denoiser') {
+      const d = opts.previewData ?? loadMnist('test');
+      const n = Math.min(8, d.count);
+      clean = tf.tensor4d(d.images.slice(0, n * 784), [n, 28, 28, 1]);
+      const z = noiseSweep(clean, [c.sigma], sampleSeed);
+      noisy = z[0];
+    }
+    /** The grid of the current weights after an epoch. */
+    const preview = (epoch: number) =>
+      withEmaWeights(tr.net, tr.ema, async (net) => {
+        const ends = tr.state.epochEnds;
+        const epochLosses = tr.state.losses.slice(ends.length > 1 ? ends[ends.length - 2] : 0);
+        const mean = epochLosses.reduce((s, v) => s + v, 0) / Math.max(1, epochLosses.length);
+        const caption = `step ${tr.state.step}, epoch mean loss ${mean.toFixed(4)}${tr.ema ? ', EMA weights' : ''}`;
+        if (model === 'denoiser') {
+          const out = denoise(net, noisy!);
+          try {
+            const n = out.shape[0];
+            const captions = [...Array(n).fill('clean'), ...Array(n).fill(`σ = ${c.sigma}`), ...Array(n).fill('output')];
+            await live.epoch(epoch, [clean!, noisy!, out], caption, { cols: n, captions });
+          } finally {
+            out.dispose();
+          }
+          return;
+        }
+        const labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+        const r =
+          model === 'time'
+            ? sampleTime(net, { count: 16, seed: sampleSeed, T: c.T })
+            : sampleClass(net, labels, { seed: sampleSeed, guidance: 5, T: c.T });
+        try {
+          const grid = model === 'time' ? { cols: 8 } : { cols: 10, captions: labels.map(String) };
+          await live.epoch(epoch, r.images, caption, grid);
+        } finally {
+          r.images.dispose();
+          for (const f of r.frames) f.dispose();
+        }
+      });
+    while (tr.state.epoch < c.epochs) {
+      const before = tr.state.epoch;
+      await tr.run(data, {
+        outDir: dir,
+        untilEpoch: before + 1,
+        onStep: (s) => live.step(s.step, s.loss, `epoch ${s.epoch + 1} loss ${s.loss.toFixed(4)}`),
+      });
+      if (tr.state.epoch === before) {
+        throw new Error(`retrain: epoch ${before + 1} of ${model} made no progress (${data.count} training images)`);
+      }
+      if (live.inNotebook) await preview(tr.state.epoch);
+    }
+    await tr.saveWeights(path.join(dir, 'final.weights'));
+  } finally {
+    await live.done();
+    clean?.dispose();
+    noisy?.dispose();
+    tr.dispose();
+  }
 }
 
 /** Loads weights; throws a one-line error naming the command that makes them when missing. */

@@ -73,19 +73,63 @@ test('image/label count mismatch: clear one-line error', () => {
 test('data/mnist via MNIST_DIR is used, and an incomplete folder is refused', () => {
   const dir = path.join(tmp, 'mnist');
   fs.mkdirSync(dir);
-  write('mnist/train-images-idx3-ubyte.gz', zlib.gzipSync(idx(2051, [N, R, C], pixels)));
+  // loadMnist reads MNIST's 28×28 images only.
+  const px28 = Array.from({ length: N * 784 }, (_, i) => (i * 7) % 256);
+  write('mnist/train-images-idx3-ubyte.gz', zlib.gzipSync(idx(2051, [N, 28, 28], px28)));
   write('mnist/train-labels-idx1-ubyte', idx(2049, [N], labels));
   const old = process.env.MNIST_DIR;
   process.env.MNIST_DIR = dir;
   try {
     assert.throws(() => mnistDir(), /lacks some of the four IDX files/);
-    write('mnist/t10k-images-idx3-ubyte', idx(2051, [1, R, C], pixels.slice(0, 4)));
+    write('mnist/t10k-images-idx3-ubyte', idx(2051, [1, 28, 28], px28.slice(0, 784)));
     write('mnist/t10k-labels-idx1-ubyte.gz', zlib.gzipSync(idx(2049, [1], [4])));
     assert.equal(mnistDir(), dir);
     const tr = loadMnist('train');
     assert.equal(tr.count, N);
+    assert.deepEqual([tr.rows, tr.cols], [28, 28]);
     assert.deepEqual(Array.from(tr.labels), labels);
     assert.deepEqual(Array.from(loadMnist('test').labels), [4]);
+  } finally {
+    if (old === undefined) delete process.env.MNIST_DIR;
+    else process.env.MNIST_DIR = old;
+  }
+});
+
+test('a gzip bomb fails early, at the size its IDX header announces (bounded memory)', () => {
+  // A valid header for 3×2×2 pixels, then 64 MB of zeros: about 64 kB gzipped.
+  const bomb = write('bomb.gz', zlib.gzipSync(Buffer.concat([idx(2051, [N, R, C], pixels), Buffer.alloc(64 * 2 ** 20)]), { level: 9 }));
+  assert.ok(fs.statSync(bomb).size < 200_000);
+  const t0 = Date.now();
+  assert.throws(
+    () => loadIdxPair(bomb, goodLabels),
+    (e: Error) => /bomb\.gz inflates to more than the 28 bytes its IDX header announces/.test(e.message) && !e.message.includes('\n'),
+  );
+  assert.ok(Date.now() - t0 < 2000, 'stopped early, not after inflating 64 MB');
+  // A header that announces more than any MNIST file: refused before allocating it.
+  const huge = write('huge.gz', zlib.gzipSync(idx(2051, [2 ** 22, 28, 28], [1, 2, 3])));
+  assert.throws(() => loadIdxPair(huge, goodLabels), /huge\.gz: its IDX header announces 3288334352 bytes, more than the limit of \d+/);
+  // A damaged gzip stream is still named as such.
+  const gz = zlib.gzipSync(idx(2051, [N, R, C], pixels));
+  const cut = write('cut.gz', gz.subarray(0, gz.length - 12));
+  assert.throws(() => loadIdxPair(cut, goodLabels), /(damaged gzip file|truncated)/);
+});
+
+test('loadMnist refuses IDX images that are not 28×28, even with 784 pixels (14×56)', () => {
+  const dir = path.join(tmp, 'mnist-14x56');
+  fs.mkdirSync(dir);
+  const px = Array.from({ length: 2 * 784 }, (_, i) => i % 256);
+  for (const s of ['train', 't10k']) {
+    write(`mnist-14x56/${s}-images-idx3-ubyte`, idx(2051, [2, 14, 56], px));
+    write(`mnist-14x56/${s}-labels-idx1-ubyte`, idx(2049, [2], [1, 2]));
+  }
+  const old = process.env.MNIST_DIR;
+  process.env.MNIST_DIR = dir;
+  try {
+    assert.throws(
+      () => loadMnist('train'),
+      (e: Error) =>
+        /train-images-idx3-ubyte holds 14×56 images, expected 28×28; it is not MNIST/.test(e.message) && !e.message.includes('\n'),
+    );
   } finally {
     if (old === undefined) delete process.env.MNIST_DIR;
     else process.env.MNIST_DIR = old;

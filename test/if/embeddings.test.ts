@@ -13,6 +13,7 @@ import { encodeNpy, loadPromptEmbeddings, readNpy } from '../../lib/weights/embe
 import { writeSafetensors } from '../../lib/weights/safetensors';
 import { readTorchZip, unpickleTorch, writeTorchDict } from '../../lib/weights/torchPickle';
 import { randArray } from './tiny';
+import { zipSync, type Zippable } from 'fflate';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'if-emb-'));
 const S = 77;
@@ -118,4 +119,154 @@ test('clear errors: missing file, truncated .pth, non-zip, foreign globals, wron
   const bad = path.join(dir, 'bad.safetensors');
   writeSafetensors(bad, [{ name: 'p', shape: [2, 3, 4, 5], data: new Float32Array(120) }]);
   assert.throws(() => loadPromptEmbeddings(bad), /expected \[1,77,4096\] or \[77,4096\]/);
+});
+
+// ---- untrusted .pth files: sizes, views and pickle lengths are bounded before memory is taken ----
+
+/** Pickle opcodes for a hand-made data.pkl. */
+const P = {
+  str(s: string): number[] {
+    const b = [...new TextEncoder().encode(s)];
+    return [0x58, b.length & 255, (b.length >> 8) & 255, 0, 0, ...b];
+  },
+  int(v: number): number[] {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(v);
+    return [0x4a, ...b];
+  },
+  global(m: string, n: string): number[] {
+    return [0x63, ...new TextEncoder().encode(`${m}\n${n}\n`)];
+  },
+};
+
+interface View {
+  name: string;
+  key: string;
+  numel: number;
+  offset: number;
+  size: number[];
+  stride: number[];
+}
+
+/** data.pkl for {name: _rebuild_tensor_v2(FloatStorage key, offset, size, stride)} of each view. */
+function pickleOf(views: View[]): Uint8Array {
+  const o: number[] = [0x80, 2, 0x7d, 0x28];
+  for (const v of views) {
+    o.push(...P.str(v.name), ...P.global('torch._utils', '_rebuild_tensor_v2'), 0x28);
+    o.push(
+      0x28,
+      ...P.str('storage'),
+      ...P.global('torch', 'FloatStorage'),
+      ...P.str(v.key),
+      ...P.str('cpu'),
+      ...P.int(v.numel),
+      0x74,
+      0x51,
+    );
+    o.push(...P.int(v.offset), 0x28, ...v.size.flatMap(P.int), 0x74, 0x28, ...v.stride.flatMap(P.int), 0x74, 0x89, 0x29, 0x74, 0x52);
+  }
+  o.push(0x75, 0x2e);
+  return Uint8Array.from(o);
+}
+
+const f32bytes = (a: number[]) => new Uint8Array(Float32Array.from(a).buffer);
+
+/** Sets the uncompressed size an archive's central directory declares for one entry. */
+function declare(zip: Uint8Array, name: string, size: number): Uint8Array {
+  const b = Buffer.from(zip);
+  let e = b.length - 22;
+  while (b.readUInt32LE(e) !== 0x06054b50) e--;
+  let o = b.readUInt32LE(e + 16);
+  for (let i = 0; i < b.readUInt16LE(e + 10); i++) {
+    const n = b.readUInt16LE(o + 28);
+    if (b.toString('utf8', o + 46, o + 46 + n) === name) b.writeUInt32LE(size, o + 24);
+    o += 46 + n + b.readUInt16LE(o + 30) + b.readUInt16LE(o + 32);
+  }
+  return b;
+}
+
+test('.pth: only the entries the pickle references are inflated, each declared size checked against a limit and the actual size', () => {
+  const storage = Float32Array.from({ length: 64 }, (_, i) => i / 8);
+  const view: View = { name: 'p', key: '0', numel: 64, offset: 0, size: [1, 8, 8], stride: [64, 8, 1] };
+  const entries = (junk = true, level: 0 | 9 = 9): Zippable => ({
+    'a/data.pkl': [pickleOf([view]), { level: 0 }],
+    'a/data/0': [new Uint8Array(storage.buffer), { level }],
+    ...(junk ? { 'a/junk': [new Uint8Array(1 << 16), { level: 9 }] } : {}),
+  });
+  const good = zipSync(entries());
+  const read = (buf: Uint8Array) => readTorchZip(buf, 'f.pth') as Map<string, { data: Float32Array }>;
+  assert.deepEqual(read(good).get('p')!.data, storage);
+  // An unreferenced entry that claims 4 GB: never inflated, so it does not matter.
+  assert.deepEqual(read(declare(good, 'a/junk', 0xfffffff0)).get('p')!.data, storage);
+  const line = (re: RegExp) => (e: Error) => re.test(e.message) && !e.message.includes('\n');
+  // A referenced one that claims 4 GB: refused before allocating, naming the entry and the limit.
+  assert.throws(
+    () => read(declare(good, 'a/data/0', 0xfffffff0)),
+    line(/^f\.pth: a\/data\/0 declares 4294967280 bytes, more than the limit of 1073741824 bytes for one entry/),
+  );
+  assert.throws(() => read(declare(good, 'a/data.pkl', 0xfffffff0)), line(/a\/data\.pkl declares 4294967280 bytes, more than the limit/));
+  assert.throws(
+    () => readTorchZip(good, 'f.pth', { maxEntryBytes: 200 }),
+    line(/a\/data\/0 declares 256 bytes, more than the limit of 200 bytes/),
+  );
+  // Declared smaller or larger than what the entry inflates to.
+  for (const size of [100, 255]) {
+    assert.throws(
+      () => read(declare(good, 'a/data/0', size)),
+      line(new RegExp(`a/data/0 inflates to more than the ${size} bytes it declares; refusing it`)),
+    );
+  }
+  assert.throws(() => read(declare(good, 'a/data/0', 300)), line(/a\/data\/0 inflates to 256 bytes but declares 300/));
+  const stored = zipSync(entries(false, 0));
+  assert.throws(() => read(declare(stored, 'a/data/0', 300)), line(/a\/data\/0 is stored with 256 bytes but declares 300/));
+});
+
+test('.pth views: stride 0 and shared storages are cheap; negative offsets and strides and huge views are named errors', () => {
+  const st = [1, 2, 3, 4, 5, 6, 7, 8];
+  let loads = 0;
+  const load = () => (loads++, f32bytes(st));
+  const base = { key: '0', numel: 8 };
+  const obj = unpickleTorch(
+    pickleOf([
+      { name: 'expanded', ...base, offset: 0, size: [1000, 8], stride: [0, 1] },
+      { name: 'strided', ...base, offset: 1, size: [3], stride: [2] },
+      { name: 'all', ...base, offset: 0, size: [2, 4], stride: [4, 1] },
+    ]),
+    load,
+  ) as Map<string, { shape: number[]; data: Float32Array }>;
+  assert.equal(loads, 1, 'one storage, read and converted once for three views');
+  const ex = obj.get('expanded')!;
+  assert.deepEqual(ex.shape, [1000, 8]);
+  assert.deepEqual([...ex.data.subarray(7992)], st);
+  assert.deepEqual([...obj.get('strided')!.data], [2, 4, 6]);
+  assert.deepEqual([...obj.get('all')!.data], st);
+  const fails = (v: Partial<View>, re: RegExp) =>
+    assert.throws(
+      () => unpickleTorch(pickleOf([{ name: 'x', ...base, offset: 0, size: [8], stride: [1], ...v }]), load, 'f.pth'),
+      (e: Error) => {
+        assert.match(e.message, re);
+        assert.doesNotMatch(e.message, /Invalid typed array length|\n/);
+        return true;
+      },
+    );
+  fails({ offset: -1 }, /^f\.pth: tensor on storage 0 has a negative storage offset -1 \(torch refuses it too\)/);
+  fails({ size: [2, 4], stride: [-4, 1] }, /negative stride \(-4,1\) \(torch refuses it too\)/);
+  fails(
+    { size: [1e6, 1e6], stride: [0, 0] },
+    /tensor view \[1000000,1000000\] on storage 0 has 1000000000000 elements, more than the limit of 134217728/,
+  );
+  fails({ size: [9] }, /tensor \[9\] \(offset 0, strides 1\) reads past its storage 0 of 8 elements/);
+  fails({ offset: 1, size: [2, 4], stride: [4, 1] }, /reads past its storage 0/);
+});
+
+test('.pth pickle: APPENDS with 300,000 items does not overflow the stack', () => {
+  const n = 300_000;
+  // PROTO 2, EMPTY_LIST, MARK, n × BININT1, APPENDS, STOP
+  const ops = new Uint8Array(4 + 2 * n + 2);
+  ops.set([0x80, 2, 0x5d, 0x28]);
+  for (let i = 0; i < n; i++) ops.set([0x4b, i % 256], 4 + 2 * i);
+  ops.set([0x65, 0x2e], 4 + 2 * n);
+  const list = unpickleTorch(ops, () => new Uint8Array()) as number[];
+  assert.equal(list.length, n);
+  assert.equal(list[n - 1], (n - 1) % 256);
 });

@@ -113,3 +113,29 @@ test('savePng writes atomically (no temp file left) and clips out-of-range value
   assert.deepEqual(Array.from(data), [64, 191, 255, 128, 255, 159]);
   t.dispose();
 });
+
+test('a NaN or infinite pixel is refused, not written as black; the previous file stays byte-identical', async () => {
+  await initEngine({ engine: 'cpu', quiet: true });
+  const file = path.join(tmp, 'keep.png');
+  const good = tf.tensor3d([0, 0.5, 1, 0.25], [2, 2, 1]);
+  await savePng(good, file);
+  const before = fs.readFileSync(file);
+  for (const bad of [NaN, Infinity, -Infinity]) {
+    const t = tf.tensor3d([0, bad, 1, 0.25], [2, 2, 1]);
+    await assert.rejects(
+      savePng(t, file),
+      (e: Error) =>
+        new RegExp(
+          `tensorToPng: the image has 1 non-finite value \\(${String(bad).replace('-', '\\-')} at index 1 of \\[2,2,1\\]\\); nothing was written`,
+        ).test(e.message) && !e.message.includes('\n'),
+    );
+    await assert.rejects(tensorToRaw(t), /non-finite/);
+    t.dispose();
+  }
+  assert.deepEqual(fs.readFileSync(file), before);
+  assert.deepEqual(
+    fs.readdirSync(tmp).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
+  good.dispose();
+});

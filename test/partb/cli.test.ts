@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { initEngine } from '../../lib/engine';
 import { Trainer, presetConfig } from '../../lib/training/trainer';
+import { loadTensorFile, saveTensorFile } from '../../lib/weights/tensorFile';
 
 const script = path.resolve(__dirname, '..', '..', 'scripts', 'sample.js');
 
@@ -40,4 +41,33 @@ test('npm run sample: PNG per sample + grid, deterministic per seed, clear error
   assert.match(wrongModel.out, /holds the class model, not time/);
   const missing = sample(['--model', 'time', '--weights', path.join(dir, 'nope.weights')]);
   assert.match(missing.out, /not found: make them with `npm run train -- --model time/);
+});
+
+test('npm run sample: broken (NaN) weights and an unwritable --out are refused; nothing is written', async () => {
+  await initEngine({ quiet: true });
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'partb-cli-bad-'));
+  const good = path.join(dir, 'good.weights');
+  const tr = new Trainer(presetConfig('class', 'cpu', { D: 2 }));
+  await tr.saveWeights(good);
+  tr.dispose();
+  // The same weights with a NaN in every tensor (written past the trainer, which refuses them).
+  const { meta, tensors } = loadTensorFile(good);
+  for (const t of tensors.values()) t.data[0] = NaN;
+  const nan = path.join(dir, 'nan.weights');
+  saveTensorFile(nan, tensors, meta);
+  const out = path.join(dir, 'out');
+  const r = sample(['--model', 'class', '--digit', '3', '--count', '2', '--weights', nan, '--out', out]);
+  assert.equal(r.status, 1, r.out);
+  assert.match(
+    r.out,
+    /error: sampling with .*nan\.weights produced \d+ non-finite pixel values \(NaN or infinite\); nothing was written to .*out — the weights are broken/,
+  );
+  assert.ok(!fs.existsSync(out), 'no black PNGs written');
+  // --out under a regular file: refused before sampling (exit 2, one line, no engine line).
+  const file = path.join(dir, 'a-file');
+  fs.writeFileSync(file, 'x');
+  const w = sample(['--model', 'class', '--digit', '3', '--count', '2', '--weights', good, '--out', path.join(file, 'sub')]);
+  assert.equal(w.status, 2, w.out);
+  assert.match(w.out, /^error: --out .*a-file\/sub is not a writable folder: .*a-file is a file; choose another --out\n$/);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['a-file', 'good.weights', 'nan.weights']);
 });

@@ -163,3 +163,57 @@ test('learning-rate schedule: ExponentialLR 0.1^(1/epochs) per epoch for DDPMs, 
   assert.deepEqual([d.config.D, d.config.batch, d.config.epochs], [2, 256, 5]);
   d.dispose();
 });
+
+test('a non-finite value (a BatchNorm running stat) is never written: the previous checkpoint and weights stay byte-identical', async () => {
+  await initEngine({ quiet: true });
+  const dir = tmp();
+  const data = fakeData(8);
+  const tr = new Trainer(tiny('time', { epochs: 3 }));
+  await tr.run(data, { outDir: dir, untilEpoch: 1 });
+  const ck = path.join(dir, 'last.ckpt');
+  const w1 = path.join(dir, 'epoch-1.weights');
+  const before = { ck: fs.readFileSync(ck), w1: fs.readFileSync(w1) };
+  // The loss stays finite (training uses the batch statistics), but the running variance is NaN.
+  const [bn, v] = [...tr.net.store.buffers].find(([k]) => /var/i.test(k)) ?? [...tr.net.store.buffers][0];
+  tf.tidy(() => v.assign(tf.fill(v.shape, NaN)));
+  const msg = new RegExp(
+    `refusing to write .*last\\.ckpt: tensor model/${bn.replace(/[.[\]]/g, '\\$&')} holds NaN \\(index 0\\) after step 2 \\(epoch 1\\); the previous last\\.ckpt is kept — training diverged: lower the learning rate`,
+  );
+  await assert.rejects(tr.saveCheckpoint(ck), msg);
+  await assert.rejects(tr.saveWeights(w1), /refusing to write .*epoch-1\.weights: tensor .* holds NaN/);
+  // Through run(): the epoch-2 snapshot is refused first, and last.ckpt is not replaced.
+  await assert.rejects(
+    tr.run(data, { outDir: dir }),
+    /refusing to write .*epoch-2\.weights: tensor .* holds NaN \(index 0\) after step 4 \(epoch 2\)/,
+  );
+  assert.deepEqual(fs.readFileSync(ck), before.ck, 'last.ckpt changed');
+  assert.deepEqual(fs.readFileSync(w1), before.w1, 'epoch-1.weights changed');
+  assert.ok(!fs.existsSync(path.join(dir, 'epoch-2.weights')));
+  assert.deepEqual(
+    fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')),
+    [],
+  );
+  tr.dispose();
+});
+
+test('at an epoch end the snapshot is written before last.ckpt; stale *.tmp files of killed writes are removed on start', async () => {
+  await initEngine({ quiet: true });
+  const dir = tmp();
+  const data = fakeData(8);
+  // Orphans of a killed writer (a pid that does not run), and files that are not ours.
+  const orphan = path.join(dir, 'last.ckpt.999999999.k3j2h1.tmp');
+  const keep = [path.join(dir, 'notes.tmp'), path.join(dir, `last.ckpt.${process.pid}.abc.tmp`)];
+  fs.writeFileSync(orphan, 'partial');
+  for (const f of keep) fs.writeFileSync(f, 'x');
+  const tr = new Trainer(tiny('time'));
+  const order: string[] = [];
+  const ckpt = tr.saveCheckpoint.bind(tr);
+  const weights = tr.saveWeights.bind(tr);
+  tr.saveCheckpoint = (f) => (order.push(path.basename(f)), ckpt(f));
+  tr.saveWeights = (f, e, o) => (order.push(path.basename(f)), weights(f, e, o));
+  await tr.run(data, { outDir: dir, untilEpoch: 1 });
+  assert.deepEqual(order, ['epoch-1.weights', 'last.ckpt']);
+  assert.ok(!fs.existsSync(orphan), 'orphan tmp removed');
+  for (const f of keep) assert.ok(fs.existsSync(f), `${path.basename(f)} kept`);
+  tr.dispose();
+});

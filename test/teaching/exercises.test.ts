@@ -2,7 +2,7 @@
  * `npm run exercises` (lib/teaching/exercises.ts, scripts/exercises.ts): regions become stubs, the
  * mode line and imports are rewritten, malformed regions are refused; and the generated Part A
  * exercise notebook, executed headless, reports "not implemented yet" for every exercise while the
- * rest of the notebook runs, and with the solutions pasted back passes every check.
+ * rest of the notebook runs, and with the solutions pasted back passes every check (Part A and Part B).
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -94,63 +94,54 @@ function execute(file: string): { ok: boolean; lines: string[]; stderr: string }
   return { ok: true, lines, stderr: '' };
 }
 
-test(
-  'the Part A exercise notebook runs headless: every stub says "not implemented yet" and later sections still run; with the solutions every check passes',
-  { timeout: 1_200_000 },
-  () => {
-    const dir = path.join(PROJECT_ROOT, 'notebooks', 'exercises', `.test-${process.pid}`);
-    fs.rmSync(dir, { recursive: true, force: true });
-    try {
-      for (const [sub, flags] of [
-        ['stubs', []],
-        ['solutions', ['--with-solutions']],
-      ] as const) {
-        const r = spawnSync(
-          process.execPath,
-          [
-            path.join(PROJECT_ROOT, 'dist', 'scripts', 'exercises.js'),
-            '--out',
-            path.join(dir, sub),
-            ...flags,
-            path.join(PROJECT_ROOT, 'notebooks', 'partA.ipynb'),
-          ],
-          { encoding: 'utf8' },
-        );
-        assert.equal(r.status, 0, r.stderr);
-      }
-      const names = findRegions(JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, 'notebooks', 'partA.ipynb'), 'utf8')) as Notebook).map(
-        (r) => r.name,
-      );
-      assert.ok(names.length >= 8, `partA has ${names.length} exercises`);
-
-      const stubs = execute(path.join(dir, 'stubs', 'partA.ipynb'));
-      assert.ok(stubs.ok, `the exercise notebook failed:\n${stubs.stderr}`);
-      for (const n of names)
-        assert.ok(
-          stubs.lines.some((l) => l.startsWith(`… not implemented yet: ${n} (later cells use `)),
-          `no "not implemented yet" line for ${n}`,
-        );
-      assert.ok(!stubs.lines.some((l) => l.startsWith('✗')), stubs.lines.filter((l) => l.startsWith('✗')).join('\n'));
-      // The checks of composed algorithms (built on the fallbacks) still pass, and the last cell ran.
-      assert.ok(
-        stubs.lines.some((l) => /^✓ hybrid images|^✓ inpainting \(§1\.7\.2\)/.test(l) || /^✓ SDEdit/.test(l)),
-        'composed checks after the stubs',
-      );
-      assert.ok(
-        stubs.lines.some((l) => /^tensors alive: (\d+) \((\d+) after/.test(l)),
-        'the notebook ran to its last cell',
-      );
-
-      const solved = execute(path.join(dir, 'solutions', 'partA.ipynb'));
-      assert.ok(solved.ok, `the solved exercise notebook failed:\n${solved.stderr}`);
-      for (const n of names)
-        assert.ok(
-          solved.lines.some((l) => l.startsWith(`✓ ${n}: `)),
-          `no ✓ for ${n}:\n${solved.lines.join('\n')}`,
-        );
-      assert.ok(!solved.lines.some((l) => l.startsWith('✗') || l.startsWith('…')));
-    } finally {
+for (const name of ['partA', 'partB']) {
+  test(
+    `the ${name} exercise notebook runs headless: every stub says "not implemented yet" and later sections still run; with the solutions every check passes`,
+    { timeout: 1_800_000 },
+    () => {
+      const source = path.join(PROJECT_ROOT, 'notebooks', `${name}.ipynb`);
+      const dir = path.join(PROJECT_ROOT, 'notebooks', 'exercises', `.test-${name}-${process.pid}`);
       fs.rmSync(dir, { recursive: true, force: true });
-    }
-  },
-);
+      try {
+        for (const [sub, flags] of [
+          ['stubs', []],
+          ['solutions', ['--with-solutions']],
+        ] as const) {
+          const script = path.join(PROJECT_ROOT, 'dist', 'scripts', 'exercises.js');
+          const r = spawnSync(process.execPath, [script, '--out', path.join(dir, sub), ...flags, source], { encoding: 'utf8' });
+          assert.equal(r.status, 0, r.stderr);
+        }
+        const names = findRegions(JSON.parse(fs.readFileSync(source, 'utf8')) as Notebook).map((r) => r.name);
+        assert.ok(names.length >= 7, `${name} has ${names.length} exercises`);
+
+        const stubs = execute(path.join(dir, 'stubs', `${name}.ipynb`));
+        assert.ok(stubs.ok, `the exercise notebook failed:\n${stubs.stderr}`);
+        for (const n of names) {
+          const said = stubs.lines.some((l) => l.startsWith(`… not implemented yet: ${n} (later cells use `));
+          assert.ok(said, `no "not implemented yet" line for ${n}`);
+        }
+        assert.ok(!stubs.lines.some((l) => l.startsWith('✗')), stubs.lines.filter((l) => l.startsWith('✗')).join('\n'));
+        // Checks of algorithms composed from the exercises (now the library's fallbacks) still pass, and the last cell ran.
+        assert.ok(
+          stubs.lines.some((l) => /^✓ (SDEdit|inpainting \(§1\.7\.2\)|guided sampling)/.test(l)),
+          'composed checks after the stubs',
+        );
+        assert.ok(
+          stubs.lines.some((l) => /^tensors alive: \d+ \(\d+ /.test(l)),
+          'the notebook ran to its last cell',
+        );
+
+        const solved = execute(path.join(dir, 'solutions', `${name}.ipynb`));
+        assert.ok(solved.ok, `the solved exercise notebook failed:\n${solved.stderr}`);
+        for (const n of names)
+          assert.ok(
+            solved.lines.some((l) => l.startsWith(`✓ ${n}: `)),
+            `no ✓ for ${n}:\n${solved.lines.join('\n')}`,
+          );
+        assert.ok(!solved.lines.some((l) => l.startsWith('✗') || l.startsWith('…')));
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+}
