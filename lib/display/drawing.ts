@@ -2,16 +2,21 @@
  * A drawing canvas for the Part A notebook (the course's hand-drawn images, SPEC §1.0c / §1.7.1).
  *
  * `showDrawingCanvas` displays an HTML canvas (white pen on black, like MNIST) with "Send to
- * kernel" and "Clear" buttons. "Send" encodes the drawing as a PNG and runs, in the notebook's own
- * kernel (the classic notebook's Jupyter.notebook.kernel.execute),
- *     receiveDrawing("<file>", "<base64 PNG>")
- * which writes the file atomically; the next cell loads it with loadModelImage like any image.
- * The page shows "saved" once the kernel replied ok. (JupyterLab has no such global; there the
- * canvas offers "Download PNG" instead, to be put at the same path by hand.)
+ * kernel", "Clear" and "Download PNG". "Send" encodes the drawing as a PNG and sends
+ *     {file, png: "<base64 PNG>"}
+ * on a Jupyter comm to the target DRAWING_COMM_TARGET, which showDrawingCanvas registers in the
+ * kernel (once per kernel; patched tslab). The kernel calls receiveDrawing, which writes the file
+ * atomically, and answers {status: 'ok', file, bytes} or {status: 'error', message}; the page shows
+ * "saved to …" or the one-line error, and the next cell loads the file with loadModelImage like any
+ * image. The page opens the comm through whichever front-end shows it (./comms: classic Notebook,
+ * JupyterLab / Notebook 7 when the app is reachable); where there is no kernel connection (VS Code)
+ * or the kernel takes no comms (unpatched tslab), it says so and "Download PNG" remains, to be saved
+ * at the same path by hand.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { sendDisplay } from './notebook';
+import { isNotebook, registerCommTarget, sendDisplay, type KernelComm } from './notebook';
+import { BROWSER_COMM } from './comms';
 import { writeFileAtomic } from '../image/io';
 import { runsDir } from '../paths';
 
@@ -36,6 +41,44 @@ export function receiveDrawing(file: string, base64: string): string {
   return `drawing saved: ${file} (${bytes.length} bytes)`;
 }
 
+/** The comm target the canvas sends drawings to. */
+export const DRAWING_COMM_TARGET = 'diffusion.drawing';
+
+/** The kernel's answer to one drawing message. */
+export type DrawingReply = { status: 'ok'; file: string; bytes: number } | { status: 'error'; message: string };
+
+/** The first line of an error's message, bounded (never a stack trace). */
+function oneLine(e: unknown): string {
+  const text = e instanceof Error ? e.message : String(e);
+  const line = text.split(/\r?\n/)[0]!.trim() || 'unknown error';
+  return line.length > 300 ? `${line.slice(0, 297)}...` : line;
+}
+
+/**
+ * Handles one drawing message `{file?, png}` (png: base64; file defaults to `defaultFile`):
+ * receiveDrawing writes it, and the reply says where and how many bytes, or why not in one line.
+ */
+export function handleDrawingMessage(data: unknown, defaultFile: string = defaultDrawingFile()): DrawingReply {
+  try {
+    if (typeof data !== 'object' || data === null) return { status: 'error', message: 'the drawing message is not an object' };
+    const { file, png } = data as { file?: unknown; png?: unknown };
+    if (typeof png !== 'string' || png === '') return { status: 'error', message: 'the drawing message has no png (a base64 string)' };
+    if (file !== undefined && file !== null && (typeof file !== 'string' || file === '')) {
+      return { status: 'error', message: 'the drawing message has a file that is not a path' };
+    }
+    const target = typeof file === 'string' ? file : defaultFile;
+    receiveDrawing(target, png);
+    return { status: 'ok', file: target, bytes: Buffer.from(png, 'base64').length };
+  } catch (e) {
+    return { status: 'error', message: oneLine(e) };
+  }
+}
+
+/** The comm target's handler: each message on the comm gets one reply on it. */
+export function drawingCommHandler(comm: KernelComm): void {
+  comm.onMsg = (msg) => comm.send(handleDrawingMessage(msg?.content?.data));
+}
+
 export interface CanvasOptions {
   /** Where receiveDrawing writes the PNG (default defaultDrawingFile()). */
   file?: string;
@@ -47,12 +90,21 @@ export interface CanvasOptions {
   id?: string;
 }
 
-/** The canvas's HTML and script (exported for tests). */
-export function drawingCanvasHtml(opts: CanvasOptions = {}): string {
+/** A value as a JavaScript literal that is safe inside an HTML <script> (no "</script>"). */
+function jsLiteral(v: unknown): string {
+  return JSON.stringify(v).replace(/</g, '\\u003c');
+}
+
+/**
+ * The canvas's HTML and script (exported for tests). With `kernelComms` false (the kernel takes no
+ * comms) "Send to kernel" only explains that and points to "Download PNG".
+ */
+export function drawingCanvasHtml(opts: CanvasOptions = {}, kernelComms = true): string {
   const file = opts.file ?? defaultDrawingFile();
   const size = opts.size ?? 280;
   const pen = opts.pen ?? 22;
   const id = (opts.id ?? 'partA-draw').replace(/[^A-Za-z0-9_-]/g, '_');
+  const el = (suffix: string) => `document.getElementById(${jsLiteral(`${id}-${suffix}`)})`;
   return `<div id="${id}" style="font-family:sans-serif">
 <canvas id="${id}-canvas" width="${size}" height="${size}" style="background:#000;border:1px solid #888;touch-action:none;cursor:crosshair"></canvas>
 <div><button id="${id}-send">Send to kernel</button> <button id="${id}-clear">Clear</button>
@@ -60,9 +112,15 @@ export function drawingCanvasHtml(opts: CanvasOptions = {}): string {
 <span id="${id}-status" style="margin-left:1em;color:#555">draw a digit with the mouse, then send it</span></div>
 <script>
 (function () {
-  var c = document.getElementById(${JSON.stringify(`${id}-canvas`)});
+  ${BROWSER_COMM.replace(/\n/g, '\n  ')}
+  var root = document.getElementById(${jsLiteral(id)});
+  var c = ${el('canvas')};
   var ctx = c.getContext('2d');
-  var status = document.getElementById(${JSON.stringify(`${id}-status`)});
+  var status = ${el('status')};
+  var download = ${el('download')};
+  var file = ${jsLiteral(file)}, target = ${jsLiteral(DRAWING_COMM_TARGET)}, kernelComms = ${kernelComms ? 'true' : 'false'};
+  function say(state, text) { status.textContent = text; status.setAttribute('data-state', state); }
+  function fallback(why) { download.href = c.toDataURL('image/png'); say('none', why + ': press Download PNG and save it as ' + file); }
   function clear() { ctx.fillStyle = '#000'; ctx.fillRect(0, 0, c.width, c.height); }
   clear();
   ctx.strokeStyle = '#fff'; ctx.lineWidth = ${pen}; ctx.lineCap = 'round'; ctx.lineJoin = 'round';
@@ -71,24 +129,42 @@ export function drawingCanvasHtml(opts: CanvasOptions = {}): string {
   c.addEventListener('pointerdown', function (e) { down = true; last = pos(e); ctx.beginPath(); ctx.arc(last[0], last[1], ${pen} / 2, 0, 2 * Math.PI); ctx.fillStyle = '#fff'; ctx.fill(); });
   c.addEventListener('pointermove', function (e) { if (!down) return; var p = pos(e); ctx.beginPath(); ctx.moveTo(last[0], last[1]); ctx.lineTo(p[0], p[1]); ctx.stroke(); last = p; });
   ['pointerup', 'pointerleave'].forEach(function (ev) { c.addEventListener(ev, function () { down = false; }); });
-  document.getElementById(${JSON.stringify(`${id}-clear`)}).onclick = function () { clear(); status.textContent = 'cleared'; };
-  document.getElementById(${JSON.stringify(`${id}-download`)}).onclick = function () { this.href = c.toDataURL('image/png'); };
-  document.getElementById(${JSON.stringify(`${id}-send`)}).onclick = function () {
-    var b64 = c.toDataURL('image/png').split(',')[1];
-    var J = window.Jupyter;
-    if (!J || !J.notebook || !J.notebook.kernel) { status.textContent = 'no classic-notebook kernel here: use Download PNG and save it as ' + ${JSON.stringify(file)}; return; }
-    status.textContent = 'sending...';
-    J.notebook.kernel.execute('receiveDrawing(' + JSON.stringify(${JSON.stringify(file)}) + ', "' + b64 + '")', {
-      shell: { reply: function (msg) { status.textContent = msg.content.status === 'ok' ? 'saved to ' + ${JSON.stringify(file)} : 'kernel error: ' + (msg.content.evalue || msg.content.status); status.setAttribute('data-state', msg.content.status); } }
-    }, { silent: false, store_history: false });
+  ${el('clear')}.onclick = function () { clear(); say('cleared', 'cleared'); };
+  download.onclick = function () { this.href = c.toDataURL('image/png'); };
+  ${el('send')}.onclick = function () {
+    if (!kernelComms) { fallback('this kernel takes no comms (tslab not patched: run npm ci, then restart the kernel)'); return; }
+    var png = c.toDataURL('image/png').split(',')[1];
+    var done = false, timer = null, comm = null;
+    function finish() { done = true; if (timer) clearTimeout(timer); if (comm) comm.close(); }
+    comm = openComm(target, root, function (d) {
+      finish();
+      if (d && d.status === 'ok') say('ok', 'saved to ' + d.file + ' (' + d.bytes + ' bytes)');
+      else say('error', 'kernel error: ' + ((d && d.message) || 'unexpected answer'));
+    }, function () {
+      if (done) return;
+      done = true; if (timer) clearTimeout(timer);
+      say('closed', 'the kernel has no drawing target (restarted?): run the canvas cell again, or use Download PNG');
+    });
+    if (!comm) { fallback('this front-end gives output scripts no kernel connection (VS Code, or JupyterLab / Notebook 7 started without --expose-app-in-browser)'); return; }
+    say('sending', 'sending...');
+    timer = setTimeout(function () { if (!done) say('waiting', 'no answer from the kernel yet (busy running a cell?)'); }, 30000);
+    comm({ file: file, png: png });
   };
 })();
 </script></div>`;
 }
 
-/** Displays the canvas in the notebook (a no-op line outside one). `receiveDrawing` must be in the kernel's scope. */
+/**
+ * Displays the canvas in the notebook and registers the kernel end of its comm (once per kernel).
+ * Outside a notebook it prints one line; in a kernel without comms (unpatched tslab) the canvas
+ * still shows, with "Download PNG", and one line says why "Send" cannot work.
+ */
 export function showDrawingCanvas(opts: CanvasOptions = {}): void {
   const file = opts.file ?? defaultDrawingFile();
-  const shown = sendDisplay({ 'text/html': drawingCanvasHtml({ ...opts, file }), 'text/plain': `[drawing canvas → ${file}]` });
+  const comm = isNotebook() ? registerCommTarget(DRAWING_COMM_TARGET, drawingCommHandler) : 'no-kernel';
+  const kernelComms = comm === 'registered' || comm === 'already';
+  const shown = sendDisplay({ 'text/html': drawingCanvasHtml({ ...opts, file }, kernelComms), 'text/plain': `[drawing canvas → ${file}]` });
   if (!shown) console.log(`[drawing canvas] (only in a notebook) drawings go to ${file}`);
+  else if (!kernelComms)
+    console.log(`[drawing canvas] this kernel takes no comms (tslab not patched?): use Download PNG and save it as ${file}`);
 }

@@ -8,7 +8,9 @@
  * kernel's copy of tslab whichever node_modules it came from, and costs nothing outside a notebook.
  * tslab's public `display` only sends one MIME type per output; going one level down lets us send
  * bundles (e.g. an interactive chart as text/html plus a static image/png fallback) and display ids
- * for outputs that update in place (Jupyter's update_display_data).
+ * for outputs that update in place (Jupyter's update_display_data). The same module of the patched
+ * tslab (patches/tslab+1.0.22.patch) takes comm targets (`registerCommTarget`); ./comms.ts has the
+ * browser end.
  */
 import { setting } from '../config';
 
@@ -17,8 +19,27 @@ export type MimeBundle = Record<string, string>;
 
 type WriteDisplayData = (content: { data: MimeBundle; metadata: object; transient: object }, update: boolean) => void;
 
+/** The kernel end of a Jupyter comm, as the patched tslab hands it to a comm target's handler. */
+export interface KernelComm {
+  readonly commId?: string;
+  readonly targetName?: string;
+  /** Sends JSON to the front-end's end of the comm (comm_msg). */
+  send(data: unknown, metadata?: object): void;
+  /** Closes the comm (comm_close). */
+  close(data?: unknown): void;
+  /** Called with each comm_msg from the front-end; the payload is `msg.content.data`. */
+  onMsg: ((msg: { content: { data: unknown } }) => void | Promise<void>) | null;
+  /** Called when the front-end closes the comm. */
+  onClose: ((msg: unknown) => void) | null;
+}
+
+/** Called by the kernel for each comm the front-end opens to the target. */
+export type CommTargetHandler = (comm: KernelComm, openMsg: unknown) => void | Promise<void>;
+
 interface TslabJupyterModule {
   lastWriteDisplayData: WriteDisplayData | null;
+  /** Only in the patched tslab (patches/tslab+1.0.22.patch). */
+  registerCommTarget?: (targetName: string, handler: CommTargetHandler | null) => void;
 }
 
 function kernelModule(): TslabJupyterModule | undefined {
@@ -30,6 +51,28 @@ function kernelModule(): TslabJupyterModule | undefined {
     }
   }
   return undefined;
+}
+
+/** The comm targets this library registered, per kernel module (so once per kernel). */
+const registeredTargets = new WeakMap<object, Set<string>>();
+
+/**
+ * Registers `handler` for the comms the front-end opens to `targetName`, once per kernel: later
+ * calls with the same name keep the first handler (so re-running a cell does not pile them up).
+ * Returns 'registered' or 'already' where the kernel takes comms; 'unsupported' inside a tslab
+ * kernel without comm support (unpatched tslab); 'no-kernel' outside a notebook (or with
+ * DIFFUSION_DISPLAY=terminal).
+ */
+export function registerCommTarget(targetName: string, handler: CommTargetHandler): 'registered' | 'already' | 'unsupported' | 'no-kernel' {
+  const mod = kernelModule();
+  if (!mod || setting('DIFFUSION_DISPLAY') === 'terminal') return 'no-kernel';
+  if (typeof mod.registerCommTarget !== 'function') return 'unsupported';
+  let names = registeredTargets.get(mod);
+  if (!names) registeredTargets.set(mod, (names = new Set()));
+  if (names.has(targetName)) return 'already';
+  mod.registerCommTarget(targetName, handler);
+  names.add(targetName);
+  return 'registered';
 }
 
 /**

@@ -2,9 +2,9 @@
  * Jupyter comms from an output's script to the tslab kernel, in a real front-end: classic Jupyter
  * Notebook 6.4 (Debian's jupyter-notebook) on 127.0.0.1 in headless Chromium. A cell registers a
  * comm target through the patched tslab (found in require.cache, as lib/display/notebook.ts finds
- * the kernel module) and displays HTML whose script opens a comm to it (BROWSER_COMM below, the
- * front-end-neutral opener the drawing canvas can use), sends a PNG twice and shows the kernel's
- * answers.
+ * the kernel module) and displays HTML whose script opens a comm to it (BROWSER_COMM from
+ * lib/display/comms.ts, the front-end-neutral opener the drawing canvas uses), sends a PNG twice and
+ * shows the kernel's answers.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -15,40 +15,11 @@ import * as path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chromium } from 'playwright-core';
 import { runAllCellsInPage } from '../helpers';
+import { BROWSER_COMM } from '../../lib/display/comms';
 
 const CHROMIUM = '/usr/bin/chromium';
 const JUPYTER = '/usr/bin/jupyter';
 const root = path.resolve(__dirname, '..', '..', '..');
-
-/**
- * Browser side: `openComm(target, root, onMsg)` returns a send function for a comm to `target`,
- * or null where the page has no handle on the kernel. Classic Notebook 6 / nbclassic:
- * Jupyter.notebook.kernel.comm_manager; JupyterLab / Notebook 7 started with
- * --expose-app-in-browser: window.jupyterapp, the notebook panel holding `root`, its kernel's
- * createComm. (VS Code gives output scripts no kernel handle.)
- */
-const BROWSER_COMM = `function openComm(target, root, onMsg, onClose) {
-  var J = window.Jupyter;
-  if (J && J.notebook && J.notebook.kernel && J.notebook.kernel.comm_manager) {
-    var cc = J.notebook.kernel.comm_manager.new_comm(target, {});
-    cc.on_msg(function (msg) { onMsg(msg.content.data); });
-    cc.on_close(function () { onClose(); });
-    return function (data) { cc.send(data); };
-  }
-  var app = window.jupyterapp || window.jupyterlab;
-  if (app && app.shell) {
-    var panel = Array.from(app.shell.widgets('main')).find(function (w) { return w.node.contains(root); }) || app.shell.currentWidget;
-    var kernel = panel && panel.sessionContext && panel.sessionContext.session && panel.sessionContext.session.kernel;
-    if (kernel) {
-      var lc = kernel.createComm(target);
-      lc.onMsg = function (msg) { onMsg(msg.content.data); };
-      lc.onClose = function () { onClose(); };
-      lc.open({});
-      return function (data) { lc.send(data); };
-    }
-  }
-  return null;
-}`;
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -1,7 +1,9 @@
 /**
  * The notebook's drawing canvas end to end: a real classic Jupyter server on 127.0.0.1 with the
  * tslab kernel, the canvas cell executed in headless Chromium, a stroke drawn with the mouse,
- * "Send to kernel" clicked, and the PNG checked where the kernel wrote it.
+ * "Send to kernel" clicked (the page opens a Jupyter comm to the target showDrawingCanvas
+ * registered; the kernel calls receiveDrawing and replies), the PNG checked where the kernel wrote
+ * it and the page's status read; then a payload that is not a PNG, answered with a one-line error.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -68,7 +70,7 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
         metadata: {},
         execution_count: null,
         outputs: [],
-        source: `import { showDrawingCanvas, receiveDrawing } from ${JSON.stringify(lib)};\nvoid receiveDrawing;\nshowDrawingCanvas({ file: ${JSON.stringify(file)}, id: 't' });`,
+        source: `import { showDrawingCanvas } from ${JSON.stringify(lib)};\nshowDrawingCanvas({ file: ${JSON.stringify(file)}, id: 't' });`,
       },
     ],
     metadata: { kernelspec: { display_name: 'TypeScript', language: 'typescript', name: 'tslab' } },
@@ -116,9 +118,14 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
     await page.mouse.down();
     for (let y = 50; y <= 230; y += 10) await page.mouse.move(box.x + box.width / 2, box.y + y);
     await page.mouse.up();
+    const settled = '#t-status[data-state]:not([data-state="sending"])';
     await page.click('#t-send');
-    await page.waitForSelector('#t-status[data-state="ok"]', { timeout: 60_000 });
+    await page.waitForSelector(settled, { timeout: 60_000 });
+    const okText = (await page.textContent('#t-status')) ?? '';
+    assert.equal(await page.getAttribute('#t-status', 'data-state'), 'ok', okText);
     assert.ok(fs.existsSync(file), 'the kernel wrote the drawing');
+    const written = fs.readFileSync(file);
+    assert.equal(okText, `saved to ${file} (${written.length} bytes)`);
     const { data, info } = await sharp(file).grayscale().raw().toBuffer({ resolveWithObject: true });
     assert.deepEqual([info.width, info.height], [280, 280]);
     const at = (x: number, y: number) => data[(y * info.width + x) * info.channels];
@@ -130,6 +137,29 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
       [220, 140],
     ])
       assert.ok(at(x, y) < 30, `background at (${x},${y}) is ${at(x, y)}`);
+
+    // a payload that is not a PNG: the kernel refuses it in one line and leaves the file alone
+    await page.evaluate(() => {
+      const c = document.getElementById('t-canvas') as HTMLCanvasElement;
+      c.toDataURL = () => `data:image/png;base64,${btoa('not a png at all')}`;
+      document.getElementById('t-status')!.removeAttribute('data-state');
+    });
+    await page.click('#t-send');
+    await page.waitForSelector(settled, { timeout: 60_000 });
+    const errText = (await page.textContent('#t-status')) ?? '';
+    assert.equal(await page.getAttribute('#t-status', 'data-state'), 'error', errText);
+    assert.equal(errText, `kernel error: receiveDrawing: the data for ${file} is not a PNG (16 bytes); send it from the canvas again`);
+    assert.deepEqual(fs.readFileSync(file), written, 'the refused payload left the drawing as it was');
+
+    // a page with no handle on the kernel (as in VS Code): the status says so, Download PNG is ready
+    await page.evaluate(() => {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      (window as any).Jupyter = undefined;
+    });
+    await page.click('#t-send');
+    await page.waitForSelector('#t-status[data-state="none"]', { timeout: 10_000 });
+    assert.match((await page.textContent('#t-status')) ?? '', /no kernel connection .*: press Download PNG and save it as /);
+    assert.match((await page.getAttribute('#t-download', 'href')) ?? '', /^data:image\/png;base64,/);
   } catch (e) {
     throw new Error(`${(e as Error).message}\n--- jupyter log (tail) ---\n${log.split('\n').slice(-30).join('\n')}`);
   } finally {

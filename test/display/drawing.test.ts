@@ -1,0 +1,170 @@
+/**
+ * The kernel end of the drawing canvas's comm (lib/display/drawing.ts), without a front-end: a fake
+ * comm object carries messages to the handler and collects its replies, and a stand-in for tslab's
+ * kernel module (in require.cache, where lib/display/notebook.ts looks) records display messages
+ * and comm-target registrations. The browser end is tested in test/partA/canvas.test.ts.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  DRAWING_COMM_TARGET,
+  drawingCanvasHtml,
+  drawingCommHandler,
+  handleDrawingMessage,
+  showDrawingCanvas,
+  type DrawingReply,
+} from '../../lib/display/drawing';
+import { registerCommTarget, type KernelComm, type CommTargetHandler } from '../../lib/display/comms';
+
+const PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('rest of a png')]);
+
+function fakeComm(): { comm: KernelComm; replies: unknown[]; deliver: (data: unknown) => Promise<void> } {
+  const replies: unknown[] = [];
+  const comm: KernelComm = {
+    commId: 'c1',
+    targetName: DRAWING_COMM_TARGET,
+    send: (data) => replies.push(data),
+    close: () => {},
+    onMsg: null,
+    onClose: null,
+  };
+  return { comm, replies, deliver: async (data) => void (await comm.onMsg!({ content: { data } })) };
+}
+
+/** Reply i as an error reply (a function, so that earlier deepEqual assertions do not narrow it). */
+function errorAt(replies: unknown[], i: number): Extract<DrawingReply, { status: 'error' }> {
+  return replies.at(i) as Extract<DrawingReply, { status: 'error' }>;
+}
+
+/** Runs fn with a stand-in tslab kernel module installed (with or without comm support). */
+async function withFakeKernel(
+  comms: boolean,
+  fn: (k: { displays: Record<string, string>[]; targets: [string, CommTargetHandler | null][] }) => void | Promise<void>,
+): Promise<void> {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'drawing-kernel-'));
+  const fakePath = path.join(tmp, 'node_modules', 'tslab', 'dist', 'jupyter.js');
+  const displays: Record<string, string>[] = [];
+  const targets: [string, CommTargetHandler | null][] = [];
+  const fake: Record<string, unknown> = {
+    lastWriteDisplayData: (content: { data: Record<string, string> }) => displays.push(content.data),
+  };
+  if (comms) fake.registerCommTarget = (name: string, handler: CommTargetHandler | null) => targets.push([name, handler]);
+  require.cache[fakePath] = { exports: fake, id: fakePath, filename: fakePath, loaded: true } as unknown as NodeJS.Module;
+  try {
+    await fn({ displays, targets });
+  } finally {
+    delete require.cache[fakePath];
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+test('a drawing message on the comm is written by receiveDrawing and answered ok; bad ones get one-line errors', async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drawing-comm-'));
+  try {
+    const file = path.join(dir, 'sub', 'd.png');
+    const { comm, replies, deliver } = fakeComm();
+    drawingCommHandler(comm);
+    await deliver({ file, png: PNG.toString('base64') });
+    assert.deepEqual(replies, [{ status: 'ok', file, bytes: PNG.length }]);
+    assert.deepEqual(fs.readFileSync(file), PNG);
+
+    // not a PNG: an error reply, the file left as it was
+    await deliver({ file, png: Buffer.from('hello').toString('base64') });
+    const bad = errorAt(replies, 1);
+    assert.equal(bad.status, 'error');
+    assert.match(bad.message, /not a PNG \(5 bytes\)/);
+    assert.deepEqual(fs.readFileSync(file), PNG);
+
+    // malformed messages and a file that cannot be written: one line each, never a stack
+    const blocker = path.join(dir, 'blocker');
+    fs.writeFileSync(blocker, 'x');
+    for (const data of [
+      undefined,
+      'png',
+      {},
+      { png: 42 },
+      { png: '' },
+      { file: 7, png: PNG.toString('base64') },
+      { file: path.join(blocker, 'd.png'), png: PNG.toString('base64') },
+    ]) {
+      await deliver(data);
+      const r = errorAt(replies, -1);
+      assert.equal(r.status, 'error', JSON.stringify(data));
+      assert.ok(r.message.length > 0 && !/\n|\s+at\s.+:\d+:\d+/.test(r.message), r.message);
+    }
+    assert.equal(replies.length, 9);
+
+    // no file in the message: the default one
+    const def = path.join(dir, 'default.png');
+    assert.deepEqual(handleDrawingMessage({ png: PNG.toString('base64') }, def), { status: 'ok', file: def, bytes: PNG.length });
+    assert.deepEqual(fs.readFileSync(def), PNG);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('showDrawingCanvas registers the comm target once per kernel and shows the canvas each time', async (t) => {
+  const log = t.mock.method(console, 'log', () => {});
+  await withFakeKernel(true, async ({ displays, targets }) => {
+    showDrawingCanvas({ file: '/tmp/x.png', id: 'a' });
+    showDrawingCanvas({ file: '/tmp/x.png', id: 'b' });
+    assert.deepEqual(
+      targets.map(([name]) => name),
+      [DRAWING_COMM_TARGET],
+    );
+    assert.equal(
+      registerCommTarget(DRAWING_COMM_TARGET, () => {}),
+      'already',
+    );
+    assert.equal(targets.length, 1);
+    assert.equal(displays.length, 2);
+    assert.match(displays[1]!['text/html']!, /kernelComms = true/);
+    assert.match(displays[1]!['text/html']!, /<canvas id="b-canvas"/);
+    assert.equal(log.mock.callCount(), 0);
+    // the registered handler is the drawing one
+    const { comm, replies, deliver } = fakeComm();
+    await targets[0]![1]!(comm, {});
+    await deliver({ png: Buffer.from('nope').toString('base64'), file: '/tmp/never.png' });
+    assert.equal((replies[0] as DrawingReply).status, 'error');
+  });
+  // a fresh kernel registers again
+  await withFakeKernel(true, ({ targets }) => {
+    showDrawingCanvas({ file: '/tmp/x.png' });
+    assert.equal(targets.length, 1);
+  });
+});
+
+test('without comm support or outside a notebook the canvas falls back with one line', async (t) => {
+  const log = t.mock.method(console, 'log', () => {});
+  await withFakeKernel(false, ({ displays }) => {
+    assert.equal(
+      registerCommTarget(DRAWING_COMM_TARGET, () => {}),
+      'unsupported',
+    );
+    showDrawingCanvas({ file: '/tmp/x.png' });
+    assert.equal(displays.length, 1);
+    assert.match(displays[0]!['text/html']!, /kernelComms = false/);
+    assert.equal(log.mock.callCount(), 1);
+    assert.match(String(log.mock.calls[0]!.arguments[0]), /^\[drawing canvas\] this kernel takes no comms .*Download PNG.*\/tmp\/x\.png$/);
+  });
+  assert.equal(
+    registerCommTarget(DRAWING_COMM_TARGET, () => {}),
+    'no-kernel',
+  );
+  showDrawingCanvas({ file: '/tmp/x.png' });
+  assert.equal(log.mock.callCount(), 2);
+  assert.match(String(log.mock.calls[1]!.arguments[0]), /only in a notebook/);
+});
+
+test("the canvas's script parses and keeps paths out of the markup", () => {
+  const html = drawingCanvasHtml({ file: '/tmp/</script><b>.png', id: 'x y' });
+  const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)].map((m) => m[1]!);
+  assert.equal(scripts.length, 1, 'one script, not cut short by the path');
+  assert.doesNotThrow(() => new Function(scripts[0]!));
+  assert.match(html, /<canvas id="x_y-canvas"/);
+  assert.match(scripts[0]!, /function openComm\(target, root, onMsg, onClose\)/);
+  assert.match(scripts[0]!, /"diffusion\.drawing"/);
+});
