@@ -1,4 +1,8 @@
 /** Small shared test helpers. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+import { spawnSync } from 'node:child_process';
 
 /** Seeded uniform [0,1) generator (mulberry32), for test data independent of TF.js. */
 export function mulberry32(seed: number): () => number {
@@ -29,4 +33,64 @@ export async function runAllCellsInPage(page: import('playwright-core').Page, ur
   );
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   await page.evaluate(() => (window as any).Jupyter.notebook.execute_all_cells());
+}
+
+/**
+ * A raw deflate stream of `head` followed by `mib` MiB of zeros, about 1 KB per MiB, built
+ * without allocating or compressing the zeros: one MiB of zeros deflated with a sync flush ends
+ * on a byte boundary and refers to nothing before it, so copies of it can follow each other; an
+ * empty final block ends the stream. (zlib level 9 alone manages ~1000:1 too, but takes ~2 s and
+ * the whole input's memory per GiB.) For gzip bombs and zip entries that inflate to a lot.
+ */
+export function zerosDeflated(mib: number, head: Uint8Array = new Uint8Array()): Buffer {
+  const flush = { level: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  const oneMiB = zlib.deflateRawSync(Buffer.alloc(1 << 20), flush);
+  const parts = head.length ? [zlib.deflateRawSync(head, flush)] : [];
+  for (let i = 0; i < mib; i++) parts.push(oneMiB);
+  parts.push(zlib.deflateRawSync(Buffer.alloc(0)));
+  return Buffer.concat(parts);
+}
+
+/** A gzip file (with its CRC and size) of `head` followed by `mib` MiB of zeros, about 1 KB per MiB: see zerosDeflated. */
+export function zerosGzipped(mib: number, head: Uint8Array = new Uint8Array()): Buffer {
+  const zeros = Buffer.alloc(1 << 20);
+  let crc = zlib.crc32(head);
+  for (let i = 0; i < mib; i++) crc = zlib.crc32(zeros, crc);
+  const trailer = Buffer.alloc(8);
+  trailer.writeUInt32LE(crc >>> 0, 0);
+  trailer.writeUInt32LE((head.length + mib * 2 ** 20) % 2 ** 32, 4);
+  return Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 3]), zerosDeflated(mib, head), trailer]);
+}
+
+/**
+ * Runs `body` (statements of a CommonJS script, with `m` = require(modulePath)) in a child node
+ * and returns what it returns (`result`, as JSON), the message it throws (`error`), and the
+ * child's peak resident memory in MB (`maxRssMB`, from process.resourceUsage().maxRSS, which is in
+ * kilobytes), with `baseMB`, its resident memory before `body` ran (node + the module).
+ */
+export function peakRssInChild(
+  modulePath: string,
+  body: string,
+  opts: { dir: string; timeoutMs?: number },
+): { error?: string; result?: unknown; maxRssMB: number; baseMB: number } {
+  const script = path.join(opts.dir, `probe-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}.js`);
+  fs.writeFileSync(
+    script,
+    `const m = require(${JSON.stringify(modulePath)});
+const fs = require('node:fs');
+const baseMB = process.memoryUsage().rss / 2 ** 20;
+let out;
+try {
+  out = { result: (() => { ${body} })() };
+} catch (e) {
+  out = { error: String(e && e.message) };
+}
+process.stdout.write(JSON.stringify({ ...out, baseMB, maxRssMB: process.resourceUsage().maxRSS / 1024 }));
+`,
+  );
+  const r = spawnSync(process.execPath, [script], { encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000 });
+  fs.rmSync(script, { force: true });
+  if (r.status !== 0)
+    throw new Error(`probe child failed (status ${r.status}, signal ${r.signal}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  return JSON.parse(r.stdout);
 }

@@ -13,7 +13,8 @@
  * are inflated, each zip entry's declared size must be within MAX_ENTRY_BYTES and equal what it
  * inflates to, each storage is converted once however many views share it, and a view must have
  * non-negative offset and strides (as torch requires), stay inside its storage and have at most
- * MAX_TENSOR_ELEMENTS elements.
+ * MAX_TENSOR_ELEMENTS elements. The storages of a file together stay within MAX_ENTRY_BYTES, and its
+ * views together within MAX_TENSOR_ELEMENTS, so many of them cannot multiply the memory taken.
  */
 import * as zlib from 'node:zlib';
 import { zipSync, type Zippable } from 'fflate';
@@ -21,7 +22,7 @@ import { bytesToFloat32, f32ToF16, StDtype } from './safetensors';
 
 /** Largest zip entry (declared size) the reader inflates: the course's file has entries of about 1 MB. */
 export const MAX_ENTRY_BYTES = 1024 * 1024 * 1024;
-/** Largest tensor (elements) a view may materialize: a stride-0 view cannot ask for more. */
+/** Largest tensor (elements) a view may materialize, and all the views of a file together: stride-0 views cannot ask for more. */
 export const MAX_TENSOR_ELEMENTS = 2 ** 27;
 
 /** A tensor read from a .pth file, contiguous, converted to float32. */
@@ -102,12 +103,16 @@ export function unpickleTorch(data: Uint8Array, loadStorage: (key: string) => Ui
   };
   // Each storage converted once, however many tensors view it.
   const storages = new Map<string, Float32Array>();
+  let storageBytes = 0;
+  let viewElements = 0;
   const storage = (st: StorageRef): Float32Array => {
     let all = storages.get(st.key);
     if (all) return all;
     const bpe = st.dtype === 'F64' ? 8 : st.dtype === 'F32' ? 4 : 2;
     if (!Number.isSafeInteger(st.numel) || st.numel < 0) fail(`storage ${st.key} declares ${st.numel} elements`);
     if (st.numel * bpe > MAX_ENTRY_BYTES) fail(`storage ${st.key} declares ${st.numel * bpe} bytes, more than the limit of ${MAX_ENTRY_BYTES}`);
+    storageBytes += st.numel * bpe;
+    if (storageBytes > MAX_ENTRY_BYTES) fail(`storages total ${storageBytes} bytes with storage ${st.key}, more than the limit of ${MAX_ENTRY_BYTES} for one file`);
     const raw = loadStorage(st.key);
     if (raw.length < st.numel * bpe) fail(`storage ${st.key} has ${raw.length} bytes, expected ${st.numel * bpe} (truncated file?)`);
     all = bytesToFloat32(raw, st.dtype, st.numel);
@@ -133,6 +138,8 @@ export function unpickleTorch(data: Uint8Array, loadStorage: (key: string) => Ui
     if (numel > MAX_TENSOR_ELEMENTS) {
       fail(`tensor view [${size.join(',')}] on storage ${st.key} has ${numel} elements, more than the limit of ${MAX_TENSOR_ELEMENTS}`);
     }
+    viewElements += numel;
+    if (viewElements > MAX_TENSOR_ELEMENTS) fail(`tensor views total ${viewElements} elements with [${size.join(',')}], more than the limit of ${MAX_TENSOR_ELEMENTS} for one file`);
     const all = storage(st);
     if (numel > 0) {
       const last = size.reduce((o, n, d) => o + (n - 1) * stride[d], offset);

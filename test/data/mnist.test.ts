@@ -11,6 +11,7 @@ import * as zlib from 'node:zlib';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
 import { loadIdxPair, loadMnist, mnistBatch, mnistDir, parseIdx } from '../../lib/data/mnist';
+import { peakRssInChild, zerosGzipped } from '../helpers';
 
 /** An IDX file of uint8: magic (type 0x08, ndims), big-endian dims, data. */
 function idx(magic: number, dims: number[], data: number[]): Buffer {
@@ -112,6 +113,32 @@ test('a gzip bomb fails early, at the size its IDX header announces (bounded mem
   const gz = zlib.gzipSync(idx(2051, [N, R, C], pixels));
   const cut = write('cut.gz', gz.subarray(0, gz.length - 12));
   assert.throws(() => loadIdxPair(cut, goodLabels), /(damaged gzip file|truncated)/);
+});
+
+test('gzip bombs, child process: reading stops at the IDX header\'s size (1 GiB bombs in 1 MB files; peak RSS ~110 and ~197 MB, bound 300 MB)', () => {
+  // Without the bound a 23 MB gzip that inflates to 5 GiB took 4.4 GB. Node + the module alone is
+  // ~55 MB; inflating adds up to ~55 MB of chunks (16 KB of input a push, ~16 MiB out of these bombs).
+  const BOUND_MB = 300;
+  const mnistJs = require.resolve('../../lib/data/mnist');
+  const zeros = Buffer.alloc(1 << 20);
+  assert.deepEqual(zlib.gunzipSync(zerosGzipped(2, Buffer.from([1, 2, 3]))), Buffer.concat([Buffer.from([1, 2, 3]), zeros, zeros]));
+  const cases = [
+    // A header for 3×2×2 pixels (28 bytes in all): peak measured ~110 MB.
+    { name: 'bomb-tiny.gz', head: idx(2051, [N, R, C], pixels), want: 4 + 12 + N * R * C },
+    // MNIST's own header, 60000×28×28 (47 MB): that much is allocated, not more; peak measured ~197 MB.
+    { name: 'bomb-mnist.gz', head: idx(2051, [60000, 28, 28], []), want: 16 + 60000 * 784 },
+  ];
+  for (const c of cases) {
+    const file = write(c.name, zerosGzipped(1024, c.head));
+    assert.ok(fs.statSync(file).size < 1.5e6);
+    const r = peakRssInChild(mnistJs, `m.loadIdxPair(${JSON.stringify(file)}, ${JSON.stringify(goodLabels)}); return null;`, { dir: tmp });
+    const rss = `peak RSS ${r.maxRssMB.toFixed(0)} MB (node + module ${r.baseMB.toFixed(0)} MB)`;
+    assert.equal(
+      r.error ?? `(no error; ${rss})`,
+      `MNIST file ${file} inflates to more than the ${c.want} bytes its IDX header announces; not a good MNIST file (replace it).`,
+    );
+    assert.ok(r.maxRssMB < BOUND_MB, `${c.name}: ${rss}, bound ${BOUND_MB} MB`);
+  }
 });
 
 test('loadMnist refuses IDX images that are not 28×28, even with 784 pixels (14×56)', () => {

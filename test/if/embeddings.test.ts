@@ -8,11 +8,13 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import { spawnSync } from 'node:child_process';
 import { encodeNpy, loadPromptEmbeddings, readNpy } from '../../lib/weights/embeddings';
 import { writeSafetensors } from '../../lib/weights/safetensors';
 import { readTorchZip, unpickleTorch, writeTorchDict } from '../../lib/weights/torchPickle';
 import { randArray } from './tiny';
+import { peakRssInChild, zerosDeflated } from '../helpers';
 import { zipSync, type Zippable } from 'fflate';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'if-emb-'));
@@ -171,15 +173,26 @@ function pickleOf(views: View[]): Uint8Array {
 
 const f32bytes = (a: number[]) => new Uint8Array(Float32Array.from(a).buffer);
 
-/** Sets the uncompressed size an archive's central directory declares for one entry. */
-function declare(zip: Uint8Array, name: string, size: number): Uint8Array {
+/**
+ * Sets the uncompressed size an archive's central directory declares for one entry and, when
+ * given, its compression method (there and in its local header: 8 turns a stored entry holding a
+ * ready-made deflate stream into a deflated one; its CRC is then not the inflated data's, which
+ * the reader does not check).
+ */
+function declare(zip: Uint8Array, name: string, size: number, method?: number): Uint8Array {
   const b = Buffer.from(zip);
   let e = b.length - 22;
   while (b.readUInt32LE(e) !== 0x06054b50) e--;
   let o = b.readUInt32LE(e + 16);
   for (let i = 0; i < b.readUInt16LE(e + 10); i++) {
     const n = b.readUInt16LE(o + 28);
-    if (b.toString('utf8', o + 46, o + 46 + n) === name) b.writeUInt32LE(size, o + 24);
+    if (b.toString('utf8', o + 46, o + 46 + n) === name) {
+      b.writeUInt32LE(size, o + 24);
+      if (method !== undefined) {
+        b.writeUInt16LE(method, o + 10);
+        b.writeUInt16LE(method, b.readUInt32LE(o + 42) + 8);
+      }
+    }
     o += 46 + n + b.readUInt16LE(o + 30) + b.readUInt16LE(o + 32);
   }
   return b;
@@ -269,4 +282,148 @@ test('.pth pickle: APPENDS with 300,000 items does not overflow the stack', () =
   const list = unpickleTorch(ops, () => new Uint8Array()) as number[];
   assert.equal(list.length, n);
   assert.equal(list[n - 1], (n - 1) % 256);
+});
+
+// ---- the same hostile files read in a child process: the error names the problem and peak memory stays bounded ----
+// Peak RSS from process.resourceUsage().maxRSS in the child; node + torchPickle alone is ~50 MB.
+// Without the bounds the reader used 2.1 GB (junk entry), 575 MB (deflate bomb), 2 GiB (stride-0
+// view), 870 MB (200 views of one storage). What one file may still take: one storage at the
+// per-entry limit (1 GiB, inflated and converted: ~3-4 GB) or views at the per-view cap (512 MiB).
+
+const torchPickleJs = require.resolve('../../lib/weights/torchPickle');
+const PTH_RSS_BOUND_MB = 300;
+/** Reads `file` with readTorchZip in a child; `summary` (statements, `t` = the result) returns what comes back. */
+const readInChild = (file: string, summary = 'return null;') =>
+  peakRssInChild(torchPickleJs, `const t = m.readTorchZip(fs.readFileSync(${JSON.stringify(file)}), 'f.pth'); ${summary}`, { dir });
+const rss = (r: { maxRssMB: number; baseMB: number }) => `peak RSS ${r.maxRssMB.toFixed(0)} MB (node + module ${r.baseMB.toFixed(0)} MB)`;
+const withinBound = (r: { maxRssMB: number; baseMB: number }, what: string) =>
+  assert.ok(r.maxRssMB < PTH_RSS_BOUND_MB, `${what}: ${rss(r)}, bound ${PTH_RSS_BOUND_MB} MB`);
+
+test('zerosDeflated (the bombs below): head then N MiB of zeros, ~1 KB per MiB', () => {
+  const head = Uint8Array.from([1, 2, 3, 4, 5]);
+  const z = zerosDeflated(3, head);
+  assert.ok(z.length < 4000, `${z.length} bytes`);
+  const out = zlib.inflateRawSync(z);
+  assert.equal(out.length, 5 + 3 * 2 ** 20);
+  assert.deepEqual([...out.subarray(0, 5)], [...head]);
+  assert.ok(out.subarray(5).every((v) => v === 0));
+});
+
+test('.pth memory, child process: an unreferenced 2 GiB deflated junk entry (2 MB file) is never inflated (peak RSS ~52 MB, bound 300 MB)', () => {
+  const storage = Float32Array.from({ length: 64 }, (_, i) => i / 8);
+  const view: View = { name: 'p', key: '0', numel: 64, offset: 0, size: [1, 8, 8], stride: [64, 8, 1] };
+  const zip = zipSync({
+    'a/data.pkl': [pickleOf([view]), { level: 0 }],
+    'a/data/0': [new Uint8Array(storage.buffer), { level: 9 }],
+    'a/junk': [zerosDeflated(2048), { level: 0 }],
+  });
+  // Honestly declared: it does inflate to 2 GiB (and is over the 1 GiB limit for an entry the reader would read).
+  const file = path.join(dir, 'junk.pth');
+  fs.writeFileSync(file, declare(zip, 'a/junk', 2 ** 31, 8));
+  assert.ok(fs.statSync(file).size < 2.5e6);
+  const r = readInChild(file, "return [...t.get('p').data];");
+  assert.equal(r.error, undefined, rss(r));
+  assert.deepEqual(r.result, [...storage]);
+  withinBound(r, 'junk entry');
+});
+
+test('.pth memory, child process: a referenced storage that inflates to 1 GiB (1 MB file) but declares 256 bytes stops at 257 (peak RSS ~50 MB, bound 300 MB)', () => {
+  const view: View = { name: 'p', key: '0', numel: 64, offset: 0, size: [64], stride: [1] };
+  const zip = zipSync({
+    'a/data.pkl': [pickleOf([view]), { level: 0 }],
+    'a/data/0': [zerosDeflated(1024, f32bytes(Array.from({ length: 64 }, (_, i) => i))), { level: 0 }],
+  });
+  const file = path.join(dir, 'bomb.pth');
+  fs.writeFileSync(file, declare(zip, 'a/data/0', 256, 8));
+  assert.ok(fs.statSync(file).size < 1.5e6);
+  const r = readInChild(file);
+  assert.match(
+    r.error ?? `(no error; ${rss(r)})`,
+    /^f\.pth: a\/data\/0 inflates to more than the 256 bytes it declares; refusing it \(damaged or hostile archive\)$/,
+  );
+  withinBound(r, 'deflate bomb');
+});
+
+test('.pth memory, child process: a stride-0 view of 2^29 elements in a tiny file is refused before allocating (peak RSS ~50 MB, bound 300 MB)', () => {
+  const view: View = { name: 'p', key: '0', numel: 1, offset: 0, size: [2 ** 15, 2 ** 14], stride: [0, 0] };
+  const file = path.join(dir, 'stride0.pth');
+  fs.writeFileSync(file, zipSync({ 'a/data.pkl': [pickleOf([view]), { level: 0 }], 'a/data/0': [f32bytes([7]), { level: 0 }] }));
+  assert.ok(fs.statSync(file).size < 1000);
+  const r = readInChild(file);
+  assert.match(
+    r.error ?? `(no error; ${rss(r)})`,
+    /^f\.pth: tensor view \[32768,16384\] on storage 0 has 536870912 elements, more than the limit of 134217728/,
+  );
+  withinBound(r, 'stride-0 view');
+});
+
+test('.pth memory, child process: stride-0 views within the per-view cap cannot add up: views total at most 2^27 elements (peak RSS ~50 MB, bound 300 MB)', () => {
+  // Three views of 2^27 elements (512 MiB each) after a small one, in a 600-byte file: 1.6 GB
+  // when only each view was capped (four of them took 2.1 GB); the total is checked before each allocation.
+  const base = { key: '0', numel: 1, offset: 0 };
+  const views: View[] = [
+    { name: 'small', ...base, size: [1000], stride: [0] },
+    ...[1, 2, 3].map((i) => ({ name: `big${i}`, ...base, size: [2 ** 27], stride: [0] })),
+  ];
+  const file = path.join(dir, 'stride0-many.pth');
+  fs.writeFileSync(file, zipSync({ 'a/data.pkl': [pickleOf(views), { level: 0 }], 'a/data/0': [f32bytes([7]), { level: 0 }] }));
+  assert.ok(fs.statSync(file).size < 1000);
+  const r = readInChild(file);
+  assert.match(
+    r.error ?? `(no error; ${rss(r)})`,
+    /^f\.pth: tensor views total 134218728 elements with \[134217728\], more than the limit of 134217728 for one file/,
+  );
+  withinBound(r, 'stride-0 views');
+});
+
+test('.pth memory, child process: storages within the per-entry limit cannot add up: storages total at most 1 GiB (1 MB file; peak RSS ~50 MB, bound 300 MB)', () => {
+  // Storage 1 honestly declares and holds 1 GiB of zeros (the per-entry limit): alone it is read
+  // (~3 GB peak: inflated bytes and float32); after storage 0 it is refused before inflating.
+  const views: View[] = [
+    { name: 'p', key: '0', numel: 64, offset: 0, size: [64], stride: [1] },
+    { name: 'q', key: '1', numel: 2 ** 28, offset: 0, size: [4], stride: [1] },
+  ];
+  const zip = zipSync({
+    'a/data.pkl': [pickleOf(views), { level: 0 }],
+    'a/data/0': [f32bytes(Array.from({ length: 64 }, (_, i) => i)), { level: 0 }],
+    'a/data/1': [zerosDeflated(1024), { level: 0 }],
+  });
+  const file = path.join(dir, 'storages-total.pth');
+  fs.writeFileSync(file, declare(zip, 'a/data/1', 2 ** 30, 8));
+  assert.ok(fs.statSync(file).size < 1.5e6);
+  const r = readInChild(file);
+  assert.match(
+    r.error ?? `(no error; ${rss(r)})`,
+    /^f\.pth: storages total 1073742080 bytes with storage 1, more than the limit of 1073741824 for one file/,
+  );
+  withinBound(r, 'storages total');
+});
+
+test('.pth memory, child process: 200 views of one 2 MiB storage convert it once (peak RSS ~56 MB, bound 300 MB and +24 MB over node + module; a copy per view was 870 MB)', () => {
+  const numel = 2 ** 19; // 2 MiB of float32
+  const storage = Float32Array.from({ length: numel }, (_, i) => i % 1000);
+  const views: View[] = Array.from({ length: 200 }, (_, i) => ({
+    name: `v${i}`,
+    key: '0',
+    numel,
+    offset: i * 2000,
+    size: [4],
+    stride: [1],
+  }));
+  const file = path.join(dir, 'shared.pth');
+  fs.writeFileSync(
+    file,
+    zipSync({ 'a/data.pkl': [pickleOf(views), { level: 0 }], 'a/data/0': [new Uint8Array(storage.buffer), { level: 9 }] }),
+  );
+  assert.ok(fs.statSync(file).size < 100_000);
+  const r = readInChild(file, 'return [...t.values()].map((v) => [...v.data]);');
+  assert.equal(r.error, undefined, rss(r));
+  assert.deepEqual(
+    r.result,
+    views.map((v) => [...storage.subarray(v.offset, v.offset + 4)]),
+  );
+  withinBound(r, 'shared storage');
+  // Near one copy (4 MiB: the inflated bytes and their float32): measured +6..8 MB over node + module;
+  // converting per view and dropping each copy peaks at +40..70 MB, keeping them at ~800 MB.
+  assert.ok(r.maxRssMB - r.baseMB < 24, `shared storage: ${rss(r)}, more than 24 MB over node + module`);
 });
