@@ -1,4 +1,5 @@
 /** Small shared test helpers. */
+import type { MnistSet } from '../lib/data/mnist';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
@@ -93,4 +94,19 @@ process.stdout.write(JSON.stringify({ ...out, baseMB, maxRssMB: process.resource
   if (r.status !== 0)
     throw new Error(`probe child failed (status ${r.status}, signal ${r.signal}): ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   return JSON.parse(r.stdout);
+}
+
+/** Synthetic digit-like data: N images of a bright bar whose position is the label. */
+export function fakeData(n: number, seed = 1): MnistSet {
+  const r = mulberry32(seed);
+  const images = new Float32Array(n * 784);
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = i % 10;
+    for (let y = 0; y < 28; y++)
+      for (let x = 0; x < 28; x++) {
+        images[i * 784 + y * 28 + x] = Math.abs(x - 4 - 2 * labels[i]) < 2 ? 0.9 : 0.05 * r();
+      }
+  }
+  return { images, labels, count: n };
 }

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { liveTraining, withEmaWeights, type Series } from '../../lib/display';
+import { liveTraining, movingAverage, withEmaWeights, type Series } from '../../lib/display';
 import { addNoise } from '../../lib/schedulers/formulas';
 import { Rng } from '../../lib/tensor/random';
 import { loadMnist, type MnistSet } from '../../lib/data/mnist';
@@ -160,13 +160,7 @@ export function loadModel(file: string, model: UNetKind): { net: UNet; meta: Wei
 export function lossSeries(meta: { losses: number[] }, window = 50): Series[] {
   const y = meta.losses;
   const x = y.map((_, i) => i + 1);
-  const avg: number[] = [];
-  let s = 0;
-  for (let i = 0; i < y.length; i++) {
-    s += y[i];
-    if (i >= window) s -= y[i - window];
-    avg.push(s / Math.min(i + 1, window));
-  }
+  const avg = movingAverage(y, window);
   return [
     { name: 'loss per step', x, y },
     { name: `moving average (${window} steps)`, x, y: avg },

@@ -17,9 +17,8 @@ import { UNet } from '../../lib/models/unet';
 import { Ema } from '../../lib/training/ema';
 import { Trainer, presetConfig, type TrainConfig } from '../../lib/training/trainer';
 import { loadTensorFile } from '../../lib/weights/tensorFile';
-import type { MnistSet } from '../../lib/data/mnist';
 import { retrain } from '../../notebooks/support/partB';
-import { mulberry32 } from '../helpers';
+import { fakeData } from '../helpers';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'live-test-'));
 
@@ -240,19 +239,6 @@ test('withEmaWeights: a temporary copy holding the EMA parameters and the live B
   ema.dispose();
   net.dispose();
 });
-
-/** N synthetic digit-like images: a bright bar whose position is the label. */
-function fakeData(n: number, seed = 1): MnistSet {
-  const r = mulberry32(seed);
-  const images = new Float32Array(n * 784);
-  const labels = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    labels[i] = i % 10;
-    for (let y = 0; y < 28; y++)
-      for (let x = 0; x < 28; x++) images[i * 784 + y * 28 + x] = Math.abs(x - 4 - 2 * labels[i]) < 2 ? 0.9 : 0.05 * r();
-  }
-  return { images, labels, count: n };
-}
 
 const tiny = { D: 2, batch: 4, epochs: 2, imagesPerEpoch: 8, T: 20 };
 

@@ -15,23 +15,7 @@ import { loadUNetWeights } from '../../lib/models/unetWeights';
 import { parseCheckpointHeader } from '../../lib/weights/headers';
 import { loadTensorFile } from '../../lib/weights/tensorFile';
 import { sampleClass } from '../../lib/algorithms/ddpmSampling';
-import type { MnistSet } from '../../lib/data/mnist';
-import { mulberry32 } from '../helpers';
-
-/** Synthetic digit-like data: N images of a bright bar whose position is the label. */
-function fakeData(n: number, seed = 1): MnistSet {
-  const r = mulberry32(seed);
-  const images = new Float32Array(n * 784);
-  const labels = new Uint8Array(n);
-  for (let i = 0; i < n; i++) {
-    labels[i] = i % 10;
-    for (let y = 0; y < 28; y++)
-      for (let x = 0; x < 28; x++) {
-        images[i * 784 + y * 28 + x] = Math.abs(x - 4 - 2 * labels[i]) < 2 ? 0.9 : 0.05 * r();
-      }
-  }
-  return { images, labels, count: n };
-}
+import { fakeData } from '../helpers';
 
 function tiny(model: TrainConfig['model'], o: Partial<TrainConfig> = {}): TrainConfig {
   return presetConfig(model, 'cpu', { D: 2, batch: 4, epochs: 2, imagesPerEpoch: 8, seed: 3, T: 300, lr: 1e-2, ...o });
