@@ -110,3 +110,20 @@ export function fakeData(n: number, seed = 1): MnistSet {
   }
   return { images, labels, count: n };
 }
+
+/**
+ * Makes a page refuse every URL but file: and data: (the report must work offline) and records
+ * the refused URLs and the page's script errors.
+ */
+export async function offlinePage(page: import('playwright-core').Page): Promise<{ errors: string[]; offline: string[] }> {
+  const errors: string[] = [];
+  const offline: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.route('**/*', (route) => {
+    const u = route.request().url();
+    if (u.startsWith('file:') || u.startsWith('data:')) return route.continue();
+    offline.push(u);
+    return route.abort();
+  });
+  return { errors, offline };
+}

@@ -17,6 +17,7 @@ import { initEngine } from '../../lib/engine';
 import { showAnagrams, showHybrids, showGif, showImages } from '../../lib/display';
 import { illusionWidgetHtml, anagramTileHtml } from '../../lib/display/illusions';
 import { buildReport } from '../../lib/report';
+import { offlinePage } from '../helpers';
 
 const CHROMIUM = '/usr/bin/chromium';
 const skip = fs.existsSync(CHROMIUM) ? false : `${CHROMIUM} missing (run scripts/setup.sh)`;
@@ -73,15 +74,7 @@ async function makeFigures(dir: string): Promise<void> {
 async function open(browser: Browser, url: string | { html: string }, touch = false) {
   const ctx = await browser.newContext({ viewport: { width: 1100, height: 900 }, reducedMotion: 'reduce', hasTouch: touch });
   const page = await ctx.newPage();
-  const errors: string[] = [];
-  const offline: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.route('**/*', (route) => {
-    const u = route.request().url();
-    if (u.startsWith('file:') || u.startsWith('data:')) return route.continue();
-    offline.push(u);
-    return route.abort();
-  });
+  const { errors, offline } = await offlinePage(page);
   if (typeof url === 'string') await page.goto(url, { waitUntil: 'load' });
   else await page.setContent(url.html, { waitUntil: 'load' });
   return { page, errors, offline, close: () => ctx.close() };

@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { chromium, type Browser } from 'playwright-core';
 import { readManifest } from '../../lib/display/registry';
+import { offlinePage } from '../helpers';
 
 const root = path.resolve(__dirname, '..', '..', '..');
 const CHROMIUM = '/usr/bin/chromium';
@@ -34,16 +35,8 @@ interface PageCheck {
 
 async function inspect(browser: Browser, file: string): Promise<PageCheck> {
   const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
-  const errors: string[] = [];
-  const offline: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
   // Anything not local is refused and recorded (nbconvert's HTML template links CDNs we do not need).
-  await page.route('**/*', (route) => {
-    const u = route.request().url();
-    if (u.startsWith('file:') || u.startsWith('data:')) return route.continue();
-    offline.push(u);
-    return route.abort();
-  });
+  const { errors, offline } = await offlinePage(page);
   await page.goto('file://' + file, { waitUntil: 'load', timeout: 60000 });
   await page
     .waitForFunction(() => [...document.querySelectorAll('.diffusion-plot')].every((d) => d.querySelector('.main-svg')), undefined, {
