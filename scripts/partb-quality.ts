@@ -31,7 +31,7 @@ import { PARTB_SAMPLER, sampleClass, sampleTime } from '../lib/algorithms/ddpmSa
 import { FLOW_SAMPLING_STEPS, sampleFlowClass, sampleFlowTime } from '../lib/algorithms/flowSampling';
 import { fullChainTimesteps, stridedTimesteps, toClean } from '../lib/schedulers/timesteps';
 import type { VarianceType } from '../lib/schedulers/ddpm';
-import { manifestPath, shippedWeightsPath, trainCommand, type ShippedModel } from '../lib/weights/shipped';
+import { manifestPath, shippedRunName, shippedWeightsPath, trainCommand, type ShippedModel } from '../lib/weights/shipped';
 import { writeFileAtomic } from '../lib/image/io';
 import { modelNameOf } from '../lib/weights/headers';
 import { PROJECT_ROOT as REPO_ROOT } from '../lib/paths';
@@ -39,7 +39,8 @@ import { PROJECT_ROOT as REPO_ROOT } from '../lib/paths';
 export const SIGMAS = [0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0];
 
 function ship(model: ShippedModel): void {
-  const dir = path.join(REPO_ROOT, 'runs', 'partb', `${model}-cpu`);
+  if (model === 'classifier') throw new CliError('the classifier is shipped by npm run train -- --model classifier');
+  const dir = path.join(REPO_ROOT, 'runs', 'partb', shippedRunName(model));
   const final = path.join(dir, 'final.weights');
   if (!fs.existsSync(final)) throw new Error(`${final} is missing: run \`${trainCommand(model)}\` first`);
   fs.copyFileSync(final, shippedWeightsPath(model));
@@ -85,7 +86,7 @@ const QUALITY_OPTIONS = {
   models: {
     type: 'string',
     list: true,
-    choices: ['class', 'time', 'denoiser', 'flow-time', 'flow-class'],
+    choices: ['class', 'time', 'denoiser', 'flow-time', 'flow-class', 'flow-time-reflow'],
     default: ['class', 'time', 'denoiser'],
     help: 'models to ship and measure',
   },
@@ -120,7 +121,8 @@ async function main(): Promise<void> {
   const { values: a } = parseCommandLine(process.argv.slice(2), QUALITY_OPTIONS, USAGE);
   await initEngine();
   const models: ShippedModel[] = a.models;
-  if (a.weights && models.length !== 1) throw new CliError(`--weights judges one model: add --models with one of class, time, denoiser, flow-time, flow-class`);
+  if (a.weights && models.length !== 1)
+    throw new CliError(`--weights judges one model: add --models with one of class, time, denoiser, flow-time, flow-class`);
   if (a.ship || a['ship-only']) for (const m of models) ship(m);
   if (a['ship-only']) return;
   const write = !a['no-write'] && !a.weights;
@@ -143,18 +145,22 @@ async function main(): Promise<void> {
     const file = a.weights ?? shippedWeightsPath(model);
     if (!fs.existsSync(file)) throw new Error(`${file} is missing: run \`${trainCommand(model)}\``);
     const { net, meta } = loadUNetWeights(file);
-    if (modelNameOf(meta.config) !== model) throw new Error(`${file} holds the ${modelNameOf(meta.config)} model, not ${model}: pass --models ${modelNameOf(meta.config)}`);
+    const held = modelNameOf(meta.config) + (meta.config.reflowPairs ? '-reflow' : '');
+    if (held !== model) throw new Error(`${file} holds the ${held} model, not ${model}: pass --models ${held}`);
     const t0 = performance.now();
     if (model !== 'denoiser') {
       const classModel = model === 'class' || model === 'flow-class';
       const flow = model.startsWith('flow-');
+      if (model === 'classifier') continue;
       const n = classModel ? 10 * a['per-digit'] : a.count;
       if (!ref || ref.real.n !== n) ref = qualityReference(clf!, loadMnist('train'), loadMnist('test'), n, seed + 1);
       const labels = Array.from({ length: n }, (_, i) => i % 10);
       const bySteps: Array<Record<string, unknown>> = [];
-      for (const steps of a.steps ?? [flow ? FLOW_SAMPLING_STEPS : 300]) {
+      const defaultSteps = flow ? FLOW_SAMPLING_STEPS : 300;
+      for (const steps of a.steps ?? [defaultSteps]) {
         const t1 = performance.now();
-        const progress = (i: number, total: number) => (i % 10 === 0 || i === total) && process.stderr.write(`\r${model}: step ${i}/${total}   `);
+        const progress = (i: number, total: number) =>
+          (i % 10 === 0 || i === total) && process.stderr.write(`\r${model}: step ${i}/${total}   `);
         let images: tf.Tensor4D;
         let samplerText: string;
         if (flow) {
@@ -180,14 +186,18 @@ async function main(): Promise<void> {
       }
       if (write) {
         const old = readQuality(model);
-        const merged = [...((old.bySteps as Array<{ steps: number }> | undefined) ?? []).filter((r) => !bySteps.some((b) => b.steps === r.steps)), ...bySteps];
+        const merged = [
+          ...((old.bySteps as Array<{ steps: number }> | undefined) ?? []).filter((r) => !bySteps.some((b) => b.steps === r.steps)),
+          ...bySteps,
+        ];
         merged.sort((x, y) => (x.steps as number) - (y.steps as number));
-        const main = bySteps[0];
+        // The headline row is the one at the default step count (what figures and `npm run sample` use).
+        const main = merged.find((r) => r.steps === defaultSteps);
         addQuality(model, {
           samples: n,
           sampleSeed: seed,
           ...(classModel ? { guidance: 5, samplesPerDigit: a['per-digit'] } : {}),
-          ...(a.steps === undefined || old.sampler === undefined ? main : {}),
+          ...(main ?? {}),
           bySteps: merged,
         });
       }

@@ -27,7 +27,14 @@ Samples digits from a Part B DDPM or flow model: DIR/sample-000.png … and DIR/
 
 const SAMPLE_OPTIONS = {
   model: { type: 'string', choices: ['class', 'time', 'flow-class', 'flow-time'], default: 'class', help: 'which model samples' },
-  steps: { type: 'number', integer: true, min: 1, max: 10000, help: 'flow models: Euler steps from noise to image', defaultHelp: String(FLOW_SAMPLING_STEPS) },
+  steps: {
+    type: 'number',
+    integer: true,
+    min: 1,
+    max: 10000,
+    help: 'flow models: Euler steps from noise to image',
+    defaultHelp: String(FLOW_SAMPLING_STEPS),
+  },
   digit: { type: 'number', integer: true, min: 0, max: 9, help: 'the digit to draw (needed with --model class)' },
   count: { type: 'number', integer: true, min: 1, max: 1024, default: 16, help: 'samples to draw' },
   guidance: { type: 'number', min: 0, max: 100, default: 5, help: 'classifier-free guidance scale γ (class model)' },
@@ -43,7 +50,8 @@ async function main(): Promise<void> {
   const model = a.model;
   const classModel = model === 'class' || model === 'flow-class';
   if (classModel && a.digit === undefined) throw new CliError(`--model ${model} needs --digit 0..9`);
-  if (a.steps !== undefined && !model.startsWith('flow-')) throw new CliError(`--steps is for the flow models (Euler steps); the DDPM ${model} takes its 300 steps`);
+  if (a.steps !== undefined && !model.startsWith('flow-'))
+    throw new CliError(`--steps is for the flow models (Euler steps); the DDPM ${model} takes its 300 steps`);
   const count = a.count;
   const seed = a.seed;
   const out = a.out ?? path.join('runs', 'samples', model);
@@ -62,7 +70,12 @@ async function main(): Promise<void> {
   let label: string;
   const steps = a.steps ?? FLOW_SAMPLING_STEPS;
   if (model === 'flow-class') {
-    res = sampleFlowClass(net, new Array(count).fill(a.digit!), { seed, guidance: a.guidance, steps, frameEvery: a.gif ? Math.max(1, Math.round(steps / 30)) : 0 });
+    res = sampleFlowClass(net, new Array(count).fill(a.digit!), {
+      seed,
+      guidance: a.guidance,
+      steps,
+      frameEvery: a.gif ? Math.max(1, Math.round(steps / 30)) : 0,
+    });
     label = `digit ${a.digit}, γ=${a.guidance}, ${steps} Euler steps`;
   } else if (model === 'flow-time') {
     res = sampleFlowTime(net, { count, seed, steps, frameEvery: a.gif ? Math.max(1, Math.round(steps / 30)) : 0 });

@@ -209,13 +209,17 @@ async function main(): Promise<void> {
 /** Reflow's pairs: the trained flow model integrated from seeded noise, with progress. */
 function makePairs(file: string, model: PartBModel, count: number, steps: number, seed: number): ReflowPairs {
   const { net, meta } = loadUNetWeights(file);
-  if (modelNameOf(meta.config) !== model) throw new Error(`--reflow-from ${file} holds the ${modelNameOf(meta.config)} model, not ${model}`);
+  if (modelNameOf(meta.config) !== model)
+    throw new Error(`--reflow-from ${file} holds the ${modelNameOf(meta.config)} model, not ${model}`);
   const t0 = performance.now();
   const pairs = makeReflowPairs(net, {
     count,
     steps,
     seed: seed + 3,
-    onProgress: (done, n) => process.stderr.write(`\r[reflow] pairs ${done}/${n} (${steps} Euler steps each), ${((performance.now() - t0) / 1000).toFixed(0)} s   `),
+    onProgress: (done, n) =>
+      process.stderr.write(
+        `\r[reflow] pairs ${done}/${n} (${steps} Euler steps each), ${((performance.now() - t0) / 1000).toFixed(0)} s   `,
+      ),
   });
   process.stderr.write('\n');
   net.dispose();

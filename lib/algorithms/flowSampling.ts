@@ -28,7 +28,8 @@ export function timeVelocity(net: UNet): VelocityField {
  * v_u with the zero class vector; both branches in one batched call. One label per sample.
  */
 export function classGuidedVelocity(net: UNet, labels: ArrayLike<number>, guidance: number): VelocityField {
-  if (net.config.kind !== 'class') throw new Error(`classGuidedVelocity needs the class-conditioned UNet, got the ${net.config.kind} model`);
+  if (net.config.kind !== 'class')
+    throw new Error(`classGuidedVelocity needs the class-conditioned UNet, got the ${net.config.kind} model`);
   const B = labels.length;
   const cond = oneHot(labels, 10);
   return (x, t) =>
@@ -99,6 +100,10 @@ export function sampleFlowTime(net: UNet, opts: FlowSampleOptions): FlowSampleRe
 }
 
 /** Samples digits from the class-conditioned flow model with CFG scale `guidance` (default 5, as Alg. B.4). */
-export function sampleFlowClass(net: UNet, labels: number[], opts: Omit<FlowSampleOptions, 'count'> & { guidance?: number }): FlowSampleResult {
+export function sampleFlowClass(
+  net: UNet,
+  labels: number[],
+  opts: Omit<FlowSampleOptions, 'count'> & { guidance?: number },
+): FlowSampleResult {
   return eulerSample(classGuidedVelocity(net, labels, opts.guidance ?? 5), { ...opts, count: labels.length });
 }

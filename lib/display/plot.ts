@@ -28,6 +28,10 @@ export interface LossCurveOptions {
   xLabel?: string;
   yLabel?: string;
   logY?: boolean;
+  /** Logarithmic x axis (e.g. numbers of sampling steps 1 … 300). */
+  logX?: boolean;
+  /** Draw a marker at every point (short series of measurements rather than per-step curves). */
+  markers?: boolean;
 }
 
 /** A Plotly figure: the `data` and `layout` arguments of Plotly.newPlot. */
@@ -56,7 +60,7 @@ export function lineChartSpec(opts: Omit<LossCurveOptions, 'id'>): PlotlySpec {
   return {
     data: opts.series.map((s, i) => ({
       type: 'scatter',
-      mode: 'lines',
+      mode: opts.markers ? 'lines+markers' : 'lines',
       name: s.name,
       x: s.x,
       y: s.y,
@@ -64,13 +68,40 @@ export function lineChartSpec(opts: Omit<LossCurveOptions, 'id'>): PlotlySpec {
     })),
     layout: {
       title: { text: opts.title },
-      xaxis: { title: { text: opts.xLabel ?? 'step' } },
-      yaxis: { title: { text: opts.yLabel ?? 'loss' }, type: opts.logY ? 'log' : 'linear' },
+      // Log axes label 1, 2, 5 of each decade only ('D2'), and their titles say they are logarithmic.
+      xaxis: { title: { text: axisTitle(opts.xLabel ?? 'step', opts.logX) }, ...(opts.logX ? { type: 'log', dtick: 'D2' } : {}) },
+      yaxis: {
+        title: { text: axisTitle(opts.yLabel ?? 'loss', opts.logY) },
+        type: opts.logY ? 'log' : 'linear',
+        ...(opts.logY ? { dtick: 'D2' } : {}),
+      },
       margin: { l: 70, r: 20, t: 50, b: 50 },
       height: 400,
       showlegend: opts.series.length > 1,
     },
   };
+}
+
+function axisTitle(label: string, log?: boolean): string {
+  return log ? `${label} (log scale)` : label;
+}
+
+/**
+ * Ticks of a log axis spanning [lo, hi] in log10 units: the decades, or 1, 2 and 5 of each decade
+ * when fewer than two decades are in range. Returned in log10 units.
+ */
+export function logTicks(lo: number, hi: number): number[] {
+  const decades: number[] = [];
+  for (let e = Math.ceil(lo - 1e-9); e <= Math.floor(hi + 1e-9); e++) decades.push(e);
+  if (decades.length >= 3) return decades;
+  const out: number[] = [];
+  for (let e = Math.floor(lo) - 1; e <= Math.ceil(hi); e++) {
+    for (const m of [1, 2, 5]) {
+      const v = e + Math.log10(m);
+      if (v >= lo - 1e-9 && v <= hi + 1e-9) out.push(v);
+    }
+  }
+  return out;
 }
 
 /** About 5 round tick values covering [lo, hi]. */
@@ -108,8 +139,9 @@ export function svgLinePlot(opts: Omit<LossCurveOptions, 'id'>, width = 720, hei
   const pw = width - ml - mr,
     ph = height - mt - mb;
   const tf = (y: number) => (opts.logY ? Math.log10(y) : y);
+  const tfx = (x: number) => (opts.logX ? Math.log10(x) : x);
   const pts = opts.series.map((s) =>
-    s.x.map((x, i) => [x, tf(s.y[i])] as [number, number]).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)),
+    s.x.map((x, i) => [tfx(x), tf(s.y[i])] as [number, number]).filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y)),
   );
   const all = pts.flat();
   const xs = all.map((p) => p[0]);
@@ -133,18 +165,19 @@ export function svgLinePlot(opts: Omit<LossCurveOptions, 'id'>, width = 720, hei
   const parts: string[] = [];
   parts.push(`<rect width="${width}" height="${height}" fill="#fff"/>`);
   parts.push(`<rect x="${ml}" y="${mt}" width="${pw}" height="${ph}" fill="#f4f6fa"/>`);
-  const xt = niceTicks(x0, x1).filter((v) => v >= x0 && v <= x1);
+  const xt = opts.logX ? logTicks(x0, x1) : niceTicks(x0, x1).filter((v) => v >= x0 && v <= x1);
   let yt: number[];
   if (opts.logY) {
-    yt = [];
-    for (let e = Math.ceil(y0); e <= Math.floor(y1); e++) yt.push(e);
+    yt = logTicks(y0, y1);
     if (yt.length < 2) yt = niceTicks(y0, y1).filter((v) => v >= y0 && v <= y1);
   } else {
     yt = niceTicks(y0, y1).filter((v) => v >= y0 && v <= y1);
   }
   for (const v of xt) {
     parts.push(`<line x1="${X(v).toFixed(1)}" x2="${X(v).toFixed(1)}" y1="${mt}" y2="${mt + ph}" stroke="#dde1ea"/>`);
-    parts.push(`<text x="${X(v).toFixed(1)}" y="${mt + ph + 16}" text-anchor="middle" font-size="11">${fmtTick(v)}</text>`);
+    parts.push(
+      `<text x="${X(v).toFixed(1)}" y="${mt + ph + 16}" text-anchor="middle" font-size="11">${fmtTick(opts.logX ? 10 ** v : v)}</text>`,
+    );
   }
   for (const v of yt) {
     const label = opts.logY ? fmtTick(10 ** v) : fmtTick(v);
@@ -161,11 +194,16 @@ export function svgLinePlot(opts: Omit<LossCurveOptions, 'id'>, width = 720, hei
       .map(([x, y], j) => `${j ? 'L' : 'M'}${X(x).toFixed(1)},${Y(y).toFixed(1)}`)
       .join('');
     parts.push(`<path d="${d}" fill="none" stroke="${COLORS[i % COLORS.length]}" stroke-width="2"/>`);
+    if (opts.markers)
+      for (const [x, y] of p)
+        parts.push(`<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="3.5" fill="${COLORS[i % COLORS.length]}"/>`);
   });
   parts.push(`<text x="${width / 2}" y="24" text-anchor="middle" font-size="15" font-weight="bold">${escapeXml(opts.title)}</text>`);
-  parts.push(`<text x="${ml + pw / 2}" y="${height - 10}" text-anchor="middle" font-size="12">${escapeXml(opts.xLabel ?? 'step')}</text>`);
   parts.push(
-    `<text transform="translate(16 ${mt + ph / 2}) rotate(-90)" text-anchor="middle" font-size="12">${escapeXml((opts.yLabel ?? 'loss') + (opts.logY ? ' (log)' : ''))}</text>`,
+    `<text x="${ml + pw / 2}" y="${height - 10}" text-anchor="middle" font-size="12">${escapeXml(axisTitle(opts.xLabel ?? 'step', opts.logX))}</text>`,
+  );
+  parts.push(
+    `<text transform="translate(16 ${mt + ph / 2}) rotate(-90)" text-anchor="middle" font-size="12">${escapeXml(axisTitle(opts.yLabel ?? 'loss', opts.logY))}</text>`,
   );
   if (opts.series.length > 1) {
     // Legend in the top-right corner, as wide as its longest name (never cut: loss names are long).

@@ -67,7 +67,8 @@ export function saveReflowPairs(file: string, p: ReflowPairs, made: Record<strin
 /** Reads pairs written by saveReflowPairs; one-line errors for anything else. */
 export function loadReflowPairs(file: string): ReflowPairs {
   const { meta, tensors } = loadTensorFile(file);
-  if ((meta as { kind?: unknown })?.kind !== 'reflow-pairs') throw new Error(`${file} is not a reflow pairs file; make one with npm run train -- --model flow-time --reflow-from FILE`);
+  if ((meta as { kind?: unknown })?.kind !== 'reflow-pairs')
+    throw new Error(`${file} is not a reflow pairs file; make one with npm run train -- --model flow-time --reflow-from FILE`);
   const noise = tensors.get('noise'),
     images = tensors.get('images'),
     labels = tensors.get('labels');

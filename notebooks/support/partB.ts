@@ -13,8 +13,9 @@ import { loadMnist, type MnistSet } from '../../lib/data/mnist';
 import { Trainer, presetConfig, type TrainConfig } from '../../lib/training/trainer';
 import { sampleClass, sampleTime } from '../../lib/algorithms/ddpmSampling';
 import { loadUNetWeights } from '../../lib/models/unetWeights';
-import type { WeightsHeader } from '../../lib/weights/headers';
-import type { UNet, UNetKind } from '../../lib/models/unet';
+import { modelNameOf, type PartBModel, type WeightsHeader } from '../../lib/weights/headers';
+import type { UNet } from '../../lib/models/unet';
+import { FLOW_SAMPLING_STEPS, sampleFlowClass, sampleFlowTime } from '../../lib/algorithms/flowSampling';
 import { shippedWeightsPath, trainCommand } from '../../lib/weights/shipped';
 import { setting } from '../../lib/config';
 import { PROJECT_ROOT as REPO_ROOT, runsDir } from '../../lib/paths';
@@ -28,7 +29,7 @@ export function retrainRequested(flag: boolean): boolean {
 }
 
 /** Paths of a model's final and early (after epoch 1) weights, shipped or from a notebook run. */
-export function weightFiles(model: UNetKind, retrained: boolean): { final: string; early: string } {
+export function weightFiles(model: PartBModel, retrained: boolean): { final: string; early: string } {
   if (retrained) {
     const dir = path.join(NOTEBOOK_RUNS, `${model}-cpu`);
     return { final: path.join(dir, 'final.weights'), early: path.join(dir, 'epoch-1.weights') };
@@ -37,9 +38,9 @@ export function weightFiles(model: UNetKind, retrained: boolean): { final: strin
 }
 
 /** Lines naming every missing weights file and the command that makes it (empty when all exist). */
-export function missingWeights(retrained: boolean): string[] {
+export function missingWeights(retrained: boolean, models: readonly PartBModel[] = ['denoiser', 'time', 'class']): string[] {
   const out: string[] = [];
-  for (const m of ['denoiser', 'time', 'class'] as const) {
+  for (const m of models) {
     for (const f of Object.values(weightFiles(m, retrained))) {
       if (!fs.existsSync(f)) out.push(`${path.relative(REPO_ROOT, f)} is missing: make it with \`${retrained ? `set RETRAIN = true` : trainCommand(m)}\``);
     }
@@ -57,7 +58,7 @@ export function missingWeights(retrained: boolean): string[] {
  * the training data, the digits the denoiser's preview uses (default the test split) and the run folder.
  */
 export async function retrain(
-  model: UNetKind,
+  model: PartBModel,
   preset = 'cpu',
   seed = 0,
   opts: { config?: Partial<TrainConfig>; data?: MnistSet; previewData?: MnistSet; outDir?: string } = {},
@@ -70,14 +71,14 @@ export async function retrain(
   const live = liveTraining({
     id: `retrain-${model}`,
     title: `Training the ${model} model (${preset})`,
-    yLabel: model === 'denoiser' ? 'L2 loss' : 'L2 loss on ε',
+    yLabel: model === 'denoiser' ? 'L2 loss' : model.startsWith('flow-') ? 'L2 loss on the velocity' : 'L2 loss on ε',
     total: spe * c.epochs,
     label: `training ${model} (${preset})`,
     epochs: c.epochs,
     gridTitle:
       model === 'denoiser'
         ? `Denoiser (σ = ${c.sigma}) on 8 test digits`
-        : model === 'time'
+        : model === 'time' || model === 'flow-time'
           ? 'Time-conditioned samples'
           : 'Class-conditioned samples (γ = 5)',
   });
@@ -112,12 +113,17 @@ export async function retrain(
           return;
         }
         const labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+        const steps = FLOW_SAMPLING_STEPS;
         const r =
           model === 'time'
             ? sampleTime(net, { count: 16, seed: sampleSeed, T: c.T })
-            : sampleClass(net, labels, { seed: sampleSeed, guidance: 5, T: c.T });
+            : model === 'flow-time'
+              ? sampleFlowTime(net, { count: 16, seed: sampleSeed, steps })
+              : model === 'flow-class'
+                ? sampleFlowClass(net, labels, { seed: sampleSeed, guidance: 5, steps })
+                : sampleClass(net, labels, { seed: sampleSeed, guidance: 5, T: c.T });
         try {
-          const grid = model === 'time' ? { cols: 8 } : { cols: 10, captions: labels.map(String) };
+          const grid = model === 'time' || model === 'flow-time' ? { cols: 8 } : { cols: 10, captions: labels.map(String) };
           await live.epoch(epoch, r.images, caption, grid);
         } finally {
           r.images.dispose();
@@ -146,9 +152,13 @@ export async function retrain(
 }
 
 /** Loads weights; throws a one-line error naming the command that makes them when missing. */
-export function loadModel(file: string, model: UNetKind): { net: UNet; meta: WeightsHeader } {
+export function loadModel(file: string, model: PartBModel): { net: UNet; meta: WeightsHeader } {
   if (!fs.existsSync(file)) throw new Error(`${path.relative(REPO_ROOT, file)} is missing: make it with \`${trainCommand(model)}\` (or set RETRAIN = true)`);
   const { net, meta } = loadUNetWeights(file);
+  if (modelNameOf(meta.config) !== model) {
+    net.dispose();
+    throw new Error(`${path.relative(REPO_ROOT, file)} holds the ${modelNameOf(meta.config)} model, not ${model}`);
+  }
   if (meta.kind !== 'partb-weights') {
     net.dispose();
     throw new Error(`${path.relative(REPO_ROOT, file)} is a training checkpoint, not a weights file: pass the run's final.weights or epoch-K.weights`);

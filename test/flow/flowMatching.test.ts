@@ -11,7 +11,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { eulerStep, eulerTimes, flowInterpolate, flowTimeInputs, flowVelocityTarget, FLOW_CONVENTION } from '../../lib/schedulers/flowMatching';
+import {
+  eulerStep,
+  eulerTimes,
+  flowInterpolate,
+  flowTimeInputs,
+  flowVelocityTarget,
+  FLOW_CONVENTION,
+} from '../../lib/schedulers/flowMatching';
 import { classGuidedVelocity, eulerSample, sampleFlowTime, timeVelocity, type VelocityField } from '../../lib/algorithms/flowSampling';
 import { UNet } from '../../lib/models/unet';
 import { Trainer, presetConfig, trainingLoss } from '../../lib/training/trainer';
@@ -114,7 +121,8 @@ test('CFG on the velocity: γ = 0 is the unconditional velocity, γ = 1 the cond
   await before();
   const net = new UNet({ kind: 'class', D: 4 }, 11);
   // At initialisation the class barely moves the output (about 1e-6): scale its layers up so it does.
-  for (const [name, p] of net.store.params) if (name.startsWith('fc1_c') || name.startsWith('fc2_c')) tf.tidy(() => p.assign(tf.mul(p, 30)));
+  for (const [name, p] of net.store.params)
+    if (name.startsWith('fc1_c') || name.startsWith('fc2_c')) tf.tidy(() => p.assign(tf.mul(p, 30)));
   const labels = [2, 7];
   const start = tf.memory().numTensors;
   const x = tf.randomNormal([2, 28, 28, 1], 0, 1, 'float32', 3) as tf.Tensor4D;
@@ -163,7 +171,10 @@ test('the flow loss is ‖v_θ(x_t, t) − (x₁ − x₀)‖² on x_t built in 
   }
   const v = tf.tidy(() =>
     tr.net
-      .apply({ x: tf.tensor4d(Float32Array.from(xt64), [B, 28, 28, 1]), t: tf.tensor2d(flowT, [B, 1]), c: tf.tensor2d(classes, [B, 10]) }, true)
+      .apply(
+        { x: tf.tensor4d(Float32Array.from(xt64), [B, 28, 28, 1]), t: tf.tensor2d(flowT, [B, 1]), c: tf.tensor2d(classes, [B, 10]) },
+        true,
+      )
       .dataSync(),
   );
   tr.net.store.discardPending();
@@ -188,7 +199,10 @@ test('headers: flow needs a time input; old files without an objective are DDPMs
   assert.equal(modelNameOf({ model: 'time', objective: 'flow' }), 'flow-time');
   assert.throws(() => parseTrainConfig({ model: 'denoiser', objective: 'flow', D: 4, T: 300 }, 'x.weights'), /denoiser/);
   assert.throws(() => parseTrainConfig({ model: 'time', objective: 'score', D: 4, T: 300 }, 'x.weights'), /objective "score"/);
-  assert.throws(() => new Trainer({ ...presetConfig('time', 'cpu'), model: 'denoiser', objective: 'flow' }), /flow matching needs a time input/);
+  assert.throws(
+    () => new Trainer({ ...presetConfig('time', 'cpu'), model: 'denoiser', objective: 'flow' }),
+    /flow matching needs a time input/,
+  );
 });
 
 test('reflow: the pairs are the model’s integration of their noise; they round-trip; a run on them resumes exactly', async () => {
