@@ -21,7 +21,7 @@ import { Classifier } from '../lib/models/classifier';
 import { shippedWeightsPath } from '../lib/weights/shipped';
 import { trainClassifier as fitClassifier } from '../lib/training/classifier';
 import { readTensorFileMeta } from '../lib/weights/tensorFile';
-import { modelNameOf, parseCheckpointHeader, type CheckpointHeader, type PartBModel } from '../lib/weights/headers';
+import { modelNameOf, parseCheckpointHeader, parseUNetHeader, type CheckpointHeader, type PartBModel } from '../lib/weights/headers';
 
 const USAGE = `usage: npm run train -- --model denoiser|time|class|flow-time|flow-class [--preset cpu|reference] [--epochs N] [--resume] [--out DIR] [--seed S]
                           [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n] [--engine E]
@@ -109,6 +109,16 @@ async function main(): Promise<void> {
   if (reflowFrom !== undefined) {
     if (!model.startsWith('flow-')) throw new CliError(`--reflow-from needs a flow model (--model flow-time or flow-class), got ${model}`);
     if (args.resume) throw new CliError('--reflow-from starts a reflow run; to continue one pass --resume alone');
+    if (!fs.existsSync(reflowFrom))
+      throw new Error(
+        `--reflow-from ${reflowFrom} does not exist: pass the trained flow model's weights (e.g. weights/partb-${model}.weights)`,
+      );
+    // The reflow run continues the trained network: its width comes from the file.
+    const from = parseUNetHeader(readTensorFileMeta(reflowFrom), reflowFrom).config;
+    if (modelNameOf(from) !== model) throw new CliError(`--reflow-from ${reflowFrom} holds the ${modelNameOf(from)} model, not ${model}`);
+    if (args.D !== undefined && args.D !== from.D)
+      throw new CliError(`--D ${args.D} contradicts --reflow-from ${reflowFrom}, which has D ${from.D}: drop --D`);
+    config.D = from.D;
     config.reflowPairs = 'pairs.tensors';
     config.imagesPerEpoch = args.pairs;
     if (args.epochs === undefined) config.epochs = 4;

@@ -185,3 +185,58 @@ test('kill -9 during training, a few times: the checkpoint always loads, and the
     );
   console.log(`# ${kills} kills`);
 });
+
+test('flow models: train writes velocity-trained weights; reflow makes pairs from them and resumes; sample integrates them; wrong pairings are refused', () => {
+  const out = path.join(root, 'flow');
+  const flowArgs = (dir: string, ...more: string[]) => args(dir, ...more).map((a) => (a === 'time' ? 'flow-time' : a));
+  const r = train(flowArgs(out));
+  assert.equal(r.status, 0, r.stderr);
+  const h = parseUNetHeader(loadTensorFile(path.join(out, 'final.weights')).meta, 'final');
+  assert.equal(h.config.model, 'time');
+  assert.equal(h.config.objective, 'flow');
+  assert.equal(h.config.emaDecay, 0.999, 'the flow preset keeps an EMA');
+  refused(
+    ['--model', 'time', '--reflow-from', path.join(out, 'final.weights'), '--out', path.join(root, 'x')],
+    /--reflow-from needs a flow model/,
+  );
+  refused(['--model', 'flow-time', '--resume', '--out', out, '--epochs', '3', '--model', 'time'], /--model time contradicts .*flow-time/);
+  // One reflow round: 8 pairs of 2 Euler steps, 1 epoch, then resumed for a second.
+  const rf = path.join(root, 'reflow');
+  const pairsRun = train([
+    '--model',
+    'flow-time',
+    '--reflow-from',
+    path.join(out, 'final.weights'),
+    '--pairs',
+    '64',
+    '--pair-steps',
+    '2',
+    '--batch',
+    '32',
+    '--epochs',
+    '1',
+    '--out',
+    rf,
+  ]);
+  assert.equal(pairsRun.status, 0, pairsRun.stderr);
+  assert.ok(fs.existsSync(path.join(rf, 'pairs.tensors')));
+  const rh = parseUNetHeader(loadTensorFile(path.join(rf, 'final.weights')).meta, 'reflow');
+  assert.equal(rh.config.reflowPairs, 'pairs.tensors');
+  assert.equal(rh.config.imagesPerEpoch, 64);
+  const more = train(['--model', 'flow-time', '--resume', '--out', rf, '--epochs', '2']);
+  assert.equal(more.status, 0, more.stderr);
+  assert.equal(finalLosses(rf).length, 4, '2 epochs of 2 steps on the same pairs');
+  // Sampling: a flow model with --steps; --steps is refused for a DDPM; a model/weights mismatch is named.
+  const sampleScript = path.resolve(__dirname, '..', '..', 'scripts', 'sample.js');
+  const sample = (...a: string[]) => spawnSync(process.execPath, [sampleScript, ...a], { encoding: 'utf8', env, timeout: 120_000 });
+  const dir = path.join(root, 'samples');
+  const s = sample('--model', 'flow-time', '--weights', path.join(out, 'final.weights'), '--steps', '3', '--count', '2', '--out', dir);
+  assert.equal(s.status, 0, s.stderr);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['grid.png', 'sample-000.png', 'sample-001.png']);
+  const ddpm = sample('--model', 'time', '--steps', '3', '--out', dir);
+  assert.equal(ddpm.status, 2);
+  assert.match(ddpm.stderr, /--steps is for the flow models/);
+  const wrong = sample('--model', 'time', '--weights', path.join(out, 'final.weights'), '--out', dir);
+  assert.notEqual(wrong.status, 0);
+  assert.match(wrong.stderr, /holds the flow-time model, not time/);
+});
