@@ -88,12 +88,12 @@ function axisTitle(label: string, log?: boolean): string {
 
 /**
  * Ticks of a log axis spanning [lo, hi] in log10 units: the decades, or 1, 2 and 5 of each decade
- * when fewer than two decades are in range. Returned in log10 units.
+ * when fewer than four decades are in range (round plain values when less than 1 to 5). Returned in log10 units.
  */
 export function logTicks(lo: number, hi: number): number[] {
   const decades: number[] = [];
   for (let e = Math.ceil(lo - 1e-9); e <= Math.floor(hi + 1e-9); e++) decades.push(e);
-  if (decades.length >= 3) return decades;
+  if (decades.length >= 4) return decades;
   const out: number[] = [];
   for (let e = Math.floor(lo) - 1; e <= Math.ceil(hi); e++) {
     for (const m of [1, 2, 5]) {
@@ -101,7 +101,11 @@ export function logTicks(lo: number, hi: number): number[] {
       if (v >= lo - 1e-9 && v <= hi + 1e-9) out.push(v);
     }
   }
-  return out;
+  if (out.length >= 2) return out;
+  // Less than a factor of 2.5 in range: round values of the plain numbers, placed on the log axis.
+  return niceTicks(10 ** lo, 10 ** hi)
+    .filter((v) => v > 0 && Math.log10(v) >= lo - 1e-9 && Math.log10(v) <= hi + 1e-9)
+    .map((v) => Math.log10(v));
 }
 
 /** About 5 round tick values covering [lo, hi]. */
@@ -169,7 +173,6 @@ export function svgLinePlot(opts: Omit<LossCurveOptions, 'id'>, width = 720, hei
   let yt: number[];
   if (opts.logY) {
     yt = logTicks(y0, y1);
-    if (yt.length < 2) yt = niceTicks(y0, y1).filter((v) => v >= y0 && v <= y1);
   } else {
     yt = niceTicks(y0, y1).filter((v) => v >= y0 && v <= y1);
   }

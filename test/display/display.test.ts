@@ -25,7 +25,7 @@ import {
   linePlotPng,
 } from '../../lib/display';
 import { formatDuration, formatRate } from '../../lib/display/progress';
-import { niceTicks, svgLinePlot, LEGEND_GLYPH_PX } from '../../lib/display/plot';
+import { niceTicks, svgLinePlot, lineChartSpec, logTicks, LEGEND_GLYPH_PX } from '../../lib/display/plot';
 import { fitText, FONT_FAMILY } from '../../lib/display/grid';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'display-test-'));
@@ -280,4 +280,17 @@ test('notebook path: bundles go to the kernel, progress updates one display in p
     delete require.cache[fakePath];
   }
   assert.equal(isNotebook(), false);
+});
+
+test('log axes label 1, 2 and 5 of each decade (decades only over four or more), never minor ticks like 0.03', () => {
+  const at = (a: number, b: number) => logTicks(Math.log10(a), Math.log10(b)).map((v) => Number((10 ** v).toPrecision(3)));
+  assert.deepEqual(at(1, 300), [1, 2, 5, 10, 20, 50, 100, 200]);
+  assert.deepEqual(at(0.05, 0.4), [0.05, 0.1, 0.2]);
+  assert.deepEqual(at(0.001, 100), [0.001, 0.01, 0.1, 1, 10, 100]);
+  assert.deepEqual(at(6.93, 10.7), [7, 8, 9, 10]);
+  const svg = svgLinePlot({ title: 't', series: [{ name: 's', x: [1, 300], y: [0.05, 0.4] }], logX: true, logY: true, markers: true });
+  assert.match(svg, /\(log scale\)<\/text>/);
+  assert.equal((svg.match(/<circle /g) ?? []).length, 2, 'one marker per point');
+  const spec = lineChartSpec({ title: 't', series: [{ name: 's', x: [1, 2], y: [1, 2] }], logX: true, logY: true });
+  assert.deepEqual([(spec.layout.xaxis as { dtick?: string }).dtick, (spec.layout.yaxis as { dtick?: string }).dtick], ['D2', 'D2']);
 });
