@@ -26,7 +26,7 @@ import { registerFigure, checkFigureId, type FigureMeta } from './registry';
 import { lineChartSpec, linePlotPng, chartHtml, plotlyScriptTag, FLUSH_QUEUE_SCRIPT, type LossCurveOptions } from './plot';
 
 export { makeGrid, gridLayout, type GridOptions, type GridLayout } from './grid';
-export { progress, formatProgress, type Progress } from './progress';
+export { progress, progressPerCall, formatProgress, type Progress } from './progress';
 export { isNotebook } from './notebook';
 export { makeGif, type GifOptions } from './gif';
 export { lineChartSpec, svgLinePlot, linePlotPng, type Series, type LossCurveOptions, type PlotlySpec } from './plot';

@@ -100,3 +100,22 @@ export function progress(total: number, label: string): Progress {
     },
   };
 }
+
+/**
+ * `fn` with a progress line that advances once per call and finishes (leaving its summary line) at
+ * the `total`-th: the progress of a loop written in a notebook cell (e.g. a noise estimate called
+ * once per sampling step) without touching the loop. Calls after the total pass straight through.
+ */
+export function progressPerCall<A extends unknown[], R>(fn: (...args: A) => R, total: number, label: string): (...args: A) => R {
+  const bar = progress(total, label);
+  let calls = 0;
+  return (...args: A) => {
+    const out = fn(...args);
+    if (calls < total) {
+      calls++;
+      bar.tick();
+      if (calls === total) bar.done();
+    }
+    return out;
+  };
+}

@@ -16,6 +16,7 @@ import {
   gridLayout,
   formatProgress,
   progress,
+  progressPerCall,
   isNotebook,
   showImages,
   showLossCurve,
@@ -293,4 +294,20 @@ test('log axes label 1, 2 and 5 of each decade (decades only over four or more),
   assert.equal((svg.match(/<circle /g) ?? []).length, 2, 'one marker per point');
   const spec = lineChartSpec({ title: 't', series: [{ name: 's', x: [1, 2], y: [1, 2] }], logX: true, logY: true });
   assert.deepEqual([(spec.layout.xaxis as { dtick?: string }).dtick, (spec.layout.yaxis as { dtick?: string }).dtick], ['D2', 'D2']);
+});
+
+test('progressPerCall: the wrapped function’s results pass through; the line finishes at the total-th call', () => {
+  const lines: string[] = [];
+  const orig = process.stderr.write.bind(process.stderr);
+  (process.stderr as { write: unknown }).write = (s: string) => (lines.push(String(s)), true);
+  let out: number[] = [];
+  try {
+    const double = progressPerCall((x: number) => 2 * x, 3, 'sampling');
+    out = [1, 2, 3, 4].map((x) => double(x));
+  } finally {
+    (process.stderr as { write: unknown }).write = orig;
+  }
+  assert.deepEqual(out, [2, 4, 6, 8]);
+  assert.match(lines[lines.length - 1], /^sampling \[#+\] 3\/3 100% .* total\n$/);
+  assert.equal(lines.filter((l) => / total/.test(l)).length, 1, 'one summary line');
 });
