@@ -19,7 +19,7 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { UNet } from '../models/unet';
 import { makeGrid, type GridOptions } from './grid';
 import { isNotebook, sendDisplay } from './notebook';
-import { linePlotPng, type LossCurveOptions } from './plot';
+import { linePlotPng, type LossCurveOptions, type Series } from './plot';
 import { progress, type Progress } from './progress';
 
 export interface LiveTrainingOptions {
@@ -64,6 +64,17 @@ export interface LiveTraining {
   idle(): Promise<void>;
   /** Final chart and progress line. Safe to call twice; steps after it are ignored. */
   done(): Promise<void>;
+}
+
+/**
+ * The loss curve's average line: the mean of the last w steps, drawn only where the window is
+ * full (a shorter window at the start sits far above a falling loss and kinks when it fills), with
+ * w = `window`, or a quarter of the run when that is shorter. Its name says what it is.
+ */
+export function windowMeans(x: number[], y: number[], window: number): Series {
+  const w = Math.max(1, Math.min(Math.floor(window), Math.floor(y.length / 4)));
+  const avg = movingAverage(y, w);
+  return { name: `mean of the last ${w} steps`, x: x.slice(w - 1), y: avg.slice(w - 1) };
 }
 
 /** Moving average over the last `window` values (fewer at the start). */
@@ -118,21 +129,19 @@ export function liveTraining(opts: LiveTrainingOptions): LiveTraining {
   const render = (): Promise<void> => {
     const x = xs.slice();
     const y = ys.slice();
-    const avg = movingAverage(y, window);
+    const mean = windowMeans(x, y, window);
+    const lastMean = mean.y[mean.y.length - 1];
     const n = x.length;
     const last = x[n - 1];
     const at = `step ${last}${opts.total !== undefined ? `/${opts.total}` : ''}`;
     const chart: Omit<LossCurveOptions, 'id'> = {
-      title: `${opts.title}: ${at}, loss ${fmt(avg[n - 1])} (avg)`,
-      series: [
-        { name: 'loss per step', x, y },
-        { name: `moving average (${window} steps)`, x, y: avg },
-      ],
+      title: `${opts.title}: ${at}, loss ${fmt(lastMean)} (${mean.name})`,
+      series: [{ name: 'loss per step', x, y }, mean],
       xLabel: 'step',
       yLabel: opts.yLabel ?? 'loss',
       logY: opts.logY ?? true,
     };
-    const text = `[live ${opts.id}] ${opts.title}: ${at}, loss ${fmt(y[n - 1])}, moving average (${window} steps) ${fmt(avg[n - 1])}`;
+    const text = `[live ${opts.id}] ${opts.title}: ${at}, loss ${fmt(y[n - 1])}, ${mean.name} ${fmt(lastMean)}`;
     rendered = n;
     lastRenderAt = Date.now();
     const p: Promise<void> = linePlotPng(chart)

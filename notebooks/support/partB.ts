@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { liveTraining, movingAverage, withEmaWeights, type Series } from '../../lib/display';
+import { liveTraining, windowMeans, withEmaWeights, type Series } from '../../lib/display';
 import { addNoise } from '../../lib/schedulers/formulas';
 import { Rng } from '../../lib/tensor/random';
 import { loadMnist, type MnistSet } from '../../lib/data/mnist';
@@ -166,21 +166,23 @@ export function loadModel(file: string, model: PartBModel): { net: UNet; meta: W
   return { net, meta };
 }
 
-/** The per-step loss and its 50-step moving average, with epoch ends, for showLossCurve. */
+/** The per-step loss and the mean of the last 50 steps (lib/display windowMeans), for showLossCurve. */
 export function lossSeries(meta: { losses: number[] }, window = 50): Series[] {
   const y = meta.losses;
   const x = y.map((_, i) => i + 1);
-  const avg = movingAverage(y, window);
-  return [
-    { name: 'loss per step', x, y },
-    { name: `moving average (${window} steps)`, x, y: avg },
-  ];
+  return [{ name: 'loss per step', x, y }, windowMeans(x, y, window)];
 }
 
-/** A one-line description of a weights file for captions: preset, epochs, steps, D, batch. */
+/**
+ * A one-line description of a weights file for captions: preset, D, batch, and how far training had
+ * got (epochs, steps, images seen). Not "epoch 1/5": an early checkpoint's header holds the epoch
+ * target its run had then, which a resumed run later raised.
+ */
 export function describeWeights(meta: WeightsHeader): string {
   const c = meta.config;
-  return `${c.preset} preset, D=${c.D}, batch ${c.batch}, after epoch ${meta.epoch}/${c.epochs} (${meta.step} steps)`;
+  const images = meta.step * c.batch;
+  const ema = c.emaDecay ? `, EMA weights (decay ${c.emaDecay})` : '';
+  return `${c.preset} preset, D=${c.D}, batch ${c.batch}${ema}; after ${meta.epoch} epoch${meta.epoch === 1 ? '' : 's'} (${meta.step} steps, ${images.toLocaleString('en-US')} images)`;
 }
 
 /** Test digits [n,28,28,1] (the first n of the test split, or given indices). */

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { initEngine } from '../../lib/engine';
-import { liveTraining, withEmaWeights, movingAverage } from '../../lib/display';
+import { liveTraining, withEmaWeights, movingAverage, windowMeans } from '../../lib/display';
 import { UNet } from '../../lib/models/unet';
 import { Ema } from '../../lib/training/ema';
 import { Trainer, presetConfig, type TrainConfig } from '../../lib/training/trainer';
@@ -88,7 +88,7 @@ test('liveTraining: the chart is one display, created once and then updated in p
   // Drawn at step 1, 21, …, 181, and the last points at done(): 200 steps, 11 messages.
   assert.equal(chart.length, 11);
   assert.match(chart[0].data['text/plain'], /step 1,/);
-  assert.match(chart[chart.length - 1].data['text/plain'], /step 200, loss [\d.]+, moving average \(50 steps\) [\d.]+$/);
+  assert.match(chart[chart.length - 1].data['text/plain'], /step 200, loss [\d.]+, mean of the last 50 steps [\d.]+$/);
   const meta = await sharp(Buffer.from(chart[chart.length - 1].data['image/png'], 'base64')).metadata();
   assert.equal(meta.format, 'png');
   assert.equal(meta.width, 720);
@@ -313,4 +313,22 @@ test('retrain: the live previews leave training unchanged (same losses as in a t
   const a = loadTensorFile(path.join(nbDir, 'final.weights')).tensors;
   const b = loadTensorFile(path.join(termDir, 'final.weights')).tensors;
   for (const [k, v] of a) assert.deepEqual(v.data, b.get(k)!.data, k);
+});
+
+test('windowMeans: the average line starts where its window is full, and names its window', () => {
+  const y = [8, 4, 2, 1, 1, 1, 1, 1];
+  const x = y.map((_, i) => i + 1);
+  const m = windowMeans(x, y, 3);
+  assert.equal(m.name, 'mean of the last 2 steps', 'a quarter of an 8-step run is shorter than 3');
+  assert.deepEqual(m.x, [2, 3, 4, 5, 6, 7, 8]);
+  assert.deepEqual(m.y, [6, 3, 1.5, 1, 1, 1, 1]);
+  const long = Array.from({ length: 400 }, (_, i) => 1 / (i + 1));
+  const l = windowMeans(
+    long.map((_, i) => i),
+    long,
+    50,
+  );
+  assert.equal(l.name, 'mean of the last 50 steps');
+  assert.equal(l.x[0], 49);
+  assert.ok(Math.abs(l.y[0] - long.slice(0, 50).reduce((a, b) => a + b, 0) / 50) < 1e-12);
 });
