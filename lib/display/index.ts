@@ -27,6 +27,7 @@ import { lineChartSpec, linePlotPng, chartHtml, plotlyScriptTag, FLUSH_QUEUE_SCR
 
 export { makeGrid, gridLayout, type GridOptions, type GridLayout } from './grid';
 export { progress, progressPerCall, formatProgress, type Progress } from './progress';
+export { formatTable, tableHtml, showTable, type Table } from './table';
 export { isNotebook } from './notebook';
 export { makeGif, type GifOptions } from './gif';
 export { lineChartSpec, svgLinePlot, linePlotPng, type Series, type LossCurveOptions, type PlotlySpec } from './plot';

@@ -204,31 +204,40 @@ export function qualityRow(label: string, j: SampleJudgement, ref: QualityRefere
   return row;
 }
 
-const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const pct = (x: number) => `${(100 * x).toPrecision(3)}%`;
+const sig3 = (x: number) => (Number.isFinite(x) ? x.toPrecision(3) : String(x));
 
-/** The quality table as aligned text (the script's output and the notebooks' caption under each sample figure). */
-export function formatQualityTable(rows: QualityRow[]): string {
-  const head = ['model', 'n', 'FD', 'FD real', 'ratio', 'conf ≥ 0.9', 'rarest digit', 'accuracy (worst digit)', 'background (× real)'];
-  const body = rows.map((r) => [
-    r.label,
-    String(r.n),
-    r.fd.toFixed(2),
-    r.fdReal.toFixed(2),
-    r.fdRatio.toFixed(2),
-    pct(r.confidentShare),
-    pct(r.minDigitShare),
-    r.accuracy === undefined ? '—' : `${pct(r.accuracy)} (${pct(r.minDigitAccuracy!)})`,
-    `${r.background.toFixed(4)} (${r.backgroundRatio.toFixed(2)}×)`,
-  ]);
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  return [head, ...body]
-    .map((cells) =>
-      cells
-        .map((c, i) => c.padEnd(w[i]))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+/**
+ * The quality table's cells, numbers to 3 significant figures (lib/display's formatTable and
+ * showTable render them): FD of the samples and of as many real digits, their ratio (1 = as good
+ * as real digits), the confident share, the rarest digit's share, class accuracy (worst digit),
+ * and the background level with its ratio to real digits'.
+ */
+export function qualityTableCells(rows: QualityRow[]): { columns: string[]; rows: string[][] } {
+  return {
+    columns: [
+      'model',
+      'n',
+      'FD',
+      'FD of real digits',
+      'FD ratio',
+      'conf ≥ 0.9',
+      'rarest digit',
+      'accuracy (worst digit)',
+      'background (× real)',
+    ],
+    rows: rows.map((r) => [
+      r.label,
+      String(r.n),
+      sig3(r.fd),
+      sig3(r.fdReal),
+      sig3(r.fdRatio),
+      pct(r.confidentShare),
+      pct(r.minDigitShare),
+      r.accuracy === undefined ? '—' : `${pct(r.accuracy)} (${pct(r.minDigitAccuracy!)})`,
+      `${r.background.toPrecision(3)} (${sig3(r.backgroundRatio)}×)`,
+    ]),
+  };
 }
 
 /** A scheduler config in words, for tables and manifests. */

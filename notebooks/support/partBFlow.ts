@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 import type { Series } from '../../lib/display';
+import type { Table } from '../../lib/display/table';
 import type { QualityRow } from '../../lib/evaluation/quality';
 import { manifestPath, type ShippedModel } from '../../lib/weights/shipped';
 
@@ -38,25 +39,24 @@ export function stepsSeries(pick: (r: StepsRow) => number | undefined): Series[]
   return out;
 }
 
-/** The comparison as aligned text: model, steps, FD ratio, confident share, accuracy, sampling seconds. */
-export function stepsTable(): string {
-  const head = ['model', 'steps', 'n', 'FD ratio', 'conf ≥ 0.9', 'accuracy', 'background × real', 'seconds'];
-  const body: string[][] = [];
+/** The comparison as a table (lib/display showTable): model, steps, n, FD ratio, confident share, accuracy, background, sampling seconds. */
+export function stepsTable(): Table {
+  const columns = ['model', 'steps', 'n', 'FD ratio', 'conf ≥ 0.9', 'accuracy', 'background (× real)', 'sampling (s)'];
+  const rows: string[][] = [];
   for (const [model, name] of COMPARED) {
     for (const r of stepsRows(model)) {
-      body.push([
+      rows.push([
         name,
         String(r.steps),
         String(r.n),
         r.fdRatio.toPrecision(3),
-        `${(100 * r.confidentShare).toFixed(1)}%`,
-        r.accuracy === undefined ? '—' : `${(100 * r.accuracy).toFixed(1)}%`,
-        r.backgroundRatio.toPrecision(3),
+        `${(100 * r.confidentShare).toPrecision(3)}%`,
+        r.accuracy === undefined ? '—' : `${(100 * r.accuracy).toPrecision(3)}%`,
+        `${r.backgroundRatio.toPrecision(3)}×`,
         r.seconds === undefined ? '—' : String(r.seconds),
       ]);
     }
   }
-  if (!body.length) return '(not measured yet: run `npm run partb-quality -- --models flow-time,flow-class --steps 1,2,4,8,16,32,64`)';
-  const w = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
-  return [head, ...body].map((cells) => cells.map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i]))).join('  ')).join('\n');
+  if (!rows.length) rows.push(['(not measured yet: npm run partb-quality -- --models flow-time,flow-class --steps 1,2,4,8,16,32,64)', '', '', '', '', '', '', '']);
+  return { columns, rows };
 }

@@ -17,6 +17,8 @@ import {
   formatProgress,
   progress,
   progressPerCall,
+  formatTable,
+  tableHtml,
   isNotebook,
   showImages,
   showLossCurve,
@@ -310,4 +312,19 @@ test('progressPerCall: the wrapped function’s results pass through; the line f
   assert.deepEqual(out, [2, 4, 6, 8]);
   assert.match(lines[lines.length - 1], /^sampling \[#+\] 3\/3 100% .* total\n$/);
   assert.equal(lines.filter((l) => / total/.test(l)).length, 1, 'one summary line');
+});
+
+test('tables: aligned text (first column left, numbers right), escaped HTML, and a ragged row refused', () => {
+  const t = {
+    columns: ['model', 'FD ratio'],
+    rows: [
+      ['time', '9.21'],
+      ['class <γ=5>', '10.7'],
+    ],
+  };
+  assert.equal(formatTable(t), ['model        FD ratio', 'time             9.21', 'class <γ=5>      10.7'].join('\n'));
+  const html = tableHtml(t);
+  assert.match(html, /<td style="text-align:left[^"]*">class &lt;γ=5&gt;<\/td><td style="text-align:right[^"]*">10\.7<\/td>/);
+  assert.equal((html.match(/<tr/g) ?? []).length, 3);
+  assert.throws(() => formatTable({ columns: ['a', 'b'], rows: [['1']] }), /row 0 has 1 cells for 2 columns/);
 });

@@ -1,0 +1,52 @@
+/**
+ * Tables of numbers: aligned text in a terminal (the first column left, the others right) and an
+ * HTML table in a notebook, from the same cells. Callers format the numbers (3 significant
+ * figures, units in the header) so both renderings say the same thing.
+ */
+import { escapeXml, isNotebook, sendDisplay, showCaption } from './notebook';
+
+export interface Table {
+  /** Column headers, with units where there are any ("FD ratio", "background (× real)"). */
+  columns: string[];
+  /** One array of formatted cells per row, as many as columns. */
+  rows: string[][];
+}
+
+function check(t: Table): void {
+  for (const [i, r] of t.rows.entries()) {
+    if (r.length !== t.columns.length) throw new Error(`table row ${i} has ${r.length} cells for ${t.columns.length} columns`);
+  }
+}
+
+/** The table as aligned text: the first column left-aligned, the others right-aligned. */
+export function formatTable(t: Table): string {
+  check(t);
+  const w = t.columns.map((h, i) => Math.max(h.length, ...t.rows.map((r) => r[i].length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(w[i]) : c.padStart(w[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(t.columns), ...t.rows.map(line)].join('\n');
+}
+
+/** The table as HTML (numbers right-aligned, header shaded, no wrapping inside a cell). */
+export function tableHtml(t: Table): string {
+  check(t);
+  const cell = (tag: 'th' | 'td', c: string, i: number) =>
+    `<${tag} style="text-align:${i === 0 ? 'left' : 'right'};padding:2px 10px;white-space:nowrap">${escapeXml(c)}</${tag}>`;
+  const head = `<tr style="background:#eef1f6">${t.columns.map((c, i) => cell('th', c, i)).join('')}</tr>`;
+  const body = t.rows.map((r) => `<tr>${r.map((c, i) => cell('td', c, i)).join('')}</tr>`).join('');
+  return `<table style="border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums">${head}${body}</table>`;
+}
+
+/** Shows a table: HTML (with the aligned text as its plain form) in a notebook, the text in a terminal. */
+export function showTable(t: Table, opts: { caption?: string } = {}): void {
+  const text = formatTable(t);
+  if (isNotebook()) {
+    sendDisplay({ 'text/html': tableHtml(t), 'text/plain': text });
+    showCaption(opts.caption);
+  } else {
+    console.log(text + (opts.caption ? `\n${opts.caption}` : ''));
+  }
+}
