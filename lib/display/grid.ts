@@ -61,7 +61,7 @@ export function gridLayout(
   n: number,
   imgH: number,
   imgW: number,
-  opts: { cols?: number; scale?: number; captions?: boolean; title?: string } = {},
+  opts: { cols?: number; scale?: number; captions?: boolean; captionLines?: number; title?: string } = {},
 ): GridLayout {
   if (!(n > 0)) throw new Error('makeGrid: no images to show (empty batch).');
   const scale = opts.scale ?? defaultScale(imgH, imgW);
@@ -71,7 +71,8 @@ export function gridLayout(
   const tileH = Math.max(1, Math.round(imgH * scale));
   const tileW = Math.max(1, Math.round(imgW * scale));
   const captionFont = opts.captions ? (tileW >= 72 ? 12 : tileW >= 48 ? 11 : 10) : 0;
-  const captionH = opts.captions ? Math.ceil(captionFont * 1.6) : 0;
+  // Each caption line takes 1.2 em, plus 0.4 em of space above the first.
+  const captionH = opts.captions ? Math.ceil(captionFont * (0.4 + 1.2 * Math.max(1, opts.captionLines ?? 1))) : 0;
   const cellW = tileW;
   const cellH = tileH + captionH;
   const titleH = opts.title ? Math.ceil(TITLE_FONT * 2) : 0;
@@ -81,6 +82,38 @@ export function gridLayout(
   const height = 2 * MARGIN + titleH + rows * cellH + (rows - 1) * GAP;
   const x0 = MARGIN + Math.floor((width - 2 * MARGIN - gridW) / 2);
   return { n, cols, rows, tileH, tileW, cellW, cellH, captionFont, captionH, titleH, width, height, x0, y0: MARGIN + titleH };
+}
+
+/** The most lines a tile caption wraps onto (beyond them the last line ends in an ellipsis). */
+export const MAX_CAPTION_LINES = 3;
+
+/**
+ * Wraps text into lines of about maxWidth pixels at the given font size, breaking at spaces (a
+ * word longer than a line is split), at most maxLines lines: captions stay whole under their tile.
+ */
+export function wrapText(s: string, font: number, maxWidth: number, maxLines = MAX_CAPTION_LINES): string[] {
+  const max = Math.max(1, Math.floor(maxWidth / (font * CHAR_W)));
+  const lines: string[] = [];
+  let cur = '';
+  for (let word of s.split(/\s+/).filter(Boolean)) {
+    while (word.length > max) {
+      if (cur) lines.push(cur);
+      lines.push(word.slice(0, max));
+      cur = '';
+      word = word.slice(max);
+    }
+    if (!cur) cur = word;
+    else if (cur.length + 1 + word.length <= max) cur += ' ' + word;
+    else {
+      lines.push(cur);
+      cur = word;
+    }
+  }
+  if (cur) lines.push(cur);
+  if (lines.length <= maxLines) return lines;
+  const kept = lines.slice(0, maxLines);
+  kept[maxLines - 1] = fitText(kept[maxLines - 1] + ' ' + lines[maxLines], font, maxWidth);
+  return kept;
 }
 
 /** Shortens text to about maxWidth pixels at the given font size, with an ellipsis. */
@@ -132,7 +165,11 @@ export async function renderGrid(images: tf.Tensor4D | tf.Tensor4D[], opts: Grid
   const imgH = Math.max(...batches.map((b) => b.h));
   const imgW = Math.max(...batches.map((b) => b.w));
   const hasCaptions = Boolean(opts.captions && opts.captions.some((c) => c));
-  const L = gridLayout(n, imgH, imgW, { cols: opts.cols, scale: opts.scale, captions: hasCaptions, title: opts.title });
+  // The caption band is as tall as the longest wrapped caption.
+  const probe = gridLayout(n, imgH, imgW, { cols: opts.cols, scale: opts.scale, captions: hasCaptions, title: opts.title });
+  const wrapped = (opts.captions ?? []).map((c) => (c ? wrapText(String(c), probe.captionFont, probe.cellW + GAP - 2) : []));
+  const captionLines = Math.max(1, ...wrapped.map((w) => w.length));
+  const L = gridLayout(n, imgH, imgW, { cols: opts.cols, scale: opts.scale, captions: hasCaptions, captionLines, title: opts.title });
   const scale = L.tileW / imgW;
   const rgb = new Uint8Array(L.width * L.height * 3).fill(255);
   const a = range === '[0,1]' ? 255 : 127.5;
@@ -171,14 +208,15 @@ export async function renderGrid(images: tf.Tensor4D | tf.Tensor4D[], opts: Grid
   }
   if (hasCaptions) {
     for (let i = 0; i < n; i++) {
-      const c = opts.captions![i];
-      if (!c) continue;
+      const lines = wrapped[i] ?? [];
+      if (!lines.length) continue;
       const col = i % L.cols;
       const row = Math.floor(i / L.cols);
       const cx = L.x0 + col * (L.cellW + GAP) + L.cellW / 2;
-      const cy = L.y0 + row * (L.cellH + GAP) + L.tileH + L.captionFont * 1.25;
-      const t = fitText(String(c), L.captionFont, L.cellW + GAP - 2);
-      texts.push(`<text x="${cx}" y="${cy}" font-size="${L.captionFont}" text-anchor="middle">${escapeXml(t)}</text>`);
+      lines.forEach((line, k) => {
+        const cy = L.y0 + row * (L.cellH + GAP) + L.tileH + L.captionFont * (1.25 + 1.2 * k);
+        texts.push(`<text x="${cx}" y="${cy.toFixed(1)}" font-size="${L.captionFont}" text-anchor="middle">${escapeXml(line)}</text>`);
+      });
     }
   }
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}"><g font-family="${FONT_FAMILY}" fill="#111">${texts.join('')}</g></svg>`;

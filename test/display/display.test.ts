@@ -29,7 +29,7 @@ import {
 } from '../../lib/display';
 import { formatDuration, formatRate } from '../../lib/display/progress';
 import { niceTicks, svgLinePlot, lineChartSpec, logTicks, LEGEND_GLYPH_PX } from '../../lib/display/plot';
-import { fitText, FONT_FAMILY } from '../../lib/display/grid';
+import { fitText, wrapText, FONT_FAMILY } from '../../lib/display/grid';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'display-test-'));
 
@@ -327,4 +327,27 @@ test('tables: aligned text (first column left, numbers right), escaped HTML, and
   assert.match(html, /<td style="text-align:left[^"]*">class &lt;γ=5&gt;<\/td><td style="text-align:right[^"]*">10\.7<\/td>/);
   assert.equal((html.match(/<tr/g) ?? []).length, 3);
   assert.throws(() => formatTable({ columns: ['a', 'b'], rows: [['1']] }), /row 0 has 1 cells for 2 columns/);
+});
+
+test('tile captions wrap at spaces onto up to 3 lines instead of being cut, and the caption band grows to fit', async () => {
+  await initEngine({ quiet: true });
+  // 10 px font in a 72 px line: about 11 glyphs.
+  assert.deepEqual(wrapText('one-step denoised at t=750', 10, 72), ['one-step', 'denoised at', 't=750']);
+  const split = wrapText('abcdefghijklmnopqrstuvwxyz', 10, 72);
+  assert.equal(split.join(''), 'abcdefghijklmnopqrstuvwxyz', 'a word longer than a line is split, nothing lost');
+  assert.equal(split.length, 3);
+  assert.ok(
+    split.every((l) => l.length * 10 * 0.6 <= 72),
+    'every line fits',
+  );
+  const long = wrapText('a b c d e f g h i j k l m n o p q r s t u v w x y z a b c d e f g h i j k l m n o p', 10, 36);
+  assert.equal(long.length, 3);
+  assert.ok(long[2].endsWith('…'), 'more than 3 lines: the last one says it goes on');
+  assert.deepEqual(wrapText('short', 10, 600), ['short']);
+  const x = tf.zeros([2, 28, 28, 1]) as tf.Tensor4D;
+  const short = await sharp(await makeGrid(x, { captions: ['a', 'b'] })).metadata();
+  const wrapped = await sharp(await makeGrid(x, { captions: ['one-step denoised at t=750', 'b'] })).metadata();
+  x.dispose();
+  assert.equal(short.width, wrapped.width);
+  assert.ok(wrapped.height! > short.height!, `${wrapped.height} > ${short.height}`);
 });
