@@ -19,7 +19,7 @@ import { Classifier } from '../lib/models/classifier';
 import {
   denoiserMse,
   describeSampler,
-  formatQualityTable,
+  qualityTableCells,
   judgeImages,
   qualityReference,
   qualityRow,
@@ -33,6 +33,7 @@ import { fullChainTimesteps, stridedTimesteps, toClean } from '../lib/schedulers
 import type { VarianceType } from '../lib/schedulers/ddpm';
 import { manifestPath, shippedRunName, shippedWeightsPath, trainCommand, type ShippedModel } from '../lib/weights/shipped';
 import { writeFileAtomic } from '../lib/image/io';
+import { formatTable } from '../lib/display/table';
 import { modelNameOf } from '../lib/weights/headers';
 import { PROJECT_ROOT as REPO_ROOT } from '../lib/paths';
 
@@ -214,7 +215,7 @@ async function main(): Promise<void> {
   }
   if (rows.length) {
     if (models.includes('time') || models.includes('class')) console.log(`DDPM sampler: ${describeSampler(sampler)}`);
-    console.log(formatQualityTable(rows));
+    console.log(formatTable(qualityTableCells(rows)));
   }
   if (clf && fs.existsSync(manifestPath('classifier'))) {
     const m = JSON.parse(fs.readFileSync(manifestPath('classifier'), 'utf8'));
