@@ -202,7 +202,7 @@ test('sample: --guidance 1e30 (and other bad values) refused before anything is 
   refused('scripts/sample.js', [...base, '--seed', '0.5'], /--seed must be an integer, got 0\.5/);
   refused('scripts/sample.js', [...base, '--digit', '10'], /--digit must be between 0 and 9, got 10/);
   refused('scripts/sample.js', [...base, '--count', '0'], /--count must be between 1 and 1024, got 0/);
-  refused('scripts/sample.js', [...base, '--model', 'unet'], /--model must be one of class, time, got "unet"/);
+  refused('scripts/sample.js', [...base, '--model', 'unet'], /--model must be one of class, time, flow-class, flow-time, got "unet"/);
   refused('scripts/sample.js', [...base, '--engine', 'tpu'], /--engine must be one of auto, node, node-gpu, webgpu, wasm, cpu, got "tpu"/);
   refused('scripts/sample.js', ['--model', 'class', '--count', '2', '--out', out], /--model class needs --digit/);
   refused('scripts/sample.js', ['--out', '--gif'], /--out needs a value \(got the flag --gif\)/);
@@ -227,7 +227,7 @@ test('train: --images-per-epoch 0, -64, 100.5 or below the batch, and --out --re
   refused('scripts/train.js', [...base, '--seed', '0.5'], /--seed must be an integer, got 0\.5/);
   refused('scripts/train.js', [...base, '--epochs', '0'], /--epochs must be at least 1, got 0/);
   refused('scripts/train.js', [...base, '--preset', 'gpu'], /--preset must be one of cpu, reference, got "gpu"/);
-  refused('scripts/train.js', ['--preset', 'cpu'], /--model is required \(denoiser, time, class, classifier\)/);
+  refused('scripts/train.js', ['--preset', 'cpu'], /--model is required \(denoiser, time, class, flow-time, flow-class, classifier\)/);
   refused(
     'scripts/train.js',
     ['--model', 'classifier', '--epochs', '2', '--start-epoch', '2', '--out', path.join(dir, 'c.weights')],
@@ -247,7 +247,11 @@ test('bench: --steps 0 and unknown flags refused (no NaN table)', () => {
 });
 
 test('the other commands: bad options refused with one line, exit 2', () => {
-  refused('scripts/partb-quality.js', ['--models', 'class,unet'], /--models must be one of class, time, denoiser, got "unet"/);
+  refused(
+    'scripts/partb-quality.js',
+    ['--models', 'class,unet'],
+    /--models must be one of class, time, denoiser, flow-time, flow-class, flow-time-reflow, got "unet"/,
+  );
   refused('scripts/partb-quality.js', ['--per-digit', '2.5'], /--per-digit must be an integer, got 2\.5/);
   refused('scripts/weights.js', [], /missing command: use if-i-l, .*embeddings, check/);
   refused('scripts/weights.js', ['if-x'], /unknown command "if-x"/);
@@ -275,16 +279,20 @@ test('--help on every command: exit 0, the usage line and every option', () => {
       'D',
       'batch',
       'images-per-epoch',
+      'reflow-from',
+      'pairs',
+      'pair-steps',
       'ema-decay',
       'engine',
       'init',
       'start-epoch',
     ],
-    'scripts/sample.js': ['model', 'digit', 'count', 'guidance', 'seed', 'out', 'weights', 'gif', 'engine'],
+    'scripts/sample.js': ['model', 'steps', 'digit', 'count', 'guidance', 'seed', 'out', 'weights', 'gif', 'engine'],
     'scripts/partb-quality.js': [
       'ship',
       'ship-only',
       'models',
+      'steps',
       'per-digit',
       'count',
       'variance',

@@ -2,21 +2,22 @@
  * A drawing canvas for the Part A notebook (the course's hand-drawn images, SPEC §1.0c / §1.7.1).
  *
  * `showDrawingCanvas` displays an HTML canvas (white pen on black, like MNIST) with "Send to
- * kernel", "Clear" and "Download PNG". "Send" encodes the drawing as a PNG and sends
- *     {file, png: "<base64 PNG>"}
- * on a Jupyter comm to the target DRAWING_COMM_TARGET, which showDrawingCanvas registers in the
- * kernel (once per kernel; patched tslab). The kernel calls receiveDrawing, which writes the file
- * atomically, and answers {status: 'ok', file, bytes} or {status: 'error', message}; the page shows
- * "saved to …" or the one-line error, and the next cell loads the file with loadModelImage like any
- * image. The page opens the comm through whichever front-end shows it (./comms: classic Notebook,
- * JupyterLab / Notebook 7 when the app is reachable); where there is no kernel connection (VS Code)
- * or the kernel takes no comms (unpatched tslab), it says so and "Download PNG" remains, to be saved
- * at the same path by hand.
+ * kernel", "Clear" and "Download PNG". When the file already holds a drawing (an earlier session's),
+ * the canvas starts with it and says so, so the canvas shows what the next cell will use. "Send"
+ * encodes the drawing as a PNG and delivers `{file, png: "<base64 PNG>"}` to the kernel, which
+ * calls receiveDrawing (an atomic write) and answers {status: 'ok', file, bytes} or
+ * {status: 'error', message}; the page shows "saved to …" or the one-line error. Two ways in:
+ *  - a Jupyter comm to DRAWING_COMM_TARGET (patched tslab), where the page has a handle on the
+ *    kernel (classic Notebook; JupyterLab / Notebook 7 started with --expose-app-in-browser);
+ *  - otherwise the kernel's loopback HTTP endpoint (./loopback: 127.0.0.1, a token per canvas),
+ *    which any front-end on the kernel's machine reaches (JupyterLab, Notebook 7, VS Code).
+ * Where neither works (a remote kernel), it says so and "Download PNG" remains.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isNotebook, registerCommTarget, sendDisplay, type KernelComm } from './notebook';
 import { BROWSER_COMM } from './comms';
+import { LOOPBACK_TOKEN_HEADER, openLoopbackRoute, type LoopbackRoute } from './loopback';
 import { writeFileAtomic } from '../image/io';
 import { runsDir } from '../paths';
 
@@ -95,11 +96,29 @@ function jsLiteral(v: unknown): string {
   return JSON.stringify(v).replace(/</g, '\\u003c');
 }
 
-/**
- * The canvas's HTML and script (exported for tests). With `kernelComms` false (the kernel takes no
- * comms) "Send to kernel" only explains that and points to "Download PNG".
- */
-export function drawingCanvasHtml(opts: CanvasOptions = {}, kernelComms = true): string {
+/** How the canvas reaches the kernel, and what it starts with. */
+export interface CanvasLinks {
+  /** The kernel takes comms (patched tslab registered the target). */
+  kernelComms: boolean;
+  /** The kernel's loopback route for this canvas, if it could open one. */
+  endpoint?: LoopbackRoute;
+  /** The drawing already at the file, as a data: URL (the canvas starts with it). */
+  saved?: string;
+}
+
+/** The drawing at `file` as a data: URL, when it is a PNG of at most 4 MB; else undefined. */
+export function savedDrawing(file: string): string | undefined {
+  try {
+    if (fs.statSync(file).size > 4 << 20) return undefined;
+    const bytes = fs.readFileSync(file);
+    return bytes.subarray(0, 8).equals(PNG_SIGNATURE) ? `data:image/png;base64,${bytes.toString('base64')}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The canvas's HTML and script (exported for tests). */
+export function drawingCanvasHtml(opts: CanvasOptions = {}, links: CanvasLinks = { kernelComms: true }): string {
   const file = opts.file ?? defaultDrawingFile();
   const size = opts.size ?? 280;
   const pen = opts.pen ?? 22;
@@ -118,34 +137,48 @@ export function drawingCanvasHtml(opts: CanvasOptions = {}, kernelComms = true):
   var ctx = c.getContext('2d');
   var status = ${el('status')};
   var download = ${el('download')};
-  var file = ${jsLiteral(file)}, target = ${jsLiteral(DRAWING_COMM_TARGET)}, kernelComms = ${kernelComms ? 'true' : 'false'};
+  var file = ${jsLiteral(file)}, target = ${jsLiteral(DRAWING_COMM_TARGET)}, kernelComms = ${links.kernelComms ? 'true' : 'false'};
+  var endpoint = ${jsLiteral(links.endpoint ?? null)}, tokenHeader = ${jsLiteral(LOOPBACK_TOKEN_HEADER)}, saved = ${jsLiteral(links.saved ?? null)};
   function say(state, text) { status.textContent = text; status.setAttribute('data-state', state); }
   function fallback(why) { download.href = c.toDataURL('image/png'); say('none', why + ': press Download PNG and save it as ' + file); }
   function clear() { ctx.fillStyle = '#000'; ctx.fillRect(0, 0, c.width, c.height); }
+  function report(d) {
+    if (d && d.status === 'ok') say('ok', 'saved to ' + d.file + ' (' + d.bytes + ' bytes)');
+    else say('error', 'kernel error: ' + ((d && d.message) || 'unexpected answer'));
+  }
   clear();
+  if (saved) {
+    var img = new Image();
+    img.onload = function () { ctx.drawImage(img, 0, 0, c.width, c.height); say('saved', 'showing the drawing saved at ' + file + ', which the next cell uses: draw over it, or Clear and draw a new one, then Send'); };
+    img.src = saved;
+  }
   ctx.strokeStyle = '#fff'; ctx.lineWidth = ${pen}; ctx.lineCap = 'round'; ctx.lineJoin = 'round';
   var down = false, last = null;
   function pos(e) { var r = c.getBoundingClientRect(); return [(e.clientX - r.left) * c.width / r.width, (e.clientY - r.top) * c.height / r.height]; }
   c.addEventListener('pointerdown', function (e) { down = true; last = pos(e); ctx.beginPath(); ctx.arc(last[0], last[1], ${pen} / 2, 0, 2 * Math.PI); ctx.fillStyle = '#fff'; ctx.fill(); });
   c.addEventListener('pointermove', function (e) { if (!down) return; var p = pos(e); ctx.beginPath(); ctx.moveTo(last[0], last[1]); ctx.lineTo(p[0], p[1]); ctx.stroke(); last = p; });
   ['pointerup', 'pointerleave'].forEach(function (ev) { c.addEventListener(ev, function () { down = false; }); });
-  ${el('clear')}.onclick = function () { clear(); say('cleared', 'cleared'); };
+  ${el('clear')}.onclick = function () { clear(); say('cleared', 'cleared (the saved file changes only when you Send)'); };
   download.onclick = function () { this.href = c.toDataURL('image/png'); };
+  // The loopback endpoint: the way in where the page has no kernel handle (JupyterLab, Notebook 7, VS Code).
+  function sendHttp(png) {
+    if (!endpoint || typeof fetch !== 'function') { fallback('this page has no kernel connection and the kernel opened no endpoint'); return; }
+    say('sending', 'sending to the kernel at ' + endpoint.url.split('/').slice(0, 3).join('/') + '...');
+    var headers = { 'Content-Type': 'application/json' }; headers[tokenHeader] = endpoint.token;
+    fetch(endpoint.url, { method: 'POST', headers: headers, body: JSON.stringify({ png: png }) })
+      .then(function (r) { return r.json(); })
+      .then(report, function () { fallback('the kernel at ' + endpoint.url.split('/').slice(0, 3).join('/') + ' cannot be reached from this page (a remote kernel, or it restarted: run the canvas cell again)'); });
+  }
   ${el('send')}.onclick = function () {
-    if (!kernelComms) { fallback('this kernel takes no comms (tslab not patched: run npm ci, then restart the kernel)'); return; }
     var png = c.toDataURL('image/png').split(',')[1];
     var done = false, timer = null, comm = null;
     function finish() { done = true; if (timer) clearTimeout(timer); if (comm) comm.close(); }
-    comm = openComm(target, root, function (d) {
-      finish();
-      if (d && d.status === 'ok') say('ok', 'saved to ' + d.file + ' (' + d.bytes + ' bytes)');
-      else say('error', 'kernel error: ' + ((d && d.message) || 'unexpected answer'));
-    }, function () {
+    if (kernelComms) comm = openComm(target, root, function (d) { finish(); report(d); }, function () {
       if (done) return;
       done = true; if (timer) clearTimeout(timer);
       say('closed', 'the kernel has no drawing target (restarted?): run the canvas cell again, or use Download PNG');
     });
-    if (!comm) { fallback('this front-end gives output scripts no kernel connection (VS Code, or JupyterLab / Notebook 7 started without --expose-app-in-browser)'); return; }
+    if (!comm) { sendHttp(png); return; }
     say('sending', 'sending...');
     timer = setTimeout(function () { if (!done) say('waiting', 'no answer from the kernel yet (busy running a cell?)'); }, 30000);
     comm({ file: file, png: png });
@@ -155,16 +188,35 @@ export function drawingCanvasHtml(opts: CanvasOptions = {}, kernelComms = true):
 }
 
 /**
- * Displays the canvas in the notebook and registers the kernel end of its comm (once per kernel).
- * Outside a notebook it prints one line; in a kernel without comms (unpatched tslab) the canvas
- * still shows, with "Download PNG", and one line says why "Send" cannot work.
+ * Displays the canvas in the notebook (starting with the drawing already at the file, if any),
+ * registers the kernel end of its comm (once per kernel) and opens its loopback route. Outside a
+ * notebook it prints one line.
  */
-export function showDrawingCanvas(opts: CanvasOptions = {}): void {
+export async function showDrawingCanvas(opts: CanvasOptions = {}): Promise<void> {
   const file = opts.file ?? defaultDrawingFile();
-  const comm = isNotebook() ? registerCommTarget(DRAWING_COMM_TARGET, drawingCommHandler) : 'no-kernel';
+  if (!isNotebook()) {
+    console.log(`[drawing canvas] (only in a notebook) drawings go to ${file}`);
+    return;
+  }
+  const comm = registerCommTarget(DRAWING_COMM_TARGET, drawingCommHandler);
   const kernelComms = comm === 'registered' || comm === 'already';
-  const shown = sendDisplay({ 'text/html': drawingCanvasHtml({ ...opts, file }, kernelComms), 'text/plain': `[drawing canvas → ${file}]` });
-  if (!shown) console.log(`[drawing canvas] (only in a notebook) drawings go to ${file}`);
-  else if (!kernelComms)
-    console.log(`[drawing canvas] this kernel takes no comms (tslab not patched?): use Download PNG and save it as ${file}`);
+  let endpoint: LoopbackRoute | undefined;
+  let why = '';
+  try {
+    // Over HTTP the file is this canvas's, whatever the page says.
+    endpoint = await openLoopbackRoute('drawing', (body) => handleDrawingMessage({ png: (body as { png?: unknown } | null)?.png }, file));
+  } catch (e) {
+    why = (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+  }
+  const saved = savedDrawing(file);
+  sendDisplay({
+    'text/html': drawingCanvasHtml({ ...opts, file }, { kernelComms, endpoint, saved }),
+    'text/plain': `[drawing canvas → ${file}]`,
+  });
+  if (!kernelComms && !endpoint)
+    console.log(`[drawing canvas] this kernel takes no comms and opened no endpoint (${why}): use Download PNG and save it as ${file}`);
+  if (saved)
+    console.log(
+      `[drawing canvas] starts with the drawing already at ${file} (${fs.statSync(file).mtime.toISOString().slice(0, 16).replace('T', ' ')})`,
+    );
 }

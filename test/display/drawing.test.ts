@@ -109,8 +109,8 @@ test('a drawing message on the comm is written by receiveDrawing and answered ok
 test('showDrawingCanvas registers the comm target once per kernel and shows the canvas each time', async (t) => {
   const log = t.mock.method(console, 'log', () => {});
   await withFakeKernel(true, async ({ displays, targets }) => {
-    showDrawingCanvas({ file: '/tmp/x.png', id: 'a' });
-    showDrawingCanvas({ file: '/tmp/x.png', id: 'b' });
+    await showDrawingCanvas({ file: '/tmp/x.png', id: 'a' });
+    await showDrawingCanvas({ file: '/tmp/x.png', id: 'b' });
     assert.deepEqual(
       targets.map(([name]) => name),
       [DRAWING_COMM_TARGET],
@@ -131,32 +131,133 @@ test('showDrawingCanvas registers the comm target once per kernel and shows the 
     assert.equal((replies[0] as DrawingReply).status, 'error');
   });
   // a fresh kernel registers again
-  await withFakeKernel(true, ({ targets }) => {
-    showDrawingCanvas({ file: '/tmp/x.png' });
+  await withFakeKernel(true, async ({ targets }) => {
+    await showDrawingCanvas({ file: '/tmp/x.png' });
     assert.equal(targets.length, 1);
   });
 });
 
-test('without comm support or outside a notebook the canvas falls back with one line', async (t) => {
+test('without comm support the canvas still reaches the kernel over its loopback route; outside a notebook one line', async (t) => {
   const log = t.mock.method(console, 'log', () => {});
-  await withFakeKernel(false, ({ displays }) => {
+  await withFakeKernel(false, async ({ displays }) => {
     assert.equal(
       registerCommTarget(DRAWING_COMM_TARGET, () => {}),
       'unsupported',
     );
-    showDrawingCanvas({ file: '/tmp/x.png' });
+    await showDrawingCanvas({ file: '/tmp/x.png' });
     assert.equal(displays.length, 1);
     assert.match(displays[0]!['text/html']!, /kernelComms = false/);
-    assert.equal(log.mock.callCount(), 1);
-    assert.match(String(log.mock.calls[0]!.arguments[0]), /^\[drawing canvas\] this kernel takes no comms .*Download PNG.*\/tmp\/x\.png$/);
+    assert.match(
+      displays[0]!['text/html']!,
+      /var endpoint = \{"url":"http:\/\/127\.0\.0\.1:\d+\/drawing\/[0-9a-f]{12}","token":"[A-Za-z0-9_-]{24}"\}/,
+    );
+    assert.equal(log.mock.callCount(), 0);
   });
   assert.equal(
     registerCommTarget(DRAWING_COMM_TARGET, () => {}),
     'no-kernel',
   );
-  showDrawingCanvas({ file: '/tmp/x.png' });
-  assert.equal(log.mock.callCount(), 2);
-  assert.match(String(log.mock.calls[1]!.arguments[0]), /only in a notebook/);
+  await showDrawingCanvas({ file: '/tmp/x.png' });
+  assert.equal(log.mock.callCount(), 1);
+  assert.match(String(log.mock.calls[0]!.arguments[0]), /only in a notebook/);
+});
+
+/** The canvas's loopback route as its HTML names it. */
+function endpointOf(html: string): { url: string; token: string } {
+  const m = /var endpoint = (\{[^}]*\})/.exec(html);
+  assert.ok(m, 'the canvas names its endpoint');
+  return JSON.parse(m[1]!) as { url: string; token: string };
+}
+
+test("the loopback route writes the canvas's own file with the right token, and refuses everything else", async (t) => {
+  t.mock.method(console, 'log', () => {});
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drawing-http-'));
+  try {
+    const file = path.join(dir, 'd.png');
+    const other = path.join(dir, 'elsewhere.png');
+    await withFakeKernel(true, async ({ displays }) => {
+      await showDrawingCanvas({ file });
+      const { url, token } = endpointOf(displays[0]!['text/html']!);
+      const post = (body: string, headers: Record<string, string>) =>
+        fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body });
+      const png = JSON.stringify({ png: PNG.toString('base64'), file: other });
+
+      // CORS preflight (any origin; Chromium's private-network header)
+      const pre = await fetch(url, { method: 'OPTIONS' });
+      assert.equal(pre.status, 204);
+      assert.equal(pre.headers.get('access-control-allow-origin'), '*');
+      assert.match(pre.headers.get('access-control-allow-headers') ?? '', /x-diffusion-token/);
+      assert.equal(pre.headers.get('access-control-allow-private-network'), 'true');
+
+      // no token, a wrong one, another route: refused, nothing written
+      for (const [headers, status] of [
+        [{}, 403],
+        [{ 'X-Diffusion-Token': `${token.slice(0, -1)}x` }, 403],
+        [{ 'X-Diffusion-Token': `${token}x` }, 403],
+      ] as const) {
+        const r = await post(png, headers);
+        assert.equal(r.status, status);
+        assert.match(((await r.json()) as { message: string }).message, /token/);
+      }
+      const stray = await fetch(url.replace(/[0-9a-f]{12}$/, '000000000000'), {
+        method: 'POST',
+        headers: { 'X-Diffusion-Token': token },
+        body: png,
+      });
+      assert.equal(stray.status, 404);
+      assert.equal(fs.existsSync(file) || fs.existsSync(other), false);
+
+      // the right token: the canvas's file (the body's file is ignored), the comm's answer
+      const ok = await post(png, { 'X-Diffusion-Token': token });
+      assert.equal(ok.status, 200);
+      assert.deepEqual(await ok.json(), { status: 'ok', file, bytes: PNG.length });
+      assert.deepEqual(fs.readFileSync(file), PNG);
+      assert.equal(fs.existsSync(other), false);
+
+      // not JSON, not a PNG, too big: one-line errors, the file as it was
+      const notJson = await post('{png', { 'X-Diffusion-Token': token });
+      assert.equal(notJson.status, 400);
+      const notPng = await post(JSON.stringify({ png: Buffer.from('hello').toString('base64') }), { 'X-Diffusion-Token': token });
+      assert.match(((await notPng.json()) as { message: string }).message, /not a PNG \(5 bytes\)/);
+      const big = await post(JSON.stringify({ png: 'A'.repeat(9 << 20) }), { 'X-Diffusion-Token': token }).catch((e: Error) => e);
+      if (!(big instanceof Error)) assert.equal(big.status, 413);
+      assert.deepEqual(fs.readFileSync(file), PNG);
+
+      // a second canvas gets its own route and token
+      await showDrawingCanvas({ file });
+      const second = endpointOf(displays[1]!['text/html']!);
+      assert.notEqual(second.url, url);
+      assert.notEqual(second.token, token);
+      assert.equal(await post(png, { 'X-Diffusion-Token': token }).then((r) => r.status), 200, 'the first route still works');
+      assert.equal(
+        await fetch(second.url, { method: 'POST', headers: { 'X-Diffusion-Token': token }, body: png }).then((r) => r.status),
+        403,
+      );
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a canvas whose file already holds a drawing starts with it and says so', async (t) => {
+  const log = t.mock.method(console, 'log', () => {});
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drawing-saved-'));
+  try {
+    const file = path.join(dir, 'd.png');
+    await withFakeKernel(true, async ({ displays }) => {
+      await showDrawingCanvas({ file });
+      assert.match(displays[0]!['text/html']!, /saved = null/);
+      fs.writeFileSync(file, PNG);
+      await showDrawingCanvas({ file });
+      assert.ok(displays[1]!['text/html']!.includes(`saved = "data:image/png;base64,${PNG.toString('base64')}"`));
+      assert.match(String(log.mock.calls.at(-1)!.arguments[0]), /starts with the drawing already at .*d\.png/);
+      fs.writeFileSync(file, 'not a png');
+      await showDrawingCanvas({ file });
+      assert.match(displays[2]!['text/html']!, /saved = null/);
+    });
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("the canvas's script parses and keeps paths out of the markup", () => {

@@ -156,6 +156,39 @@ class TslabKernelTests(jkt.KernelTests):
                 self.assertEqual(ids[0], ids[1])
                 self.assertEqual(outs[1]["content"]["data"]["text/plain"], "second")
 
+    # A burst of outputs in one tick (zeromq 6 delays writes after 512 synchronous sends, and then
+    # refused the next send with EBUSY, which killed the kernel): every update arrives, in order.
+    def test_output_burst(self):
+        self.flush_channels()
+        n = 900
+        code = (
+            LIB_SEND
+            + f"for (let i = 0; i < {n}; i++) "
+            + 'send({ data: { "text/plain": String(i) }, metadata: {}, transient: { display_id: "burst" } }, i > 0);'
+        )
+        reply, outs = self.execute_helper(code)
+        self.assertEqual(reply["content"]["status"], "ok", outs[-3:])
+        texts = [m["content"]["data"]["text/plain"] for m in outs if m["msg_type"] in ("display_data", "update_display_data")]
+        self.assertEqual(texts, [str(i) for i in range(n)])
+        self.assertAlive()
+
+    def assertAlive(self):
+        reply, outs = self.execute_helper("6 * 7")
+        self.assertEqual(reply["content"]["status"], "ok")
+
+    # The help syntax pages exactly what inspect_request (Shift+Tab) answers for the same name.
+    def test_pager_equals_inspect(self):
+        self.flush_channels()
+        reply, outs = self.execute_helper("Math.max?")
+        self.assertEqual(reply["content"]["status"], "ok")
+        (page,) = reply["content"]["payload"]
+        self.assertEqual([m["msg_type"] for m in outs if m["msg_type"] != "execute_input"], [])
+        msg_id = self.kc.inspect("Math.max", len("Math.max"))
+        inspected = shell_reply(self.kc, msg_id)["content"]
+        self.assertTrue(inspected["found"])
+        self.assertIn("max", inspected["data"]["text/plain"])
+        self.assertEqual(page["data"]["text/plain"], inspected["data"]["text/plain"])
+
     # execute_input is broadcast with the cell's code and execution count.
     def test_execute_input(self):
         self.flush_channels()

@@ -4,10 +4,14 @@
  * "Send to kernel" clicked (the page opens a Jupyter comm to the target showDrawingCanvas
  * registered; the kernel calls receiveDrawing and replies), the PNG checked where the kernel wrote
  * it and the page's status read; then a payload that is not a PNG, answered with a one-line error.
+ * Then the front-end-neutral path that JupyterLab, Notebook 7 and VS Code users take: the page
+ * without its Jupyter object, and the same output served from another origin with no Jupyter at
+ * all, both sending over the kernel's loopback route; and the page's answer once the kernel is gone.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -70,7 +74,7 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
         metadata: {},
         execution_count: null,
         outputs: [],
-        source: `import { showDrawingCanvas } from ${JSON.stringify(lib)};\nshowDrawingCanvas({ file: ${JSON.stringify(file)}, id: 't' });`,
+        source: `import { showDrawingCanvas } from ${JSON.stringify(lib)};\nawait showDrawingCanvas({ file: ${JSON.stringify(file)}, id: 't' });`,
       },
     ],
     metadata: { kernelspec: { display_name: 'TypeScript', language: 'typescript', name: 'tslab' } },
@@ -151,15 +155,62 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
     assert.equal(errText, `kernel error: receiveDrawing: the data for ${file} is not a PNG (16 bytes); send it from the canvas again`);
     assert.deepEqual(fs.readFileSync(file), written, 'the refused payload left the drawing as it was');
 
-    // a page with no handle on the kernel (as in VS Code): the status says so, Download PNG is ready
+    // The front-end-neutral path: a page with no handle on the kernel (as in JupyterLab, Notebook 7
+    // and VS Code, where output scripts get no kernel object) sends to the kernel's loopback route.
+    const outputHtml = await page.evaluate(() => {
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      const data = (window as any).Jupyter.notebook.get_cell(0).output_area.outputs[0].data['text/html'];
+      return Array.isArray(data) ? data.join('') : String(data);
+    });
+    fs.rmSync(file);
     await page.evaluate(() => {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
       (window as any).Jupyter = undefined;
+      delete (document.getElementById('t-canvas') as unknown as { toDataURL?: unknown }).toDataURL; // the real one again
+      document.getElementById('t-status')!.removeAttribute('data-state');
     });
     await page.click('#t-send');
-    await page.waitForSelector('#t-status[data-state="none"]', { timeout: 10_000 });
-    assert.match((await page.textContent('#t-status')) ?? '', /no kernel connection .*: press Download PNG and save it as /);
-    assert.match((await page.getAttribute('#t-download', 'href')) ?? '', /^data:image\/png;base64,/);
+    await page.waitForSelector(settled, { timeout: 60_000 });
+    const httpText = (await page.textContent('#t-status')) ?? '';
+    assert.equal(await page.getAttribute('#t-status', 'data-state'), 'ok', httpText);
+    assert.deepEqual(fs.readFileSync(file), written, 'the same drawing, sent over the loopback route');
+
+    // The same output shown by another front-end: a page of another origin with no Jupyter at all.
+    const frontEnd = http.createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end(`<!doctype html><html><body>${outputHtml}</body></html>`);
+    });
+    await new Promise<void>((resolve) => frontEnd.listen(0, '127.0.0.1', resolve));
+    try {
+      const other = await browser.newPage();
+      await other.goto(`http://127.0.0.1:${(frontEnd.address() as net.AddressInfo).port}/`);
+      assert.equal(await other.evaluate(() => typeof (window as unknown as { Jupyter?: unknown }).Jupyter), 'undefined');
+      const box2 = (await (await other.waitForSelector('#t-canvas')).boundingBox())!;
+      // a horizontal stroke this time
+      await other.mouse.move(box2.x + 50, box2.y + box2.height / 2);
+      await other.mouse.down();
+      for (let x = 50; x <= 230; x += 10) await other.mouse.move(box2.x + x, box2.y + box2.height / 2);
+      await other.mouse.up();
+      await other.click('#t-send');
+      await other.waitForSelector(settled, { timeout: 60_000 });
+      const otherText = (await other.textContent('#t-status')) ?? '';
+      assert.equal(await other.getAttribute('#t-status', 'data-state'), 'ok', otherText);
+      const png2 = await sharp(file).grayscale().raw().toBuffer({ resolveWithObject: true });
+      const at2 = (x: number, y: number) => png2.data[(y * png2.info.width + x) * png2.info.channels];
+      for (const x of [60, 140, 220]) assert.ok(at2(x, 140) > 200, `stroke pixel at (${x},140) is ${at2(x, 140)}`);
+      assert.ok(at2(140, 60) < 30 && at2(140, 220) < 30, 'only the new, horizontal stroke');
+
+      // once the kernel is gone the page says so, and Download PNG is ready
+      if (server.pid) process.kill(-server.pid, 'SIGTERM');
+      await new Promise((r) => setTimeout(r, 3000));
+      await other.evaluate(() => document.getElementById('t-status')!.removeAttribute('data-state'));
+      await other.click('#t-send');
+      await other.waitForSelector('#t-status[data-state="none"]', { timeout: 20_000 });
+      assert.match((await other.textContent('#t-status')) ?? '', /cannot be reached from this page .*: press Download PNG and save it as /);
+      assert.match((await other.getAttribute('#t-download', 'href')) ?? '', /^data:image\/png;base64,/);
+    } finally {
+      frontEnd.close();
+    }
   } catch (e) {
     throw new Error(`${(e as Error).message}\n--- jupyter log (tail) ---\n${log.split('\n').slice(-30).join('\n')}`);
   } finally {

@@ -62,6 +62,30 @@ test('malformed regions and a missing mode line are refused with the cell named'
   );
 });
 
+/**
+ * Fewer samples in the figure cells that take minutes (Part B's 300-step chains), so the suite
+ * stays short: each [from, to] must match exactly once in the copy that is executed, so a changed
+ * cell fails here instead of silently running at full size. The exercises and checks are unchanged.
+ */
+const SMALLER_FIGURES: Record<string, Array<[string, string]>> = {
+  partB: [
+    ['`sampling 16 digits (${which} weights)`), 16, tSeed)', '`sampling 4 digits (${which} weights)`), 4, tSeed)'],
+    ['const labels = Array.from({ length: 40 }, (_, i) => i % 10);', 'const labels = Array.from({ length: 10 }, (_, i) => i % 10);'],
+  ],
+};
+
+/** Rewrites a notebook file in place with SMALLER_FIGURES[name]. */
+function shrinkFigures(file: string, name: string): void {
+  const book = JSON.parse(fs.readFileSync(file, 'utf8')) as Notebook;
+  for (const [from, to] of SMALLER_FIGURES[name] ?? []) {
+    const hits = book.cells.filter((c) => cellSource(c).includes(from));
+    assert.equal(hits.length, 1, `${name}: expected one cell with ${from}`);
+    const src = cellSource(hits[0]).replace(from, to);
+    hits[0].source = src.split(/(?<=\n)/);
+  }
+  fs.writeFileSync(file, JSON.stringify(book));
+}
+
 /** Executes a notebook headless in the tslab kernel; returns every stdout line of its cells. */
 function execute(file: string): { ok: boolean; lines: string[]; stderr: string } {
   const out = `${file}.out.ipynb`;
@@ -110,6 +134,7 @@ for (const name of ['partA', 'partB', 'partB-flow']) {
           const script = path.join(PROJECT_ROOT, 'dist', 'scripts', 'exercises.js');
           const r = spawnSync(process.execPath, [script, '--out', path.join(dir, sub), ...flags, source], { encoding: 'utf8' });
           assert.equal(r.status, 0, r.stderr);
+          shrinkFigures(path.join(dir, sub, `${name}.ipynb`), name);
         }
         const names = findRegions(JSON.parse(fs.readFileSync(source, 'utf8')) as Notebook).map((r) => r.name);
         assert.ok(names.length >= (name === 'partB-flow' ? 4 : 7), `${name} has ${names.length} exercises`);
