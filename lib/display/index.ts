@@ -26,7 +26,7 @@ import { registerFigure, checkFigureId, type FigureMeta } from './registry';
 import { lineChartSpec, linePlotPng, chartHtml, plotlyScriptTag, FLUSH_QUEUE_SCRIPT, type LossCurveOptions } from './plot';
 
 export { makeGrid, gridLayout, type GridOptions, type GridLayout } from './grid';
-export { progress, progressPerCall, formatProgress, type Progress } from './progress';
+export { progress, progressPerCall, formatProgress, SectionTimer, type Progress, type SectionOptions } from './progress';
 export { formatTable, tableHtml, showTable, type Table } from './table';
 export { isNotebook } from './notebook';
 export { makeGif, type GifOptions } from './gif';

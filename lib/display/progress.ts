@@ -119,3 +119,54 @@ export function progressPerCall<A extends unknown[], R>(fn: (...args: A) => R, t
     return out;
   };
 }
+
+/** Options of one timed section. */
+export interface SectionOptions {
+  /** Steps the section's loop makes (calls of the `counted` function); 0 or absent: no progress line. */
+  steps?: number;
+  /** What the section does, for the progress line (e.g. "iterative denoising"). */
+  what?: string;
+}
+
+/**
+ * Times a notebook's sections and shows one progress line while a section runs. The line counts
+ * calls of the function the loops make once per step, wrapped once with `counted` (Part A: the
+ * reverse step), so the loops written in the cells stay as they are.
+ */
+export class SectionTimer {
+  /** Seconds of each section run so far, by name. */
+  readonly seconds: Record<string, number> = {};
+  private active: Progress | undefined;
+
+  /** `fn` unchanged, except that each call advances the running section's progress line. */
+  counted<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+    return (...args: A) => {
+      const out = fn(...args);
+      this.active?.tick();
+      return out;
+    };
+  }
+
+  /** Runs `fn` as the section `name` (timed; with a progress line over opts.steps) and returns its value. */
+  run<R>(name: string, fn: () => R, opts: SectionOptions = {}): R {
+    const steps = opts.steps ?? 0;
+    const outer = this.active;
+    const bar = steps > 0 ? progress(steps, `${name}${opts.what ? ` ${opts.what}` : ''}: step`) : undefined;
+    if (bar) this.active = bar;
+    const t0 = performance.now();
+    try {
+      return fn();
+    } finally {
+      this.active = outer;
+      bar?.done();
+      this.seconds[name] = (performance.now() - t0) / 1000;
+    }
+  }
+
+  /** "1.1 0.2 s, 1.4 3.1 s, …". */
+  summary(): string {
+    return Object.entries(this.seconds)
+      .map(([k, v]) => `${k} ${v.toFixed(1)} s`)
+      .join(', ');
+  }
+}

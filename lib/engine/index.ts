@@ -144,13 +144,18 @@ function firstLine(e: unknown): string {
 
 /**
  * Initializes the best available backend (or the forced one) and reports it.
- * Calling it again returns the engine already chosen unless a different one is forced.
+ * Calling it again returns the engine already chosen unless a different one is forced (and
+ * reports it again, unless quiet).
  */
 export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
   const choice = parseChoice(opts.engine ?? setting('DIFFUSION_ENGINE'));
   const { threads, fromSetting } = threadCount(opts.threads);
   if (opts.levers) setLevers(opts.levers);
-  if (current && (choice === 'auto' || choice === current.name)) return current;
+  if (current && (choice === 'auto' || choice === current.name)) {
+    // Reported again, so a notebook run a second time without a restart still says what it runs on.
+    if (!opts.quiet) console.log(`${describeEngine(current)} (already started in this process)`);
+    return current;
+  }
 
   let info: EngineInfo | undefined;
   const skipped: string[] = [];

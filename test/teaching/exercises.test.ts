@@ -69,7 +69,7 @@ test('malformed regions and a missing mode line are refused with the cell named'
  */
 const SMALLER_FIGURES: Record<string, Array<[string, string]>> = {
   partB: [
-    ['`sampling 16 digits (${which} weights)`), 16, tSeed)', '`sampling 4 digits (${which} weights)`), 4, tSeed)'],
+    ['      16,\n      tSeed,', '      4,\n      tSeed,'],
     ['const labels = Array.from({ length: 40 }, (_, i) => i % 10);', 'const labels = Array.from({ length: 10 }, (_, i) => i % 10);'],
   ],
 };
