@@ -27,7 +27,7 @@ import {
   makeGif,
   linePlotPng,
 } from '../../lib/display';
-import { formatDuration, formatRate } from '../../lib/display/progress';
+import { formatDuration, formatRate, SectionTimer } from '../../lib/display/progress';
 import { niceTicks, svgLinePlot, lineChartSpec, logTicks, LEGEND_GLYPH_PX } from '../../lib/display/plot';
 import { fitText, wrapText, FONT_FAMILY } from '../../lib/display/grid';
 
@@ -312,6 +312,46 @@ test('progressPerCall: the wrapped function’s results pass through; the line f
   assert.deepEqual(out, [2, 4, 6, 8]);
   assert.match(lines[lines.length - 1], /^sampling \[#+\] 3\/3 100% .* total\n$/);
   assert.equal(lines.filter((l) => / total/.test(l)).length, 1, 'one summary line');
+});
+
+test('SectionTimer: a section counts the calls of the counted function, times itself, and restores on a throw', () => {
+  const lines: string[] = [];
+  const orig = process.stderr.write.bind(process.stderr);
+  (process.stderr as { write: unknown }).write = (s: string) => (lines.push(String(s)), true);
+  const sections = new SectionTimer();
+  const step = sections.counted((x: number) => x + 1);
+  let out: number[] = [];
+  try {
+    assert.equal(step(0), 1, 'outside a section the function just runs');
+    out = sections.run('1.4', () => [1, 2, 3, 4, 5].map(step), { what: 'iterative denoising', steps: 5 });
+    assert.equal(
+      sections.run('1.1', () => 7),
+      7,
+    );
+    assert.throws(
+      () =>
+        sections.run(
+          'bad',
+          () => {
+            step(1);
+            throw new Error('boom');
+          },
+          { steps: 2 },
+        ),
+      /boom/,
+    );
+    step(0); // after the throw no section is active: no line moves
+  } finally {
+    (process.stderr as { write: unknown }).write = orig;
+  }
+  assert.deepEqual(out, [2, 3, 4, 5, 6]);
+  const finals = lines.filter((l) => / total/.test(l));
+  assert.equal(finals.length, 2, lines.join('|'));
+  assert.match(finals[0], /^1\.4 iterative denoising: step \[#+\] 5\/5 100% .* total\n$/);
+  assert.match(finals[1], /^bad: step \[#+\.+\] 1\/2 50% /);
+  assert.deepEqual(Object.keys(sections.seconds), ['1.4', '1.1', 'bad']);
+  assert.ok(Object.values(sections.seconds).every((v) => v >= 0 && v < 5));
+  assert.match(sections.summary(), /^1\.4 \d+\.\d s, 1\.1 \d+\.\d s, bad \d+\.\d s$/);
 });
 
 test('tables: aligned text (first column left, numbers right), escaped HTML, and a ragged row refused', () => {
