@@ -1,6 +1,7 @@
 /** Small shared test helpers. */
 import type { MnistSet } from '../lib/data/mnist';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { spawnSync } from 'node:child_process';
@@ -126,4 +127,95 @@ export async function offlinePage(page: import('playwright-core').Page): Promise
     return route.abort();
   });
   return { errors, offline };
+}
+
+/** A classic Jupyter Notebook server started for a browser test (see startNotebookServer). */
+export interface NotebookServer {
+  /** http://127.0.0.1:PORT (no token, no password). */
+  url: string;
+  /** The server's log so far (stdout and stderr), for failure messages. */
+  log(): string;
+  /** Stops the server and the kernels it started (its process group). */
+  stop(): void;
+  /** True once the server process has exited. */
+  exited(): boolean;
+}
+
+/**
+ * Starts Debian's classic Jupyter Notebook on 127.0.0.1 (a free port, no token) serving
+ * `notebookDir`, with node_modules/.bin on PATH (the tslab kernelspec runs `tslab` by name), and
+ * waits until it answers. `env` adds variables for the kernels.
+ */
+export async function startNotebookServer(notebookDir: string, env: Record<string, string> = {}): Promise<NotebookServer> {
+  const { spawn } = await import('node:child_process');
+  const net = await import('node:net');
+  const root = path.resolve(__dirname, '..', '..');
+  const port = await new Promise<number>((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as import('node:net').AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+    s.on('error', reject);
+  });
+  const runtime = fs.mkdtempSync(path.join(os.tmpdir(), 'jupyter-runtime-'));
+  const jupyter = fs.existsSync('/usr/bin/jupyter') ? '/usr/bin/jupyter' : 'jupyter';
+  const server = spawn(
+    jupyter,
+    [
+      'notebook',
+      '--no-browser',
+      '--ip=127.0.0.1',
+      `--port=${port}`,
+      '--NotebookApp.token=',
+      '--NotebookApp.password=',
+      `--notebook-dir=${notebookDir}`,
+      ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
+    ],
+    {
+      env: {
+        ...process.env,
+        PATH: `${path.join(root, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH ?? ''}`,
+        JUPYTER_RUNTIME_DIR: runtime,
+        PYDEVD_DISABLE_FILE_VALIDATION: '1',
+        ...env,
+      },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  let log = '';
+  server.stdout!.on('data', (d) => (log += d));
+  server.stderr!.on('data', (d) => (log += d));
+  let exited = false;
+  server.on('exit', () => (exited = true));
+  const handle: NotebookServer = {
+    url: `http://127.0.0.1:${port}`,
+    log: () => log,
+    exited: () => exited,
+    stop: () => {
+      if (server.pid && !exited) {
+        try {
+          process.kill(-server.pid, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+      }
+      fs.rmSync(runtime, { recursive: true, force: true });
+    },
+  };
+  const end = Date.now() + 60_000;
+  for (;;) {
+    if (exited) throw new Error(`the Jupyter server exited:\n${log.slice(-2000)}`);
+    try {
+      if ((await fetch(`${handle.url}/api`)).ok) return handle;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() > end) {
+      handle.stop();
+      throw new Error(`the Jupyter server did not answer within 60 s:\n${log.slice(-2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
 }

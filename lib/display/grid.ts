@@ -154,6 +154,8 @@ export interface GridRaster {
   layout: GridLayout;
   rgb: Uint8Array;
   svg: string;
+  /** Tile captions that did not fit in MAX_CAPTION_LINES lines (shown cut, ending in an ellipsis). */
+  captionsCut: number;
 }
 
 /** Composes the tiles and text of a grid (shared by makeGrid and showGif). */
@@ -169,6 +171,8 @@ export async function renderGrid(images: tf.Tensor4D | tf.Tensor4D[], opts: Grid
   const probe = gridLayout(n, imgH, imgW, { cols: opts.cols, scale: opts.scale, captions: hasCaptions, title: opts.title });
   const wrapped = (opts.captions ?? []).map((c) => (c ? wrapText(String(c), probe.captionFont, probe.cellW + GAP - 2) : []));
   const captionLines = Math.max(1, ...wrapped.map((w) => w.length));
+  const squeeze = (t: string) => t.replace(/\s+/g, '');
+  const captionsCut = (opts.captions ?? []).filter((c, i) => c && squeeze(wrapped[i].join('')) !== squeeze(String(c))).length;
   const L = gridLayout(n, imgH, imgW, { cols: opts.cols, scale: opts.scale, captions: hasCaptions, captionLines, title: opts.title });
   const scale = L.tileW / imgW;
   const rgb = new Uint8Array(L.width * L.height * 3).fill(255);
@@ -220,7 +224,7 @@ export async function renderGrid(images: tf.Tensor4D | tf.Tensor4D[], opts: Grid
     }
   }
   const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${L.width}" height="${L.height}"><g font-family="${FONT_FAMILY}" fill="#111">${texts.join('')}</g></svg>`;
-  return { layout: L, rgb, svg };
+  return { layout: L, rgb, svg, captionsCut };
 }
 
 /** Draws the text overlay onto the raster; output format chosen by the caller. */
@@ -237,6 +241,11 @@ export function rasterToSharp(r: GridRaster): sharp.Sharp {
  * with a caption under each tile and an optional title. Does not dispose the tensors.
  */
 export async function makeGrid(images: tf.Tensor4D | tf.Tensor4D[], opts: GridOptions = {}): Promise<Buffer> {
+  return (await gridPng(images, opts)).png;
+}
+
+/** makeGrid's PNG, and how many tile captions had to be cut (see GridRaster.captionsCut). */
+export async function gridPng(images: tf.Tensor4D | tf.Tensor4D[], opts: GridOptions = {}): Promise<{ png: Buffer; captionsCut: number }> {
   const r = await renderGrid(images, opts);
-  return rasterToSharp(r).png().toBuffer();
+  return { png: await rasterToSharp(r).png().toBuffer(), captionsCut: r.captionsCut };
 }

@@ -19,13 +19,16 @@
  *   import { showImages } from '../dist/lib/display';
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { makeGrid, type GridOptions } from './grid';
+import { gridPng, type GridOptions } from './grid';
 import { makeGif, type GifOptions } from './gif';
 import { isNotebook, sendDisplay, escapeXml, showCaption, terminalNote } from './notebook';
 import { registerFigure, checkFigureId, type FigureMeta } from './registry';
 import { lineChartSpec, linePlotPng, chartHtml, plotlyScriptTag, FLUSH_QUEUE_SCRIPT, type LossCurveOptions } from './plot';
 
-export { makeGrid, gridLayout, type GridOptions, type GridLayout } from './grid';
+export { makeGrid, gridPng, gridLayout, type GridOptions, type GridLayout } from './grid';
+
+/** The key of a figure output's metadata in the notebook: {id, captionsCut}. */
+export const FIGURE_METADATA = 'diffusion/figure';
 export { progress, progressPerCall, formatProgress, SectionTimer, type Progress, type SectionOptions } from './progress';
 export { formatTable, tableHtml, showTable, type Table } from './table';
 export { isNotebook } from './notebook';
@@ -58,10 +61,14 @@ export {
  */
 export async function showImages(images: tf.Tensor4D | tf.Tensor4D[], opts: GridOptions & FigureMeta): Promise<void> {
   checkFigureId(opts.id);
-  const png = await makeGrid(images, { ...opts, title: opts.title });
+  const { png, captionsCut } = await gridPng(images, { ...opts, title: opts.title });
   const saved = registerFigure({ id: opts.id, title: opts.title, caption: opts.caption, kind: 'image' }, { png });
   if (isNotebook()) {
-    sendDisplay({ 'image/png': png.toString('base64'), 'text/plain': `[figure ${opts.id}] ${opts.title}` });
+    // FIGURE_METADATA: which figure this output is, and whether a tile caption had to be cut (tests read it).
+    sendDisplay(
+      { 'image/png': png.toString('base64'), 'text/plain': `[figure ${opts.id}] ${opts.title}` },
+      { metadata: { [FIGURE_METADATA]: { id: opts.id, captionsCut } } },
+    );
     showCaption(opts.caption);
   } else {
     const n = Array.isArray(images) ? images.reduce((s, t) => s + t.shape[0], 0) : images.shape[0];

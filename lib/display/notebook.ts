@@ -86,13 +86,17 @@ export function isNotebook(): boolean {
 
 /**
  * Sends one output to the current cell. With a displayId, later calls with update=true replace
- * that output in place. Returns false (and sends nothing) outside a notebook.
+ * that output in place; metadata goes with it (saved in the notebook, not shown). Returns false
+ * (and sends nothing) outside a notebook.
  */
-export function sendDisplay(data: MimeBundle, opts: { displayId?: string; update?: boolean } = {}): boolean {
+export function sendDisplay(
+  data: MimeBundle,
+  opts: { displayId?: string; update?: boolean; metadata?: Record<string, unknown> } = {},
+): boolean {
   const mod = kernelModule();
   if (!mod || setting('DIFFUSION_DISPLAY') === 'terminal') return false;
   mod.lastWriteDisplayData!(
-    { data, metadata: {}, transient: opts.displayId ? { display_id: opts.displayId } : {} },
+    { data, metadata: opts.metadata ?? {}, transient: opts.displayId ? { display_id: opts.displayId } : {} },
     Boolean(opts.update && opts.displayId),
   );
   return true;

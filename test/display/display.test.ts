@@ -13,6 +13,7 @@ import sharp from 'sharp';
 import { initEngine } from '../../lib/engine';
 import {
   makeGrid,
+  gridPng,
   gridLayout,
   formatProgress,
   progress,
@@ -387,6 +388,10 @@ test('tile captions wrap at spaces onto up to 3 lines instead of being cut, and 
   const x = tf.zeros([2, 28, 28, 1]) as tf.Tensor4D;
   const short = await sharp(await makeGrid(x, { captions: ['a', 'b'] })).metadata();
   const wrapped = await sharp(await makeGrid(x, { captions: ['one-step denoised at t=750', 'b'] })).metadata();
+  // gridPng counts the captions that did not fit (what the notebook's figure metadata reports)
+  assert.equal((await gridPng(x, { captions: ['one-step denoised at t=750', 'b'] })).captionsCut, 0);
+  const tooLong = 'a caption far too long to fit under a tile of twenty-eight pixels in three lines of text';
+  assert.equal((await gridPng(x, { captions: [tooLong, tooLong], scale: 1 })).captionsCut, 2);
   x.dispose();
   assert.equal(short.width, wrapped.width);
   assert.ok(wrapped.height! > short.height!, `${wrapped.height} > ${short.height}`);

@@ -9,28 +9,15 @@
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chromium } from 'playwright-core';
-import { runAllCellsInPage } from '../helpers';
+import { runAllCellsInPage, startNotebookServer } from '../helpers';
 import { BROWSER_COMM } from '../../lib/display/comms';
 
 const CHROMIUM = '/usr/bin/chromium';
 const JUPYTER = '/usr/bin/jupyter';
-const root = path.resolve(__dirname, '..', '..', '..');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 function skipReason(): string | false {
   if (!fs.existsSync(CHROMIUM)) return `${CHROMIUM} missing (run scripts/setup.sh)`;
@@ -79,49 +66,14 @@ tslab.display.html(${JSON.stringify(html)});`;
     nbformat_minor: 4,
   };
   fs.writeFileSync(path.join(dir, 'comm.ipynb'), JSON.stringify(nb));
-  const port = await freePort();
-  const server: ChildProcess = spawn(
-    JUPYTER,
-    [
-      'notebook',
-      '--no-browser',
-      '--ip=127.0.0.1',
-      `--port=${port}`,
-      '--NotebookApp.token=',
-      '--NotebookApp.password=',
-      `--notebook-dir=${dir}`,
-      ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
-    ],
-    {
-      env: {
-        ...process.env,
-        PATH: `${path.join(root, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH ?? ''}`,
-        JUPYTER_RUNTIME_DIR: path.join(dir, 'runtime'),
-        PYDEVD_DISABLE_FILE_VALIDATION: '1',
-      },
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
-  let log = '';
-  server.stdout!.on('data', (d) => (log += d));
-  server.stderr!.on('data', (d) => (log += d));
+  const server = await startNotebookServer(dir);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
   try {
-    for (let i = 0; ; i++) {
-      try {
-        if ((await fetch(`http://127.0.0.1:${port}/api`)).ok) break;
-      } catch {
-        // not up yet
-      }
-      if (i > 200 || server.exitCode !== null) throw new Error('the Jupyter server did not start');
-      await new Promise((r) => setTimeout(r, 300));
-    }
     const page = await browser.newPage();
-    await runAllCellsInPage(page, `http://127.0.0.1:${port}/notebooks/comm.ipynb`);
+    await runAllCellsInPage(page, `${server.url}/notebooks/comm.ipynb`);
     await page.waitForSelector('#t-send', { timeout: 90_000 });
     for (const n of [1, 2]) {
       fs.rmSync(file, { force: true });
@@ -133,16 +85,10 @@ tslab.display.html(${JSON.stringify(html)});`;
       assert.equal(fs.readFileSync(file).subarray(1, 4).toString(), 'PNG');
     }
   } catch (e) {
-    throw new Error(`${(e as Error).message}\n--- jupyter log (tail) ---\n${log.split('\n').slice(-30).join('\n')}`);
+    throw new Error(`${(e as Error).message}\n--- jupyter log (tail) ---\n${server.log().split('\n').slice(-30).join('\n')}`);
   } finally {
     await browser.close();
-    if (server.pid) {
-      try {
-        process.kill(-server.pid, 'SIGTERM'); // the server and the kernel it started (its process group)
-      } catch {
-        // already gone
-      }
-    }
+    server.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -15,41 +15,13 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
 import sharp from 'sharp';
 import { chromium } from 'playwright-core';
-import { runAllCellsInPage } from '../helpers';
+import { runAllCellsInPage, startNotebookServer } from '../helpers';
 import { receiveDrawing, drawingCanvasHtml } from '../../lib/display/drawing';
 
 const CHROMIUM = '/usr/bin/chromium';
-const JUPYTER = fs.existsSync('/usr/bin/jupyter') ? '/usr/bin/jupyter' : 'jupyter';
 const root = path.resolve(__dirname, '..', '..', '..');
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
-
-async function waitHttp(url: string, ms: number, gone: () => boolean): Promise<void> {
-  const end = Date.now() + ms;
-  for (;;) {
-    if (gone()) throw new Error('the Jupyter server exited');
-    try {
-      const r = await fetch(url);
-      if (r.ok) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > end) throw new Error(`${url} did not answer within ${ms / 1000} s`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 test('receiveDrawing writes PNGs atomically and refuses anything else', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'partA-draw-'));
@@ -82,39 +54,14 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
     nbformat_minor: 4,
   };
   fs.writeFileSync(path.join(dir, 'canvas.ipynb'), JSON.stringify(nb));
-  const port = await freePort();
-  const env = {
-    ...process.env,
-    PATH: `${path.join(root, 'node_modules', '.bin')}:${process.env.PATH}`,
-    JUPYTER_RUNTIME_DIR: path.join(dir, 'runtime'),
-  };
-  const server: ChildProcess = spawn(
-    JUPYTER,
-    [
-      'notebook',
-      '--no-browser',
-      '--ip=127.0.0.1',
-      `--port=${port}`,
-      '--NotebookApp.token=',
-      '--NotebookApp.password=',
-      `--notebook-dir=${dir}`,
-      ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
-    ],
-    { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let log = '';
-  server.stdout!.on('data', (d) => (log += d));
-  server.stderr!.on('data', (d) => (log += d));
-  let exited = false;
-  server.on('exit', () => (exited = true));
+  const server = await startNotebookServer(dir);
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
   try {
-    await waitHttp(`http://127.0.0.1:${port}/api`, 60_000, () => exited);
     const page = await browser.newPage();
-    await runAllCellsInPage(page, `http://127.0.0.1:${port}/notebooks/canvas.ipynb`);
+    await runAllCellsInPage(page, `${server.url}/notebooks/canvas.ipynb`);
     const canvas = await page.waitForSelector('#t-canvas', { timeout: 90_000 });
     const box = (await canvas.boundingBox())!;
     // a vertical stroke down the middle, like a "1"
@@ -201,7 +148,7 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
       assert.ok(at2(140, 60) < 30 && at2(140, 220) < 30, 'only the new, horizontal stroke');
 
       // once the kernel is gone the page says so, and Download PNG is ready
-      if (server.pid) process.kill(-server.pid, 'SIGTERM');
+      server.stop();
       await new Promise((r) => setTimeout(r, 3000));
       await other.evaluate(() => document.getElementById('t-status')!.removeAttribute('data-state'));
       await other.click('#t-send');
@@ -212,16 +159,10 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
       frontEnd.close();
     }
   } catch (e) {
-    throw new Error(`${(e as Error).message}\n--- jupyter log (tail) ---\n${log.split('\n').slice(-30).join('\n')}`);
+    throw new Error(`${(e as Error).message}\n--- jupyter log (tail) ---\n${server.log().split('\n').slice(-30).join('\n')}`);
   } finally {
     await browser.close();
-    if (server.pid) {
-      try {
-        process.kill(-server.pid, 'SIGTERM'); // the server and the kernel it started (its process group)
-      } catch {
-        // already gone
-      }
-    }
+    server.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
