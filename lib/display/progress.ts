@@ -130,8 +130,8 @@ export interface SectionOptions {
 
 /**
  * Times a notebook's sections and shows one progress line while a section runs. The line counts
- * calls of the function the loops make once per step, wrapped once with `counted` (Part A: the
- * reverse step), so the loops written in the cells stay as they are.
+ * calls of what the loops call once per step, wrapped once with `counted` or `countCalls` (Part A:
+ * the model's predictions), so the loops written in the cells stay as they are.
  */
 export class SectionTimer {
   /** Seconds of each section run so far, by name. */
@@ -145,6 +145,24 @@ export class SectionTimer {
       this.active?.tick();
       return out;
     };
+  }
+
+  /**
+   * `target` (a Proxy of it) with the named methods counted like `counted` functions; every other
+   * property as it is. Part A counts its model's predict and predictMany: one call per reverse step,
+   * since guidance batches its branches into one predictMany call.
+   */
+  countCalls<T extends object>(target: T, methods: ReadonlyArray<keyof T>): T {
+    const wrapped = new Map<PropertyKey, unknown>();
+    return new Proxy(target, {
+      get: (obj, key) => {
+        const value: unknown = Reflect.get(obj, key, obj);
+        if (typeof value !== 'function') return value;
+        if (!methods.includes(key as keyof T)) return (value as (...a: unknown[]) => unknown).bind(obj);
+        if (!wrapped.has(key)) wrapped.set(key, this.counted((value as (...a: unknown[]) => unknown).bind(obj)));
+        return wrapped.get(key);
+      },
+    });
   }
 
   /** Runs `fn` as the section `name` (timed; with a progress line over opts.steps) and returns its value. */

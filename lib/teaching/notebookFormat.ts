@@ -13,6 +13,20 @@ import { cellSource, type Notebook } from './exercises';
 /** Characters per line in notebook cells: a classic Notebook 6 cell at a 1280-pixel window shows about 110. */
 export const CELL_WIDTH = 100;
 
+/**
+ * The longest line a cell may hold: Prettier does not break comments and strings, so those are
+ * wrapped by hand below this (a classic Notebook cell at 1280 pixels scrolls sideways past ~114).
+ */
+export const CELL_LINE_LIMIT = 110;
+
+/** Lines of a cell longer than CELL_LINE_LIMIT: [line number from 1, length]. */
+export function longLines(source: string): Array<[number, number]> {
+  return source
+    .split('\n')
+    .map((l, i): [number, number] => [i + 1, [...l].length])
+    .filter(([, n]) => n > CELL_LINE_LIMIT);
+}
+
 /** Prettier's options for notebook cells: the project's, at CELL_WIDTH, parsed as TypeScript (top-level await allowed). */
 export async function cellOptions(): Promise<prettier.Options> {
   const project = (await prettier.resolveConfig(path.join(PROJECT_ROOT, 'lib', 'paths.ts'))) ?? {};

@@ -355,6 +355,35 @@ test('SectionTimer: a section counts the calls of the counted function, times it
   assert.match(sections.summary(), /^1\.4 \d+\.\d s, 1\.1 \d+\.\d s, bad \d+\.\d s$/);
 });
 
+test('SectionTimer.countCalls: the named methods tick the running section, other members are the object’s own', () => {
+  const lines: string[] = [];
+  const orig = process.stderr.write.bind(process.stderr);
+  (process.stderr as { write: unknown }).write = (s: string) => (lines.push(String(s)), true);
+  class Model {
+    scale = 3;
+    predict(x: number) {
+      return this.scale * x;
+    }
+    name() {
+      return `model ×${this.scale}`;
+    }
+  }
+  const sections = new SectionTimer();
+  const counted = sections.countCalls(new Model(), ['predict']);
+  try {
+    assert.equal(counted.scale, 3);
+    assert.equal(counted.name(), 'model ×3', 'other methods keep their this');
+    assert.equal(counted.predict, counted.predict, 'the same wrapped function each time');
+    assert.deepEqual(
+      sections.run('s', () => [counted.predict(1), counted.predict(2)], { steps: 2 }),
+      [3, 6],
+    );
+  } finally {
+    (process.stderr as { write: unknown }).write = orig;
+  }
+  assert.match(lines.filter((l) => / total/.test(l))[0] ?? '', /^s: step \[#+\] 2\/2 100% /);
+});
+
 test('tables: aligned text (first column left, numbers right), escaped HTML, and a ragged row refused', () => {
   const t = {
     columns: ['model', 'FD ratio'],

@@ -6,7 +6,16 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { CELL_WIDTH, cellOptions, formatCell, formatNotebook, teachingNotebooks } from '../../lib/teaching/notebookFormat';
+import {
+  CELL_LINE_LIMIT,
+  CELL_WIDTH,
+  cellOptions,
+  formatCell,
+  formatNotebook,
+  longLines,
+  teachingNotebooks,
+} from '../../lib/teaching/notebookFormat';
+import { cellSource } from '../../lib/teaching/exercises';
 import type { Notebook } from '../../lib/teaching/exercises';
 
 test('formatCell: the project style at the cell width, top-level await kept; a cell that does not parse is named', async () => {
@@ -21,6 +30,7 @@ test('formatCell: the project style at the cell width, top-level await kept; a c
     wrapped,
   );
   await assert.rejects(formatCell('const = 3', options, 'x.ipynb cell 4'), /^Error: x\.ipynb cell 4: /);
+  assert.deepEqual(longLines(`short\n${'x'.repeat(CELL_LINE_LIMIT)}\n${'γ'.repeat(CELL_LINE_LIMIT + 1)}`), [[3, CELL_LINE_LIMIT + 1]]);
 });
 
 test('every notebook cell is formatted (npm run format:notebooks fixes it)', async () => {
@@ -30,5 +40,9 @@ test('every notebook cell is formatted (npm run format:notebooks fixes it)', asy
     const nb = JSON.parse(fs.readFileSync(file, 'utf8')) as Notebook;
     const { changed } = await formatNotebook(nb, path.basename(file));
     assert.deepEqual(changed, [], `${path.basename(file)}: cells ${changed.join(', ')} are not formatted: run npm run format:notebooks`);
+    const long = nb.cells.flatMap((c, i) =>
+      c.cell_type === 'code' ? longLines(cellSource(c)).map(([l, n]) => `cell ${i} line ${l} (${n})`) : [],
+    );
+    assert.deepEqual(long, [], `${path.basename(file)}: lines over ${CELL_LINE_LIMIT} characters (wrap the comment or string)`);
   }
 });
