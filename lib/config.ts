@@ -21,6 +21,16 @@ export const SETTINGS = {
     default: 'the number of cores',
     usedBy: 'lib/engine',
   },
+  DIFFUSION_NATIVE: {
+    meaning: '0 = the oneDNN convolutions (native addon) stay off and the wasm/cpu kernels run; 1 or unset = on when the addon is built',
+    default: '1',
+    usedBy: 'lib/engine/native',
+  },
+  DIFFUSION_REQUIRE_NATIVE: {
+    meaning: '1 = the oneDNN addon tests fail instead of skipping when the addon is not built (CI sets it)',
+    default: '',
+    usedBy: 'test/engine/native',
+  },
   DIFFUSION_DAWN_FLAGS: {
     meaning: "comma-separated Dawn toggles for the WebGPU adapter (e.g. 'enable_dawn_features=...')",
     default: '',

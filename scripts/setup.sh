@@ -14,6 +14,12 @@ need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch)
 [ -d /usr/lib/python3/dist-packages/jupyter_kernel_test ] || need+=(python3-jupyter-kernel-test)
+# The optional oneDNN addon (native/, issue 16): the library PyTorch's CPU convolutions use, and a compiler.
+if command -v dpkg >/dev/null; then
+  dpkg -s libdnnl-dev >/dev/null 2>&1 || need+=(libdnnl-dev)
+  command -v g++ >/dev/null || need+=(g++)
+  command -v make >/dev/null || need+=(make)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing apt packages: ${need[*]}"
   $SUDO apt-get update -qq
@@ -30,7 +36,10 @@ elif [ -n "$(find patches -newer node_modules/.package-lock.json -name '*.patch'
   npx patch-package && touch node_modules/.package-lock.json
 fi
 
-# 3. The tslab kernel, registered for Debian's Python (the python3 on PATH may be another interpreter).
+# 3. The oneDNN addon, when npm ci did not build it (an install from before it existed); never fatal.
+[ -f native/build/Release/diffusion_native.node ] || node scripts/build-native.cjs
+
+# 4. The tslab kernel, registered for Debian's Python (the python3 on PATH may be another interpreter).
 if ! /usr/bin/jupyter kernelspec list 2>/dev/null | grep -q '^ *tslab '; then
   echo "setup: registering the tslab kernel"
   PATH="$PWD/node_modules/.bin:$PATH" npx tslab install --python=/usr/bin/python3 >/dev/null

@@ -19,6 +19,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerThreadedWasm, wasmThreadsLoaded } from './wasmThreaded';
 import { registerWasmTrainingKernels } from './kernels';
+import { nativeWanted, registerNativeKernels } from './native';
 import { setLevers, type Levers } from './levers';
 import { describeAdapter, type AdapterReport } from './webgpu';
 import { setting } from '../config';
@@ -42,6 +43,10 @@ export interface EngineInfo {
   skipped: string[];
   /** The DIFFUSION_THREADS value the wasm thread count came from, when it was set. */
   threadsSetting?: string;
+  /** 'oneDNN 2.6.3' when the native addon runs the convolutions (wasm and cpu engines). */
+  native?: string;
+  /** Why the native addon does not run them, one line (wasm and cpu engines). */
+  nativeOff?: string;
 }
 
 export interface EngineOptions {
@@ -66,9 +71,12 @@ export function engineInfo(): EngineInfo | undefined {
   return current;
 }
 
-/** One line, e.g. "engine: wasm (backend wasm, 2 threads)". */
+/**
+ * One line, e.g. "engine: wasm + oneDNN 2.6.3 (backend wasm, 2 threads)" or
+ * "engine: wasm (backend wasm, 2 threads)".
+ */
 export function describeEngine(info: EngineInfo): string {
-  let s = `engine: ${info.name} (backend ${info.backend}, ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
+  let s = `engine: ${info.name}${info.native ? ` + ${info.native}` : ''} (backend ${info.backend}, ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
   if (info.threadsSetting !== undefined) s += ` from DIFFUSION_THREADS=${info.threadsSetting}`;
   if (info.adapter) {
     const a = info.adapter;
@@ -101,16 +109,28 @@ async function tryWebgpu(allowSoftware: boolean): Promise<EngineInfo> {
   return { name: 'webgpu', backend: tf.getBackend(), threads: 1, adapter, skipped: [] };
 }
 
+/** The oneDNN convolutions on a CPU backend, over the kernels registered now (./native). */
+function withNative(info: EngineInfo, backend: 'wasm' | 'cpu', threads: number): EngineInfo {
+  const r = registerNativeKernels(backend, threads);
+  if (r.version) info.native = `oneDNN ${r.version}`;
+  else info.nativeOff = r.why;
+  return info;
+}
+
 async function tryWasm(threads: number): Promise<EngineInfo> {
   registerThreadedWasm(threads);
   registerWasmTrainingKernels();
   if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend failed to start');
-  return { name: 'wasm', backend: 'wasm', threads: wasmThreadsLoaded(), skipped: [] };
+  const loaded = wasmThreadsLoaded();
+  // oneDNN gets the same thread count; its pool and XNNPACK's never run at once (kernels are synchronous).
+  return withNative({ name: 'wasm', backend: 'wasm', threads: loaded, skipped: [] }, 'wasm', loaded);
 }
 
-async function tryCpu(): Promise<EngineInfo> {
+async function tryCpu(threads: number): Promise<EngineInfo> {
   await tf.setBackend('cpu');
-  return { name: 'cpu', backend: 'cpu', threads: 1, skipped: [] };
+  const info = withNative({ name: 'cpu', backend: 'cpu', threads: 1, skipped: [] }, 'cpu', threads);
+  if (info.native) info.threads = threads; // the convolutions run on oneDNN's threads
+  return info;
 }
 
 /** Largest wasm thread count accepted (XNNPACK's pool is far smaller in practice). */
@@ -150,6 +170,7 @@ function firstLine(e: unknown): string {
 export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> {
   const choice = parseChoice(opts.engine ?? setting('DIFFUSION_ENGINE'));
   const { threads, fromSetting } = threadCount(opts.threads);
+  nativeWanted(); // a bad DIFFUSION_NATIVE is an error before any engine starts, not a silent fallback
   if (opts.levers) setLevers(opts.levers);
   if (current && (choice === 'auto' || choice === current.name)) {
     // Reported again, so a notebook run a second time without a restart still says what it runs on.
@@ -166,7 +187,7 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
           ['node', () => tryNode(false)],
           ['webgpu', () => tryWebgpu(false)],
           ['wasm', () => tryWasm(threads)],
-          ['cpu', tryCpu],
+          ['cpu', () => tryCpu(threads)],
         ]
       : [
           [
@@ -178,7 +199,7 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
                   ? tryWebgpu(true)
                   : choice === 'wasm'
                     ? tryWasm(threads)
-                    : tryCpu(),
+                    : tryCpu(threads),
           ],
         ];
   for (const [name, attempt] of attempts) {
@@ -193,11 +214,12 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   if (!info) throw new Error(`No TF.js engine could start:\n  ${skipped.join('\n  ')}`);
   await tf.ready();
   info.skipped = skipped;
-  if (info.name === 'wasm' && fromSetting !== undefined) info.threadsSetting = fromSetting;
+  if ((info.name === 'wasm' || info.native) && fromSetting !== undefined) info.threadsSetting = fromSetting;
   current = info;
   if (!opts.quiet) {
     console.log(describeEngine(info));
     if (info.adapter) console.log(describeAdapter(info.adapter)); // vendor, architecture, limits
+    if (info.nativeOff) console.log(`oneDNN convolutions off: ${info.nativeOff}`);
   }
   return info;
 }

@@ -34,6 +34,8 @@ export interface Levers {
   foldBatchNorm: boolean;
   /** The UNet convolutions' bias add fused into the convolution kernel instead of a separate add. */
   fusedBias: boolean;
+  /** The native addon's kernels when it is loaded (lib/engine/native.ts): convolutions (forward, both gradients, conv2dTranspose) in oneDNN, GELU and training BatchNorm in vectorized C++; off = the wasm or cpu kernels and the JS passes. */
+  native: boolean;
 }
 
 /** Every lever on: the engine as it runs by default. */
@@ -49,6 +51,7 @@ export const DEFAULT_LEVERS: Readonly<Levers> = Object.freeze({
   geluGrad: true,
   foldBatchNorm: true,
   fusedBias: true,
+  native: true,
 });
 
 /** The names of the levers, in declaration order. */

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs-core';
 import { levers } from '../engine/levers';
+import { NATIVE_POINTWISE } from '../engine/native';
 
 const SQRT1_2 = Math.SQRT1_2;
 
@@ -250,6 +251,11 @@ function fused(): boolean {
   return JS_BACKENDS.includes(tf.getBackend());
 }
 
+/** Whether the native addon's kernel of that name serves the current backend (lever native). */
+function native(name: string): boolean {
+  return levers().native && tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
 function run(name: string, inputs: Record<string, tf.Tensor>, attrs = {}): tf.Tensor | tf.Tensor[] {
   return tf.engine().runKernel(name, inputs as never, attrs) as tf.Tensor | tf.Tensor[];
 }
@@ -266,6 +272,17 @@ const INV_SQRT_PI = 1 / Math.sqrt(Math.PI);
  * (lever geluGrad; off = autodiff of the composite).
  */
 export function gelu<T extends tf.Tensor>(x: T): T {
+  if (native(NATIVE_POINTWISE.gelu) && x.dtype === 'float32') {
+    // The addon's one-pass GELU and gradient (lib/engine/native.ts), from the saved x.
+    const f = tf.customGrad(((xx: tf.Tensor, save: tf.GradSaveFunc) => {
+      save([xx]);
+      return {
+        value: run(NATIVE_POINTWISE.gelu, { x: xx }) as tf.Tensor,
+        gradFunc: (dy: tf.Tensor, [sx]: tf.Tensor[]) => run(NATIVE_POINTWISE.geluGrad, { dy, x: sx }) as tf.Tensor,
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0]);
+    return f(x) as T;
+  }
   if (!levers().geluGrad) return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, SQRT1_2)))) as T);
   const f = tf.customGrad(((xx: tf.Tensor, save: tf.GradSaveFunc) => {
     const u = tf.mul(xx, SQRT1_2);
@@ -304,16 +321,20 @@ export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tens
     });
   }
   const fast = levers().bnFast;
-  const [mean, variance] = run(fast ? 'FusedBNStatsFast' : 'FusedBNStats', { x }) as [tf.Tensor1D, tf.Tensor1D];
+  // The addon's kernels when loaded (lib/engine/native.ts), else the JS passes below.
+  const nat = native(NATIVE_POINTWISE.bnGrad);
+  const [statsK, applyK, gradK] = nat
+    ? [NATIVE_POINTWISE.bnStats, NATIVE_POINTWISE.bnApply, NATIVE_POINTWISE.bnGrad]
+    : [fast ? 'FusedBNStatsFast' : 'FusedBNStats', 'FusedBNApply', fast ? 'FusedBNGradFast' : 'FusedBNGrad'];
+  const [mean, variance] = run(statsK, { x }) as [tf.Tensor1D, tf.Tensor1D];
   const invStd = tf.tidy(() => tf.rsqrt(tf.add(variance, eps))) as tf.Tensor1D;
   const f = tf.customGrad(((xx: tf.Tensor, g: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
     // Saved tensors (not closures) survive until the backward pass runs.
     save([xx, g, mean, invStd]);
-    const value = run('FusedBNApply', { x: xx, mean, invStd, gamma: g, beta: b }) as tf.Tensor;
+    const value = run(applyK, { x: xx, mean, invStd, gamma: g, beta: b }) as tf.Tensor;
     return {
       value,
-      gradFunc: (dy: tf.Tensor, [sx, sg, sm, si]: tf.Tensor[]) =>
-        run(fast ? 'FusedBNGradFast' : 'FusedBNGrad', { dy, x: sx, mean: sm, invStd: si, gamma: sg }) as tf.Tensor[],
+      gradFunc: (dy: tf.Tensor, [sx, sg, sm, si]: tf.Tensor[]) => run(gradK, { dy, x: sx, mean: sm, invStd: si, gamma: sg }) as tf.Tensor[],
     };
   }) as unknown as Parameters<typeof tf.customGrad>[0]);
   const y = f(x, gamma, beta) as tf.Tensor4D;

@@ -46,7 +46,7 @@ test('DIFFUSION_THREADS=abc, 0, 2.5 or -1: one line naming the variable and the 
 test('a valid DIFFUSION_THREADS is named in the engine line', () => {
   const r = init('1', 'wasm');
   assert.equal(r.status, 0, r.out);
-  assert.match(r.out, /^engine: wasm \(backend wasm, 1 thread from DIFFUSION_THREADS=1\)$/m);
+  assert.match(r.out, /^engine: wasm( \+ oneDNN [\d.]+)? \(backend wasm, 1 thread from DIFFUSION_THREADS=1\)$/m);
 });
 
 test('a command with DIFFUSION_THREADS=abc exits 1 with one line, before any work', () => {

@@ -61,7 +61,7 @@ for (const [phases, exact] of [
   [false, false],
 ])
   test(`Conv2DBackpropFilter and Conv2DBackpropInput (${phases ? `${exact ? 'exact-size ' : ''}phase sub-convolutions, single-pixel GEMM` : 'zero insertion only'}) on wasm match the cpu backend`, () =>
-    withLevers({ phases, exactPhases: exact, singlePixel: phases }, async () => {
+    withLevers({ phases, exactPhases: exact, singlePixel: phases, native: false }, async () => {
       await initEngine({ engine: 'wasm', quiet: true });
       const rng = mulberry32(7);
       for (const c of cases) {
@@ -83,7 +83,7 @@ for (const [phases, exact] of [
   [false, false],
 ])
   test(`conv2dTranspose forward (${phases ? `${exact ? 'exact-size ' : ''}phase sub-convolutions, single-pixel GEMM` : 'zero insertion only'}) on wasm matches the cpu backend`, () =>
-    withLevers({ phases, exactPhases: exact, singlePixel: phases }, async () => {
+    withLevers({ phases, exactPhases: exact, singlePixel: phases, native: false }, async () => {
       await initEngine({ engine: 'wasm', quiet: true });
       const rng = mulberry32(11);
       const shapes: Array<{
@@ -228,7 +228,7 @@ test('Sum and Mean over leading axes (JS pass) and other axes (stock) on wasm ma
   }));
 
 test('Concat and SplitV (JS copy loops) on wasm match the cpu backend on every axis', () =>
-  withLevers({ copyLoops: true }, async () => {
+  withLevers({ copyLoops: true, native: false }, async () => {
     await initEngine({ engine: 'wasm', quiet: true });
     const rng = mulberry32(17);
     const shapes: number[][] = [

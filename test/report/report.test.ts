@@ -83,7 +83,7 @@ test(
       outputs.flat().every((o: { output_type: string }) => o.output_type !== 'error'),
       'no error outputs',
     );
-    assert.match(JSON.stringify(outputs[0]), /engine: \w+ \(backend/);
+    assert.match(JSON.stringify(outputs[0]), /engine: \w+( \+ oneDNN [\d.]+)? \(backend/);
 
     // Figures: registered in order, a PNG for each.
     const recs = readManifest(path.join(out, '00-smoke', 'manifest.jsonl'));

@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
 import { DEFAULT_LEVERS, levers, withLevers } from '../../lib/engine/levers';
 import { batchNormTrain, gelu } from '../../lib/tensor/fusedOps';
+import { nativeStatus } from '../../lib/engine/native';
 import { mulberry32 } from '../helpers';
 
 /** erf by its Maclaurin series (float64), valid for |x| < 3 with many terms. */
@@ -27,10 +28,14 @@ function maxAbs(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+// The native addon's GELU and BatchNorm kernels (lib/engine/native.ts) when it is built, and the
+// JS/composite paths with the addon's lever off.
+const NATIVE = nativeStatus().addon ? [true, false] : [false];
+
 for (const backend of ['wasm', 'cpu'] as const) {
-  for (const handGrad of [true, false])
-    test(`gelu and its gradient (${handGrad ? 'hand-written' : 'autodiff'}) match float64 on ${backend}`, () =>
-      withLevers({ geluGrad: handGrad }, async () => {
+  for (const [handGrad, nat] of [...NATIVE.map((n) => [true, n]), [false, false]] as Array<[boolean, boolean]>)
+    test(`gelu and its gradient (${nat ? 'native addon' : handGrad ? 'hand-written' : 'autodiff'}) match float64 on ${backend}`, () =>
+      withLevers({ geluGrad: handGrad, native: nat }, async () => {
         await initEngine({ engine: backend, quiet: true });
         const before = tf.memory().numTensors;
         const rng = mulberry32(5);
@@ -48,9 +53,9 @@ for (const backend of ['wasm', 'cpu'] as const) {
         assert.equal(tf.memory().numTensors, before);
       }));
 
-  for (const fast of [true, false])
-    test(`batchNormTrain forward and gradients (${fast ? 'one-pass stats, coefficient gradient' : 'two-pass kernels'}) match float64 on ${backend}`, () =>
-      withLevers({ bnFast: fast }, async () => {
+  for (const [fast, nat] of [...NATIVE.map((n) => [true, n]), [false, false]] as Array<[boolean, boolean]>)
+    test(`batchNormTrain forward and gradients (${nat ? 'native addon' : fast ? 'one-pass stats, coefficient gradient' : 'two-pass kernels'}) match float64 on ${backend}`, () =>
+      withLevers({ bnFast: fast, native: nat }, async () => {
         await initEngine({ engine: backend, quiet: true });
         const rng = mulberry32(9);
         const [B, H, W, C] = [3, 4, 5, 6];

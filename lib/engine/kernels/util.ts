@@ -6,6 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, Conv2D, Slice, Transpose } from '@tensorflow/tfjs-core';
 import type { Conv2DAttrs, KernelFunc, NamedAttrMap, SliceAttrs, TensorInfo, TransposeAttrs } from '@tensorflow/tfjs-core';
+import { levers } from '../levers';
+import { nativeStatus } from '../native';
 
 /** The wasm backend, as far as the kernels use it. */
 export type Backend = { disposeData(dataId: object): boolean };
@@ -124,6 +126,11 @@ export function copyChunks(
   chunk: number,
   outer: number,
 ): void {
+  // Large copies in the addon (memcpy per chunk on oneDNN's threads) when it is loaded (lever native).
+  if (outer * chunk >= 1 << 16 && levers().native) {
+    const addon = nativeStatus().addon;
+    if (addon) return addon.copyChunks(src, srcStride, srcOff, dst, dstStride, dstOff, chunk, outer);
+  }
   if (chunk >= 256) {
     for (let o = 0; o < outer; o++) dst.set(src.subarray(o * srcStride + srcOff, o * srcStride + srcOff + chunk), o * dstStride + dstOff);
     return;

@@ -1,0 +1,363 @@
+/**
+ * oneDNN convolutions behind the engine (issue 16): the optional Node-API addon in native/ runs
+ * Conv2D, FusedConv2D (bias, ReLU), Conv2DBackpropInput (so conv2dTranspose too) and
+ * Conv2DBackpropFilter with the library PyTorch's CPU convolutions use. Tensors are read and
+ * written in place: typed-array views on the wasm heap, or the cpu backend's own arrays.
+ *
+ * The addon is built at install time (scripts/build-native.mjs, node-gyp against libdnnl-dev);
+ * where it is missing, DIFFUSION_NATIVE=0 turns it off, or the lever `native` is off, the kernels
+ * fall back to the ones registered before (lib/engine/kernels, or the stock backend's).
+ */
+import * as fs from 'node:fs';
+import * as tf from '@tensorflow/tfjs-core';
+import { backend_util, Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput, FusedConv2D } from '@tensorflow/tfjs-core';
+import type {
+  Conv2DBackpropFilterAttrs,
+  Conv2DBackpropInputAttrs,
+  FusedConv2DAttrs,
+  KernelConfig,
+  KernelFunc,
+  NamedAttrMap,
+  TensorInfo,
+} from '@tensorflow/tfjs-core';
+import { setting } from '../config';
+import { projectPath } from '../paths';
+import { levers } from './levers';
+
+/** The addon's functions (native/src/addon.cc). */
+export interface NativeAddon {
+  /** op 0: y = conv(x, w [+ bias], relu?); 1: dx from dy and w; 2: dw from x and dy. geom: see addon.cc. */
+  conv(op: 0 | 1 | 2, a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, geom: Int32Array, act: 0 | 1): void;
+  gelu(x: Float32Array, y: Float32Array): void;
+  geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
+  bnStats(x: Float32Array, c: number, mean: Float32Array, variance: Float32Array): void;
+  bnApply(
+    x: Float32Array,
+    c: number,
+    mean: Float32Array,
+    invStd: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    y: Float32Array,
+  ): void;
+  bnGrad(
+    dy: Float32Array,
+    x: Float32Array,
+    c: number,
+    mean: Float32Array,
+    invStd: Float32Array,
+    gamma: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+  ): void;
+  /** outer copies of chunk floats: src[o·srcStride + srcOff …] → dst[o·dstStride + dstOff …]. */
+  copyChunks(
+    src: Float32Array,
+    srcStride: number,
+    srcOff: number,
+    dst: Float32Array,
+    dstStride: number,
+    dstOff: number,
+    chunk: number,
+    outer: number,
+  ): void;
+  setThreads(n: number): void;
+  threads(): number;
+  version(): string;
+  cachedPrimitives(): number;
+  clearCache(): void;
+}
+
+/** Where node-gyp puts the addon. */
+export const NATIVE_ADDON_PATH = projectPath('native', 'build', 'Release', 'diffusion_native.node');
+/** What the install-time build wrote when it could not build the addon (its first line says why). */
+export const NATIVE_BUILD_LOG = projectPath('native', 'build-status.txt');
+
+/** The addon when loaded, else why not (one line). */
+export type NativeStatus = { addon: NativeAddon; version: string } | { addon?: undefined; why: string };
+
+let status: NativeStatus | undefined;
+
+/** Whether DIFFUSION_NATIVE allows the addon (unset or 1); any value but 0 or 1 is an error. */
+export function nativeWanted(): boolean {
+  const flag = setting('DIFFUSION_NATIVE')?.trim();
+  if (flag !== undefined && flag !== '0' && flag !== '1')
+    throw new Error(`DIFFUSION_NATIVE="${flag}" is not 0 or 1: set 0 to turn the oneDNN kernels off, 1 or unset to use them when built`);
+  return flag !== '0';
+}
+
+/** Loads the addon once: DIFFUSION_NATIVE=0 → off; a missing or broken build → the reason. */
+export function nativeStatus(): NativeStatus {
+  if (status) return status;
+  if (!nativeWanted()) return (status = { why: 'turned off by DIFFUSION_NATIVE=0' });
+  if (!fs.existsSync(NATIVE_ADDON_PATH)) {
+    let why = 'the addon is not built';
+    try {
+      const first = fs.readFileSync(NATIVE_BUILD_LOG, 'utf8').split('\n')[0].trim();
+      if (first) why += ` (${first})`;
+    } catch {
+      // no build attempted yet
+    }
+    return (status = { why: `${why}: run \`npm run build:native\` (needs libdnnl-dev, g++, make)` });
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- a native addon, loaded at run time
+    const addon = require(NATIVE_ADDON_PATH) as NativeAddon;
+    return (status = { addon, version: addon.version() });
+  } catch (e) {
+    const msg = String((e as Error).message ?? e).split('\n')[0];
+    return (status = { why: `the addon did not load (${msg}): rebuild it with \`npm run build:native\`` });
+  }
+}
+
+/** The backends the addon serves, and how each reads and makes float32 tensors in place. */
+interface TensorAccess {
+  read(backend: object, t: TensorInfo): Float32Array;
+  /** A new float32 output and a view to write it through. */
+  output(backend: object, shape: number[]): { info: TensorInfo; view: Float32Array };
+}
+
+type WasmBackend = { typedArrayFromHeap(t: TensorInfo): Float32Array; makeOutput(shape: number[], dtype: 'float32'): TensorInfo };
+type CpuBackend = {
+  data: { get(id: object): { values?: unknown } };
+  makeTensorInfo(shape: number[], dtype: 'float32', values: Float32Array): TensorInfo;
+};
+
+const ACCESS: Record<'wasm' | 'cpu', TensorAccess> = {
+  wasm: {
+    read: (b, t) => (b as WasmBackend).typedArrayFromHeap(t),
+    output: (b, shape) => {
+      const info = (b as WasmBackend).makeOutput(shape, 'float32'); // allocate first: it may grow the heap
+      return { info, view: (b as WasmBackend).typedArrayFromHeap(info) };
+    },
+  },
+  cpu: {
+    read: (b, t) => {
+      const v = (b as CpuBackend).data.get(t.dataId).values;
+      if (!(v instanceof Float32Array)) throw new Error('cpu tensor without float32 values');
+      return v;
+    },
+    output: (b, shape) => {
+      const view = new Float32Array(shape.reduce((p, d) => p * d, 1));
+      return { info: (b as CpuBackend).makeTensorInfo(shape, 'float32', view), view };
+    },
+  },
+};
+
+/**
+ * The addon's geometry record from TF.js's convolution info:
+ * [N, H, W, Cin, Ho, Wo, Cout, fh, fw, sh, sw, dh, dw, padTop, padLeft, padBottom, padRight].
+ */
+function geometry(info: backend_util.Conv2DInfo): Int32Array {
+  const p = info.padInfo;
+  return Int32Array.from([
+    info.batchSize,
+    info.inHeight,
+    info.inWidth,
+    info.inChannels,
+    info.outHeight,
+    info.outWidth,
+    info.outChannels,
+    info.filterHeight,
+    info.filterWidth,
+    info.strideHeight,
+    info.strideWidth,
+    info.dilationHeight,
+    info.dilationWidth,
+    p.top,
+    p.left,
+    p.bottom,
+    p.right,
+  ]);
+}
+
+/** Whether oneDNN can take this convolution: NHWC float32, no empty dimension, pads oneDNN accepts. */
+function supported(info: backend_util.Conv2DInfo, dataFormat: string, ...ts: TensorInfo[]): boolean {
+  if (dataFormat !== 'NHWC' && dataFormat !== 'channelsLast') return false;
+  if (ts.some((t) => t.dtype !== 'float32')) return false;
+  const g = geometry(info);
+  if (g.subarray(0, 13).some((v) => v < 1)) return false;
+  const { top, left, bottom, right } = info.padInfo;
+  return top >= 0 && left >= 0 && bottom >= 0 && right >= 0;
+}
+
+type Args = { inputs: Record<string, TensorInfo>; backend: object; attrs: NamedAttrMap };
+
+/** The native kernel functions for one backend, each falling back to the kernel it replaced. */
+function nativeKernels(backendName: 'wasm' | 'cpu', addon: NativeAddon, fallback: Map<string, KernelFunc>): KernelConfig[] {
+  const access = ACCESS[backendName];
+  const fall = (name: string, args: Args) => fallback.get(name)!(args as never) as TensorInfo;
+
+  const forward = (name: string) => (args: Args) => {
+    const { inputs, backend } = args;
+    const attrs = args.attrs as unknown as FusedConv2DAttrs;
+    const { x, filter, bias, preluActivationWeights } = inputs as {
+      x: TensorInfo;
+      filter: TensorInfo;
+      bias?: TensorInfo;
+      preluActivationWeights?: TensorInfo;
+    };
+    const activation = name === FusedConv2D ? attrs.activation : 'linear';
+    if (!levers().native || preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return fall(name, args);
+    const info = backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      attrs.strides,
+      attrs.dilations,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      false,
+      attrs.dataFormat === 'NCHW' ? 'channelsFirst' : 'channelsLast',
+    );
+    if (
+      !supported(info, attrs.dataFormat, x, filter) ||
+      (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== info.outChannels))
+    )
+      return fall(name, args);
+    const out = access.output(backend, info.outShape);
+    const b = bias ? access.read(backend, bias) : null;
+    addon.conv(0, access.read(backend, x), access.read(backend, filter), b, out.view, geometry(info), activation === 'relu' ? 1 : 0);
+    return out.info;
+  };
+
+  const backpropInput = (args: Args) => {
+    const { inputs, backend } = args;
+    const attrs = args.attrs as unknown as Conv2DBackpropInputAttrs;
+    const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
+    if (!levers().native) return fall(Conv2DBackpropInput, args);
+    const info = backend_util.computeConv2DInfo(
+      attrs.inputShape as [number, number, number, number],
+      filter.shape as [number, number, number, number],
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      false,
+      attrs.dataFormat === 'NCHW' ? 'channelsFirst' : 'channelsLast',
+    );
+    if (!supported(info, attrs.dataFormat, dy, filter)) return fall(Conv2DBackpropInput, args);
+    const out = access.output(backend, [...attrs.inputShape]);
+    addon.conv(1, access.read(backend, dy), access.read(backend, filter), null, out.view, geometry(info), 0);
+    return out.info;
+  };
+
+  const backpropFilter = (args: Args) => {
+    const { inputs, backend } = args;
+    const attrs = args.attrs as unknown as Conv2DBackpropFilterAttrs;
+    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
+    if (!levers().native) return fall(Conv2DBackpropFilter, args);
+    const info = backend_util.computeConv2DInfo(
+      x.shape as [number, number, number, number],
+      attrs.filterShape as [number, number, number, number],
+      attrs.strides,
+      1,
+      attrs.pad,
+      attrs.dimRoundingMode,
+      false,
+      attrs.dataFormat === 'NCHW' ? 'channelsFirst' : 'channelsLast',
+    );
+    if (!supported(info, attrs.dataFormat, x, dy)) return fall(Conv2DBackpropFilter, args);
+    const out = access.output(backend, [...attrs.filterShape]);
+    addon.conv(2, access.read(backend, x), access.read(backend, dy), null, out.view, geometry(info), 0);
+    return out.info;
+  };
+
+  const fns: Record<string, (args: Args) => TensorInfo | TensorInfo[]> = {
+    [Conv2D]: forward(Conv2D),
+    [FusedConv2D]: forward(FusedConv2D),
+    [Conv2DBackpropInput]: backpropInput,
+    [Conv2DBackpropFilter]: backpropFilter,
+    ...pointwiseKernels(access, addon),
+  };
+  return Object.entries(fns).map(([kernelName, f]) => ({ kernelName, backendName, kernelFunc: f as unknown as KernelFunc }));
+}
+
+/**
+ * The element-wise kernels of lib/tensor/fusedOps (GELU, training BatchNorm) under their own
+ * names (NATIVE_POINTWISE), which fusedOps picks when they are registered and the lever is on.
+ * Inputs are float32 NHWC; channels are the last dimension.
+ */
+function pointwiseKernels(access: TensorAccess, addon: NativeAddon): Record<string, (args: Args) => TensorInfo | TensorInfo[]> {
+  const r = (b: object, t: TensorInfo) => access.read(b, t);
+  const channels = (x: TensorInfo) => x.shape[x.shape.length - 1];
+  return {
+    [NATIVE_POINTWISE.gelu]: ({ inputs: { x }, backend }) => {
+      const y = access.output(backend, x.shape);
+      addon.gelu(r(backend, x), y.view);
+      return y.info;
+    },
+    [NATIVE_POINTWISE.geluGrad]: ({ inputs: { dy, x }, backend }) => {
+      const dx = access.output(backend, x.shape);
+      addon.geluGrad(r(backend, dy), r(backend, x), dx.view);
+      return dx.info;
+    },
+    [NATIVE_POINTWISE.bnStats]: ({ inputs: { x }, backend }) => {
+      const c = channels(x);
+      const mean = access.output(backend, [c]);
+      const variance = access.output(backend, [c]);
+      addon.bnStats(r(backend, x), c, r(backend, mean.info), r(backend, variance.info));
+      return [mean.info, variance.info];
+    },
+    [NATIVE_POINTWISE.bnApply]: ({ inputs: { x, mean, invStd, gamma, beta }, backend }) => {
+      const y = access.output(backend, x.shape);
+      const v = (t: TensorInfo) => r(backend, t);
+      addon.bnApply(v(x), channels(x), v(mean), v(invStd), v(gamma), v(beta), y.view);
+      return y.info;
+    },
+    [NATIVE_POINTWISE.bnGrad]: ({ inputs: { dy, x, mean, invStd, gamma }, backend }) => {
+      const c = channels(x);
+      const dx = access.output(backend, x.shape);
+      const dgamma = access.output(backend, [c]);
+      const dbeta = access.output(backend, [c]);
+      const v = (t: TensorInfo) => r(backend, t);
+      // Views taken after every allocation: an allocation may grow (and so replace) the wasm heap.
+      addon.bnGrad(v(dy), v(x), c, v(mean), v(invStd), v(gamma), v(dx.info), v(dgamma.info), v(dbeta.info));
+      return [dx.info, dgamma.info, dbeta.info];
+    },
+  };
+}
+
+/**
+ * The names of the addon's element-wise kernels: GELU y = x·Φ(x) ({x}) and its gradient
+ * ({dy, x}); training BatchNorm statistics ({x} → [mean, variance]), apply
+ * ({x, mean, invStd, gamma, beta}) and gradient ({dy, x, mean, invStd, gamma} → [dx, dγ, dβ]).
+ */
+export const NATIVE_POINTWISE = {
+  gelu: 'NativeGelu',
+  geluGrad: 'NativeGeluGrad',
+  bnStats: 'NativeBNStats',
+  bnApply: 'NativeBNApply',
+  bnGrad: 'NativeBNGrad',
+} as const;
+
+const registeredOn = new Set<string>();
+
+/** The kernel names the addon takes over. */
+export const NATIVE_KERNEL_NAMES = [Conv2D, FusedConv2D, Conv2DBackpropInput, Conv2DBackpropFilter] as const;
+
+/**
+ * Registers the oneDNN kernels on a backend over the ones registered now (which stay as the
+ * fallback), with `threads` oneDNN threads. Returns the oneDNN version, or why not (one line).
+ * Idempotent per backend.
+ */
+export function registerNativeKernels(backendName: 'wasm' | 'cpu', threads: number): { version?: string; why?: string } {
+  const s = nativeStatus();
+  if (!s.addon) return { why: s.why };
+  s.addon.setThreads(threads);
+  if (registeredOn.has(backendName)) return { version: s.version };
+  const fallback = new Map<string, KernelFunc>();
+  for (const name of NATIVE_KERNEL_NAMES) {
+    const old = tf.getKernel(name, backendName);
+    if (!old) return { why: `the ${backendName} backend has no ${name} kernel to fall back to` };
+    fallback.set(name, old.kernelFunc);
+  }
+  for (const config of nativeKernels(backendName, s.addon, fallback)) {
+    const old = tf.getKernel(config.kernelName, backendName);
+    if (old) tf.unregisterKernel(config.kernelName, backendName);
+    if (old?.setupFunc) config.setupFunc = old.setupFunc;
+    tf.registerKernel(config);
+  }
+  registeredOn.add(backendName);
+  return { version: s.version };
+}

@@ -1,0 +1,22 @@
+// Element-wise kernels of the Part B UNet over NHWC float32 (see pointwise.cc).
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace pointwise {
+// y = x·Φ(x) (exact GELU), n values.
+void Gelu(const float* x, float* y, size_t n);
+// dx = dy·(Φ(x) + x·φ(x)), n values.
+void GeluGrad(const float* dy, const float* x, float* dx, size_t n);
+// Per-channel mean and biased variance of x [rows, c].
+void BatchNormStats(const float* x, size_t rows, size_t c, float* mean, float* variance);
+// y = (x − mean)·invStd·γ + β per channel, x and y [rows, c].
+void BatchNormApply(const float* x, size_t rows, size_t c, const float* mean, const float* invStd, const float* gamma, const float* beta,
+                    float* y);
+// Training-mode BatchNorm backward: dx [rows, c], dγ and dβ [c].
+void BatchNormGrad(const float* dy, const float* x, size_t rows, size_t c, const float* mean, const float* invStd, const float* gamma,
+                   float* dx, float* dgamma, float* dbeta);
+// outer copies of `chunk` floats from src + o·srcStride + srcOff to dst + o·dstStride + dstOff.
+void CopyChunks(const float* src, int64_t srcStride, int64_t srcOff, float* dst, int64_t dstStride, int64_t dstOff, int64_t chunk,
+                int64_t outer);
+}  // namespace pointwise

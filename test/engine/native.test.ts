@@ -1,0 +1,350 @@
+/**
+ * The oneDNN addon (native/, lib/engine/native.ts): each kernel against the pure-JS cpu backend
+ * (its stock kernels, the addon's lever off) over many shapes, strides, paddings, dilations and
+ * batch sizes, the Part B UNet's exact layers included; GELU and BatchNorm on tensors large enough
+ * to split between threads; two Adam steps of the UNet with and without the addon; flat tensor
+ * count, primitive cache and memory over 10,000 calls; the addon's own argument checks; and the
+ * fallback (DIFFUSION_NATIVE=0, a bad value). When the addon is not built the tests skip, unless
+ * DIFFUSION_REQUIRE_NATIVE=1 (CI), where they fail.
+ */
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import * as tf from '@tensorflow/tfjs-core';
+import { describeEngine, initEngine } from '../../lib/engine';
+import { withLevers } from '../../lib/engine/levers';
+import { NATIVE_POINTWISE, nativeStatus, type NativeAddon } from '../../lib/engine/native';
+import { batchNormTrain, gelu } from '../../lib/tensor/fusedOps';
+import { presetConfig, Trainer } from '../../lib/training/trainer';
+import { setting } from '../../lib/config';
+import { mulberry32 } from '../helpers';
+
+const status = nativeStatus();
+const required = setting('DIFFUSION_REQUIRE_NATIVE') === '1';
+const why = 'why' in status ? status.why : '';
+const skip = status.addon || required ? false : `the oneDNN addon is not built (${why})`;
+const addon = (): NativeAddon => {
+  assert.ok(status.addon, `the oneDNN addon must be built here (DIFFUSION_REQUIRE_NATIVE=1): ${why}`);
+  return status.addon;
+};
+
+function rand(rng: () => number, n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng() * 2 - 1;
+  return a;
+}
+
+/** max |a − b| / max |b| */
+function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  let scale = 1e-6;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m / scale;
+}
+
+/** fn on wasm with the addon, and on the cpu backend's own kernels (the reference). */
+async function onBoth<T>(fn: () => T): Promise<{ got: T; ref: T }> {
+  await tf.setBackend('cpu');
+  const ref = withLevers({ native: false }, fn);
+  await tf.setBackend('wasm');
+  const got = withLevers({ native: true }, fn);
+  return { got, ref };
+}
+
+type ConvCase = {
+  n: number;
+  h: number;
+  w: number;
+  cin: number;
+  cout: number;
+  k: number;
+  s: number;
+  pad: 'same' | 'valid' | number;
+  dil?: number;
+};
+
+const CONV_CASES: ConvCase[] = [
+  { n: 2, h: 8, w: 8, cin: 3, cout: 4, k: 3, s: 1, pad: 'same' },
+  { n: 3, h: 9, w: 7, cin: 2, cout: 5, k: 3, s: 2, pad: 1 },
+  { n: 2, h: 8, w: 8, cin: 4, cout: 3, k: 4, s: 2, pad: 'same' },
+  { n: 1, h: 7, w: 7, cin: 3, cout: 2, k: 7, s: 7, pad: 'valid' },
+  { n: 2, h: 10, w: 6, cin: 2, cout: 2, k: 5, s: 3, pad: 'valid' },
+  { n: 5, h: 6, w: 6, cin: 5, cout: 4, k: 1, s: 1, pad: 0 },
+  { n: 2, h: 11, w: 11, cin: 3, cout: 3, k: 3, s: 2, pad: 'same' },
+  { n: 1, h: 5, w: 9, cin: 2, cout: 3, k: 2, s: 2, pad: 'valid' },
+  { n: 2, h: 12, w: 12, cin: 3, cout: 4, k: 3, s: 1, pad: 'same', dil: 2 },
+  { n: 1, h: 13, w: 10, cin: 2, cout: 3, k: 3, s: 1, pad: 'valid', dil: 3 },
+  { n: 2, h: 12, w: 12, cin: 2, cout: 2, k: 5, s: 2, pad: 2 },
+  { n: 7, h: 4, w: 4, cin: 9, cout: 17, k: 3, s: 1, pad: 1 },
+  // The Part B UNet's layers (D = 8, batch 4): ConvBlock, DownConv, the 7×7 bottleneck.
+  { n: 4, h: 28, w: 28, cin: 1, cout: 8, k: 3, s: 1, pad: 1 },
+  { n: 4, h: 28, w: 28, cin: 16, cout: 8, k: 3, s: 1, pad: 1 },
+  { n: 4, h: 28, w: 28, cin: 8, cout: 8, k: 3, s: 2, pad: 1 },
+  { n: 4, h: 7, w: 7, cin: 16, cout: 16, k: 3, s: 1, pad: 1 },
+];
+
+test('the engine line names oneDNN, and the addon serves the wasm backend', { skip }, async () => {
+  const info = await initEngine({ engine: 'wasm', quiet: true });
+  assert.match(info.native ?? '', /^oneDNN \d+\.\d+\.\d+$/, `engine info: ${JSON.stringify(info)}`);
+  assert.match(describeEngine(info), /^engine: wasm \+ oneDNN \d+\.\d+\.\d+ \(backend wasm, \d+ threads?\)$/);
+  assert.equal(addon().threads(), info.threads, 'oneDNN runs on as many threads as the wasm engine');
+  for (const name of Object.values(NATIVE_POINTWISE)) assert.ok(tf.getKernel(name, 'wasm'), `${name} registered on wasm`);
+});
+
+test(
+  'conv2d forward, dx and dW (oneDNN) match the cpu backend over shapes, strides, paddings, dilations and batch sizes',
+  { skip },
+  async () => {
+    await initEngine({ engine: 'wasm', quiet: true });
+    const rng = mulberry32(21);
+    const cachedBefore = addon().cachedPrimitives();
+    for (const c of CONV_CASES) {
+      const dil = c.dil ?? 1;
+      const xa = rand(rng, c.n * c.h * c.w * c.cin);
+      const wa = rand(rng, c.k * c.k * c.cin * c.cout);
+      const f = () =>
+        tf.tidy(() => {
+          const x = tf.tensor4d(xa, [c.n, c.h, c.w, c.cin]);
+          const w = tf.tensor4d(wa, [c.k, c.k, c.cin, c.cout]);
+          const y = tf.conv2d(x, w, c.s, c.pad, 'NHWC', dil);
+          // A fixed random weighting of y as the loss, so dx and dW see every output.
+          const t = tf.tensor(rand(mulberry32(y.size), y.size), y.shape);
+          const out = [y.dataSync().slice() as Float32Array];
+          if (dil === 1) {
+            const [dx, dw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) =>
+              tf
+                .conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, c.s, c.pad)
+                .mul(t)
+                .sum(),
+            )([x, w]);
+            out.push(dx.dataSync().slice() as Float32Array, dw.dataSync().slice() as Float32Array);
+          }
+          return out;
+        });
+      const { got, ref } = await onBoth(f);
+      for (let i = 0; i < ref.length; i++)
+        assert.ok(relErr(got[i], ref[i]) < 1e-5, `${['y', 'dx', 'dW'][i]} of ${JSON.stringify(c)}: ${relErr(got[i], ref[i])}`);
+    }
+    assert.ok(addon().cachedPrimitives() > cachedBefore, 'the convolutions ran in oneDNN (new cached primitives)');
+  },
+);
+
+test('fused conv2d with bias and linear/relu (oneDNN) matches the cpu backend; other activations fall back', { skip }, async () => {
+  await initEngine({ engine: 'wasm', quiet: true });
+  const rng = mulberry32(5);
+  for (const activation of ['linear', 'relu', 'elu'] as const) {
+    for (const c of CONV_CASES.slice(0, 8)) {
+      const xa = rand(rng, c.n * c.h * c.w * c.cin);
+      const wa = rand(rng, c.k * c.k * c.cin * c.cout);
+      const ba = rand(rng, c.cout);
+      const f = () =>
+        tf.tidy(
+          () =>
+            tf.fused
+              .conv2d({
+                x: tf.tensor4d(xa, [c.n, c.h, c.w, c.cin]),
+                filter: tf.tensor4d(wa, [c.k, c.k, c.cin, c.cout]),
+                strides: c.s,
+                pad: c.pad,
+                bias: tf.tensor1d(ba),
+                activation,
+              })
+              .dataSync()
+              .slice() as Float32Array,
+        );
+      const { got, ref } = await onBoth(f);
+      assert.ok(relErr(got, ref) < 1e-5, `${activation} ${JSON.stringify(c)}: ${relErr(got, ref)}`);
+    }
+  }
+});
+
+test('conv2dTranspose (oneDNN backward data) matches the cpu backend, the UNet up-convolutions included', { skip }, async () => {
+  await initEngine({ engine: 'wasm', quiet: true });
+  const rng = mulberry32(13);
+  const cases = [
+    { n: 2, h: 7, cin: 4, cout: 3, k: 4, s: 2, pad: 1 as const, out: 14 },
+    { n: 4, h: 14, cin: 16, cout: 8, k: 4, s: 2, pad: 1 as const, out: 28 }, // UpConv, D = 8
+    { n: 4, h: 1, cin: 16, cout: 16, k: 7, s: 7, pad: 'valid' as const, out: 7 }, // Unflatten
+    { n: 3, h: 1, cin: 5, cout: 6, k: 3, s: 2, pad: 'valid' as const, out: 3 },
+    { n: 2, h: 4, cin: 3, cout: 5, k: 3, s: 2, pad: 'same' as const, out: 8 },
+    { n: 1, h: 5, cin: 2, cout: 3, k: 3, s: 2, pad: 'valid' as const, out: 11 },
+  ];
+  for (const c of cases) {
+    const xa = rand(rng, c.n * c.h * c.h * c.cin);
+    const wa = rand(rng, c.k * c.k * c.cout * c.cin);
+    const f = () =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(xa, [c.n, c.h, c.h, c.cin]);
+        const w = tf.tensor4d(wa, [c.k, c.k, c.cout, c.cin]);
+        const fwd = (xx: tf.Tensor, ww: tf.Tensor) =>
+          tf.conv2dTranspose(xx as tf.Tensor4D, ww as tf.Tensor4D, [c.n, c.out, c.out, c.cout], c.s, c.pad);
+        const y = fwd(x, w);
+        const t = tf.tensor(rand(mulberry32(y.size), y.size), y.shape);
+        const [dx, dw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => fwd(xx, ww).mul(t).sum())([x, w]);
+        return [y, dx, dw].map((v) => v.dataSync().slice() as Float32Array);
+      });
+    const { got, ref } = await onBoth(f);
+    for (let i = 0; i < 3; i++)
+      assert.ok(relErr(got[i], ref[i]) < 1e-5, `${['y', 'dx', 'dW'][i]} of ${JSON.stringify(c)}: ${relErr(got[i], ref[i])}`);
+  }
+});
+
+test('GELU, its gradient, BatchNorm and Concat in the addon match the JS kernels on tensors split between threads', { skip }, async () => {
+  await initEngine({ engine: 'wasm', quiet: true });
+  const rng = mulberry32(17);
+  const shape: [number, number, number, number] = [16, 28, 28, 32]; // 401,408 values
+  const xa = rand(rng, 16 * 28 * 28 * 32).map((v) => v * 4 + 0.3);
+  const wa = rand(rng, xa.length);
+  const ga = rand(rng, 32).map((v) => v + 1.5);
+  const ba = rand(rng, 32);
+  const f = () =>
+    tf.tidy(() => {
+      const x = tf.tensor4d(xa, shape);
+      const w = tf.tensor4d(wa, shape);
+      const g = tf.tensor1d(ga);
+      const b = tf.tensor1d(ba);
+      const loss = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+        gelu(batchNormTrain(xx as tf.Tensor4D, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-5).y)
+          .mul(w)
+          .sum();
+      const bn = batchNormTrain(x, g, b, 1e-5);
+      const [dx, dg, db] = tf.grads(loss)([x, g, b]);
+      const cat = tf.concat([x, w], 3);
+      return [gelu(x), bn.y, bn.mean, bn.variance, dx, dg, db, cat].map((t) => t.dataSync().slice() as Float32Array);
+    });
+  // Reference: the same library code with the addon's lever off (the JS passes and wasm kernels).
+  await tf.setBackend('wasm');
+  const ref = withLevers({ native: false }, f);
+  const prof = await tf.profile(() => void withLevers({ native: true }, f));
+  const ran = new Set(prof.kernels.map((k) => k.name));
+  for (const name of Object.values(NATIVE_POINTWISE)) assert.ok(ran.has(name), `${name} ran`);
+  const got = withLevers({ native: true }, f);
+  const names = ['gelu', 'bn y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta', 'concat'];
+  for (let i = 0; i < ref.length; i++) assert.ok(relErr(got[i], ref[i]) < 2e-5, `${names[i]}: ${relErr(got[i], ref[i])}`);
+});
+
+test('two Adam steps of the Part B UNet agree within 1e-4 with and without the addon', { skip }, async () => {
+  await initEngine({ engine: 'wasm', quiet: true });
+  const x = tf.tidy(() => tf.randomUniform([8, 28, 28, 1], 0, 1, 'float32', 3)) as tf.Tensor4D;
+  const labels = [0, 1, 2, 3, 4, 5, 6, 7];
+  const run = (nat: boolean) =>
+    withLevers({ native: nat }, () => {
+      const trainer = new Trainer(presetConfig('class', 'cpu', { D: 8, batch: 8, seed: 4 }));
+      const losses = [trainer.trainStep(x, labels, 1e-3), trainer.trainStep(x, labels, 1e-3)];
+      const params = [...trainer.net.store.params].map(([name, v]) => [name, v.dataSync().slice() as Float32Array] as const);
+      trainer.dispose();
+      return { losses, params };
+    });
+  const before = tf.memory().numTensors;
+  const on = run(true);
+  const off = run(false);
+  assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+  for (let i = 0; i < 2; i++) assert.ok(Math.abs(on.losses[i] - off.losses[i]) < 1e-4, `loss ${i}: ${on.losses[i]} vs ${off.losses[i]}`);
+  // A convolution's bias that a BatchNorm normalizes away (P.conv.bias beside P.bn) has an exact
+  // gradient of zero: what either engine computes for it is rounding noise, and Adam's first steps
+  // move it by ±lr whatever the noise's size. Those may differ by up to 2·lr; every other
+  // parameter has a real gradient and must agree.
+  const names = new Set(on.params.map(([n]) => n));
+  const noiseOnly = (n: string) => n.endsWith('.conv.bias') && names.has(`${n.slice(0, -'.conv.bias'.length)}.bn.weight`);
+  assert.ok(on.params.some(([n]) => noiseOnly(n)) && on.params.some(([n]) => !noiseOnly(n)));
+  let worst = 0;
+  let where = '';
+  for (let i = 0; i < on.params.length; i++) {
+    const [name, a] = on.params[i];
+    const b = off.params[i][1];
+    for (let j = 0; j < a.length; j++) {
+      const d = Math.abs(a[j] - b[j]);
+      if (noiseOnly(name)) assert.ok(d <= 2e-3 + 1e-7, `${name}: ${d}`);
+      else if (d > worst) {
+        worst = d;
+        where = name;
+      }
+    }
+  }
+  assert.ok(worst < 1e-4, `largest parameter difference ${worst} in ${where}`);
+  x.dispose();
+});
+
+test('10,000 convolutions and 30 training steps: tensor count, primitive cache and memory stay flat', { skip }, async () => {
+  await initEngine({ engine: 'wasm', quiet: true });
+  const x = tf.randomNormal([2, 8, 8, 4], 0, 1, 'float32', 1) as tf.Tensor4D;
+  const w = tf.randomNormal([3, 3, 4, 4], 0, 1, 'float32', 2) as tf.Tensor4D;
+  const step = () =>
+    tf.tidy(() => {
+      const [dx, dw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => gelu(tf.conv2d(xx as tf.Tensor4D, ww as tf.Tensor4D, 1, 'same')).sum())([
+        x,
+        w,
+      ]);
+      return void [dx, dw];
+    });
+  for (let i = 0; i < 100; i++) step();
+  const tensors = tf.memory().numTensors;
+  const cached = addon().cachedPrimitives();
+  global.gc?.();
+  const rss = process.memoryUsage().rss;
+  for (let i = 0; i < 3400; i++) step(); // 3 convolutions a step: forward, dx, dW
+  assert.equal(tf.memory().numTensors, tensors);
+  assert.equal(addon().cachedPrimitives(), cached, 'one cached primitive per shape, made once');
+  const grown = (process.memoryUsage().rss - rss) / 2 ** 20;
+  assert.ok(grown < 64, `process memory grew by ${grown.toFixed(1)} MiB over 10,200 convolutions`);
+  tf.dispose([x, w]);
+
+  const trainer = new Trainer(presetConfig('time', 'cpu', { D: 8, batch: 8, seed: 1 }));
+  const batch = tf.tidy(() => tf.randomUniform([8, 28, 28, 1], 0, 1, 'float32', 9)) as tf.Tensor4D;
+  trainer.trainStep(batch);
+  const count = tf.memory().numTensors;
+  for (let i = 0; i < 30; i++) trainer.trainStep(batch);
+  assert.equal(tf.memory().numTensors, count, 'training steps leave the tensor count flat');
+  trainer.dispose();
+  batch.dispose();
+});
+
+test('the addon refuses arrays that do not match the geometry, with one line naming the argument', { skip }, () => {
+  const a = addon();
+  const geom = Int32Array.from([1, 4, 4, 2, 4, 4, 3, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1]);
+  const x = new Float32Array(32);
+  const w = new Float32Array(54);
+  assert.throws(() => a.conv(0, x, w, null, new Float32Array(47), geom, 0), /array lengths do not match the geometry/);
+  assert.throws(() => a.conv(0, x.subarray(1), w, null, new Float32Array(48), geom, 0), /array lengths do not match/);
+  assert.throws(() => a.conv(0, x, w, new Float32Array(2), new Float32Array(48), geom, 0), /bias must have Cout elements/);
+  assert.throws(
+    () => a.conv(1, x, w, null, new Float32Array(48), Int32Array.from([...geom].map((v, i) => (i === 9 ? 0 : v))), 0),
+    /positive/,
+  );
+  a.conv(0, x, w, null, new Float32Array(48), geom, 0); // the right lengths run
+  assert.throws(() => a.gelu(x, new Float32Array(31)), /gelu: argument 1 must be a Float32Array of 32 values/);
+  assert.throws(() => a.bnStats(x, 5, new Float32Array(5), new Float32Array(5)), /C must be a positive divisor/);
+  assert.throws(() => a.copyChunks(x, 8, 4, new Float32Array(16), 4, 0, 8, 4), /run past an array/);
+});
+
+const ENGINE = path.resolve(__dirname, '..', '..', 'lib', 'engine', 'index.js');
+function childEngine(env: Record<string, string>): { status: number | null; out: string } {
+  const code = `const e = require(${JSON.stringify(ENGINE)}); e.initEngine({ engine: 'wasm' }).then(() => process.exit(0), (err) => { console.error('error: ' + err.message); process.exit(1); })`;
+  const r = spawnSync(process.execPath, ['-e', code], {
+    encoding: 'utf8',
+    env: { ...process.env, DIFFUSION_ENGINE: '', ...env },
+    timeout: 60_000,
+  });
+  return { status: r.status, out: r.stdout + r.stderr };
+}
+
+test('DIFFUSION_NATIVE=0 keeps the wasm kernels and says why in one line; a bad value is an error before any engine starts', () => {
+  const off = childEngine({ DIFFUSION_NATIVE: '0' });
+  assert.equal(off.status, 0, off.out);
+  assert.equal(
+    off.out,
+    'engine: wasm (backend wasm, 2 threads)\noneDNN convolutions off: turned off by DIFFUSION_NATIVE=0\n'.replace(
+      '2 threads',
+      /\(backend wasm, (\d+ threads?)/.exec(off.out)?.[1] ?? '',
+    ),
+  );
+  const bad = childEngine({ DIFFUSION_NATIVE: 'yes' });
+  assert.equal(bad.status, 1, bad.out);
+  assert.equal(
+    bad.out,
+    'error: DIFFUSION_NATIVE="yes" is not 0 or 1: set 0 to turn the oneDNN kernels off, 1 or unset to use them when built\n',
+  );
+});
