@@ -72,7 +72,7 @@ export function progress(total: number, label: string): Progress {
     const line = formatProgress(label, count, total, (Date.now() - start) / 1000, info, 24, final);
     if (nb) {
       const pct = total > 0 ? Math.min(1, count / total) : 0;
-      const html = `<div style="font-family:monospace;white-space:pre"><progress value="${pct}" max="1" style="width:12em;vertical-align:middle"></progress> ${escapeXml(line)}</div>`;
+      const html = `<div style="font-family:monospace;white-space:pre-wrap;overflow-wrap:anywhere"><progress value="${pct}" max="1" style="width:12em;vertical-align:middle"></progress> ${escapeXml(line)}</div>`;
       sendDisplay({ 'text/plain': line, 'text/html': html }, { displayId, update: shown });
       shown = true;
     } else if (tty) {

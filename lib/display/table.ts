@@ -33,8 +33,12 @@ export function formatTable(t: Table): string {
 /** The table as HTML (numbers right-aligned, header shaded, no wrapping inside a cell). */
 export function tableHtml(t: Table): string {
   check(t);
-  const cell = (tag: 'th' | 'td', c: string, i: number) =>
-    `<${tag} style="text-align:${i === 0 ? 'left' : 'right'};padding:2px 10px;white-space:nowrap">${escapeXml(c)}</${tag}>`;
+  // Headers and the first (label) column wrap, numbers do not: a wide table still fits a notebook cell.
+  const cell = (tag: 'th' | 'td', c: string, i: number) => {
+    const wrap = tag === 'th' || i === 0 ? `white-space:normal${i === 0 ? ';max-width:22em' : ''}` : 'white-space:nowrap';
+    const align = `text-align:${i === 0 ? 'left' : 'right'}${tag === 'th' ? ';vertical-align:bottom' : ''}`;
+    return `<${tag} style="${align};padding:2px 10px;${wrap}">${escapeXml(c)}</${tag}>`;
+  };
   const head = `<tr style="background:#eef1f6">${t.columns.map((c, i) => cell('th', c, i)).join('')}</tr>`;
   const body = t.rows.map((r) => `<tr>${r.map((c, i) => cell('td', c, i)).join('')}</tr>`).join('');
   return `<table style="border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums">${head}${body}</table>`;

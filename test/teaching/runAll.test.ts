@@ -3,7 +3,7 @@
  * kernel in headless Chromium at 1280×900, Run All, then Run All again without a restart. Checks
  * what the learner sees: progress lines that appear and move while a section runs and end in a
  * summary; every figure's tile captions whole (the figure outputs' metadata, from lib/display's
- * gridPng); code cells without a horizontal scroll; no error output; the engine line in the first
+ * gridPng); code and outputs without a horizontal scroll; no error output; the engine line in the first
  * cell both times; and the same tensor count after the second run as after the first.
  */
 import { test } from 'node:test';
@@ -31,8 +31,8 @@ interface RunResult {
   progressLines: string[];
   /** captionsCut of every figure output, by figure id. */
   captionsCut: Record<string, number>;
-  /** Code cells whose editor scrolls sideways: [cell index, scrollWidth, clientWidth]. */
-  scrolling: Array<[number, number, number]>;
+  /** Cells whose editor or an output scrolls sideways: [cell index, scrollWidth, clientWidth, the output's start]. */
+  scrolling: Array<[number, number, number, string?]>;
   /** Text of every error output. */
   errors: string[];
   /** The first code cell's output text and the last cell's. */
@@ -82,7 +82,7 @@ async function runAll(page: Page, timeoutMs: number): Promise<RunResult> {
     const J = (window as any).Jupyter;
     const w = window as unknown as { progressSeen: string[] };
     const captionsCut: Record<string, number> = {};
-    const scrolling: Array<[number, number, number]> = [];
+    const scrolling: Array<[number, number, number, string?]> = [];
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
     const cells: any[] = J.notebook.get_cells();
     const codeText = (c: { output_area?: { element: { text(): string } } }) => c.output_area?.element.text() ?? '';
@@ -95,6 +95,9 @@ async function runAll(page: Page, timeoutMs: number): Promise<RunResult> {
       }
       const scroller = c.element[0].querySelector('.CodeMirror-scroll') as HTMLElement | null;
       if (scroller && scroller.scrollWidth > scroller.clientWidth + 1) scrolling.push([i, scroller.scrollWidth, scroller.clientWidth]);
+      for (const out of Array.from(c.element[0].querySelectorAll('.output_subarea')) as HTMLElement[])
+        if (out.scrollWidth > out.clientWidth + 1)
+          scrolling.push([i, out.scrollWidth, out.clientWidth, (out.innerHTML ?? '').replace(/base64,[^"]*/g, 'base64,…').slice(0, 160)]);
     });
     return {
       progressLines: w.progressSeen.slice(),
@@ -138,7 +141,7 @@ test(
 
       const first = await runAll(page, 600_000);
       assert.deepEqual(first.errors, [], 'no cell failed');
-      assert.match(first.first, /^engine: \w+ \(backend/m, 'the engine line in the first cell');
+      assert.match(first.first, /^engine: \w+( \+ oneDNN [\d.]+)? \(backend/m, 'the engine line in the first cell');
 
       // Progress: lines that moved (a count below the total seen before the summary) and summaries.
       const parse = (l: string) => /^(.*): step \[[#.]+\] (\d+)\/(\d+) .*?( total)?\b/.exec(l);
@@ -166,7 +169,7 @@ test(
         'figures with a cut tile caption',
       );
       // Cells fit the page without a sideways scroll.
-      assert.deepEqual(first.scrolling, [], 'code cells that scroll sideways: [cell, scrollWidth, clientWidth]');
+      assert.deepEqual(first.scrolling, [], 'cells whose code or output scrolls sideways: [cell, scrollWidth, clientWidth, output]');
 
       const tensors = (r: RunResult) => Number(/TF\.js tensors alive: (\d+)/.exec(r.last)?.[1] ?? NaN);
       assert.ok(Number.isFinite(tensors(first)), `the last cell's tensor count: ${first.last}`);
@@ -174,7 +177,7 @@ test(
       // Run All again, no restart: same count, engine line again.
       const second = await runAll(page, 600_000);
       assert.deepEqual(second.errors, [], 'no cell failed on the second run');
-      assert.match(second.first, /^engine: \w+ \(backend.*already started/m, 'the engine line on a re-run');
+      assert.match(second.first, /^engine: \w+( \+ oneDNN [\d.]+)? \(backend.*already started/m, 'the engine line on a re-run');
       assert.equal(tensors(second), tensors(first), 'the tensor count after a second Run All');
     } catch (e) {
       throw new Error(`${(e as Error).message}\n--- jupyter log (tail) ---\n${server.log().split('\n').slice(-30).join('\n')}`);
