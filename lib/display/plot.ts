@@ -68,18 +68,38 @@ export function lineChartSpec(opts: Omit<LossCurveOptions, 'id'>): PlotlySpec {
     })),
     layout: {
       title: { text: opts.title },
-      // Log axes label 1, 2, 5 of each decade only ('D2'), and their titles say they are logarithmic.
-      xaxis: { title: { text: axisTitle(opts.xLabel ?? 'step', opts.logX) }, ...(opts.logX ? { type: 'log', dtick: 'D2' } : {}) },
+      // Log axes carry the static chart's ticks (logTicks) written out in full, so 0.05 reads
+      // "0.05" and not Plotly's small "5"; their titles say they are logarithmic.
+      xaxis: {
+        title: { text: axisTitle(opts.xLabel ?? 'step', opts.logX) },
+        ...(opts.logX ? { type: 'log', ...plotlyLogTicks(opts.series.flatMap((s) => s.x)) } : {}),
+      },
       yaxis: {
         title: { text: axisTitle(opts.yLabel ?? 'loss', opts.logY) },
         type: opts.logY ? 'log' : 'linear',
-        ...(opts.logY ? { dtick: 'D2' } : {}),
+        ...(opts.logY ? plotlyLogTicks(opts.series.flatMap((s) => s.y)) : {}),
       },
       margin: { l: 70, r: 20, t: 50, b: 50 },
       height: 400,
       showlegend: opts.series.length > 1,
     },
   };
+}
+
+/** Plotly tick settings of a log axis over these values: logTicks' values with their full labels. */
+export function plotlyLogTicks(values: ArrayLike<number>): { tickmode?: 'array'; tickvals?: number[]; ticktext?: string[] } {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (v > 0 && Number.isFinite(v)) {
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+  }
+  if (!(hi >= lo)) return {};
+  const vals = logTicks(Math.log10(lo), Math.log10(hi)).map((e) => Number((10 ** e).toPrecision(12)));
+  return { tickmode: 'array', tickvals: vals, ticktext: vals.map(fmtTick) };
 }
 
 function axisTitle(label: string, log?: boolean): string {

@@ -295,8 +295,14 @@ test('log axes label 1, 2 and 5 of each decade (decades only over four or more),
   const svg = svgLinePlot({ title: 't', series: [{ name: 's', x: [1, 300], y: [0.05, 0.4] }], logX: true, logY: true, markers: true });
   assert.match(svg, /\(log scale\)<\/text>/);
   assert.equal((svg.match(/<circle /g) ?? []).length, 2, 'one marker per point');
-  const spec = lineChartSpec({ title: 't', series: [{ name: 's', x: [1, 2], y: [1, 2] }], logX: true, logY: true });
-  assert.deepEqual([(spec.layout.xaxis as { dtick?: string }).dtick, (spec.layout.yaxis as { dtick?: string }).dtick], ['D2', 'D2']);
+  // The interactive chart shows the same ticks with their full values (Plotly's own log labels
+  // would print 0.05 as a small "5").
+  const spec = lineChartSpec({ title: 't', series: [{ name: 's', x: [1, 150, 300], y: [0.4, 0.05, 0.1] }], logX: true, logY: true });
+  const axis = (a: unknown) => a as { type: string; tickmode: string; tickvals: number[]; ticktext: string[] };
+  assert.deepEqual(axis(spec.layout.yaxis).tickvals, [0.05, 0.1, 0.2]);
+  assert.deepEqual(axis(spec.layout.yaxis).ticktext, ['0.05', '0.1', '0.2']);
+  assert.deepEqual(axis(spec.layout.xaxis).ticktext, ['1', '2', '5', '10', '20', '50', '100', '200']);
+  assert.deepEqual([axis(spec.layout.xaxis).type, axis(spec.layout.yaxis).type, axis(spec.layout.yaxis).tickmode], ['log', 'log', 'array']);
 });
 
 test('progressPerCall: the wrapped function’s results pass through; the line finishes at the total-th call', () => {
