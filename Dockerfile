@@ -21,7 +21,8 @@ SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # 1. System packages:
 #    - Vulkan loader, and what the driver's libGLX_nvidia.so.0 links against (glvnd, X11 client libs);
 #    - Debian's Jupyter (classic notebook, nbconvert for the figures job) and ipykernel;
-#    - chromium (report rendering), python3-torch (reference comparisons), fonts for captions:
+#    - chromium (report rendering), python3-torch (reference comparisons), fonts for captions;
+#    - libdnnl-dev, g++ and make for the oneDNN addon (native/: the CPU engine's convolutions):
 #      scripts/setup.sh, which `npm run figures` and `npm test` run first, expects all of these.
 # hadolint ignore=DL3008
 RUN apt-get update \
@@ -30,6 +31,7 @@ RUN apt-get update \
       libvulkan1 libglvnd0 libx11-6 libxext6 \
       jupyter-notebook jupyter-nbconvert jupyter-client python3-ipykernel python3-jupyter-kernel-test \
       chromium python3-torch fonts-dejavu-core fontconfig \
+      libdnnl-dev g++ make \
  && rm -rf /var/lib/apt/lists/*
 
 # 2. NVIDIA Container Toolkit: expose the GPU and the driver's compute, utility (nvidia-smi) and
@@ -43,8 +45,11 @@ WORKDIR /home/node/app
 RUN chown node:node /home/node/app
 USER node
 COPY --chown=node:node package.json package-lock.json ./
-# The tslab patch (patch-package, run by npm ci's postinstall) must be there before npm ci.
+# The tslab patch and the oneDNN addon's sources (npm ci's postinstall applies the one and builds
+# the other) must be there before npm ci.
 COPY --chown=node:node patches/ patches/
+COPY --chown=node:node native/ native/
+COPY --chown=node:node scripts/build-native.cjs scripts/
 RUN npm ci --no-audit --no-fund && npm cache clean --force
 
 # Optional tfjs-node-gpu. Its install script downloads libtensorflow from TFJS_NODE_CDN_STORAGE

@@ -1,7 +1,8 @@
 /**
  * `npm run bench`: training and inference images/s of the Part B class-conditioned UNet on the
  * chosen engine, and of the same network in PyTorch (bench/torch_unet.py) in the same run when
- * `/usr/bin/python3 -c 'import torch'` works. Warm-up excluded, median of several steps.
+ * `/usr/bin/python3 -c 'import torch'` works. Warm-up excluded, median of several steps. When the
+ * oneDNN addon is loaded, one row per engine variant: without it (lever native off) and with it.
  *
  * Options: --D 32,64  --batch 64  --steps 5  --warmup 2  --no-torch  (--help lists them)
  * Environment: DIFFUSION_ENGINE / DIFFUSION_THREADS choose the engine (see README).
@@ -10,12 +11,14 @@
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { initEngine } from '../lib/engine';
+import { initEngine, withLevers } from '../lib/engine';
 import { median, unetBench } from './common';
 import { CliError, exitCodeFor, parseCommandLine } from '../lib/cli';
 import { projectPath } from '../lib/paths';
 
 interface Row {
+  /** the engine variant, e.g. 'wasm' or 'wasm + oneDNN 2.6.3' */
+  engine: string;
   D: number;
   batch: number;
   train_img_s: number;
@@ -36,7 +39,7 @@ function timeMedian(fn: () => void, warmup: number, steps: number): number {
   return median(ts);
 }
 
-function benchTfjs(D: number, batch: number, warmup: number, steps: number): Row {
+function benchTfjs(engine: string, D: number, batch: number, warmup: number, steps: number): Row {
   const b = unetBench('class', D, batch); // its first step builds cached tensors (schedule tables)
   const before = tf.memory().numTensors;
   // One full training step: noise draw, forward process, UNet forward, loss, backward, Adam.
@@ -45,7 +48,7 @@ function benchTfjs(D: number, batch: number, warmup: number, steps: number): Row
   if (tf.memory().numTensors !== before)
     console.warn(`warning: tensor count changed during the benchmark (${before} → ${tf.memory().numTensors})`);
   b.dispose();
-  return { D, batch, train_img_s: batch / trainS, infer_img_s: batch / inferS };
+  return { engine, D, batch, train_img_s: batch / trainS, infer_img_s: batch / inferS };
 }
 
 function benchTorch(
@@ -90,12 +93,21 @@ async function main(): Promise<void> {
   const steps = a.steps;
   const warmup = a.warmup;
   const rows: Row[] = [];
+  // Without the addon first (the engine as it was), then with it, when it is loaded.
+  const variants: Array<[string, boolean]> = info.native
+    ? [
+        [info.name, false],
+        [`${info.name} + ${info.native}`, true],
+      ]
+    : [[info.name, true]];
   for (const D of Ds) {
-    const row = benchTfjs(D, batch, warmup, steps);
-    rows.push(row);
-    console.log(
-      `tfjs ${info.name}: D=${D} batch=${batch} train ${row.train_img_s.toFixed(1)} img/s, infer ${row.infer_img_s.toFixed(1)} img/s`,
-    );
+    for (const [engine, native] of variants) {
+      const row = withLevers({ native }, () => benchTfjs(engine, D, batch, warmup, steps));
+      rows.push(row);
+      console.log(
+        `tfjs ${engine}: D=${D} batch=${batch} train ${row.train_img_s.toFixed(1)} img/s, infer ${row.infer_img_s.toFixed(1)} img/s`,
+      );
+    }
   }
   if (!a['no-torch']) {
     const torch = benchTorch(Ds, batch, warmup, steps, info.threads || os.cpus().length);
@@ -106,13 +118,13 @@ async function main(): Promise<void> {
       row.torch_infer_img_s = t.infer;
     }
   }
-  console.log('\n| D | batch | train img/s | infer img/s | torch train | torch infer | train ratio | infer ratio |');
-  console.log('|---|---|---|---|---|---|---|---|');
+  console.log('\n| engine | D | batch | train img/s | infer img/s | torch train | torch infer | train ratio | infer ratio |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     const f = (v?: number) => (v === undefined ? '–' : v.toFixed(1));
     const ratio = (a: number, b?: number) => (b === undefined ? '–' : `${(a / b).toFixed(2)}×`);
     console.log(
-      `| ${r.D} | ${r.batch} | ${f(r.train_img_s)} | ${f(r.infer_img_s)} | ${f(r.torch_train_img_s)} | ${f(r.torch_infer_img_s)} | ${ratio(r.train_img_s, r.torch_train_img_s)} | ${ratio(r.infer_img_s, r.torch_infer_img_s)} |`,
+      `| ${r.engine} | ${r.D} | ${r.batch} | ${f(r.train_img_s)} | ${f(r.infer_img_s)} | ${f(r.torch_train_img_s)} | ${f(r.torch_infer_img_s)} | ${ratio(r.train_img_s, r.torch_train_img_s)} | ${ratio(r.infer_img_s, r.torch_infer_img_s)} |`,
     );
   }
   const round = (v?: number) => (v === undefined ? undefined : Math.round(v * 10) / 10);

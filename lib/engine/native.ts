@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, Conv2D, Conv2DBackpropFilter, Conv2DBackpropInput, FusedConv2D } from '@tensorflow/tfjs-core';
 import type {
+  Conv2DAttrs,
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropInputAttrs,
   FusedConv2DAttrs,
@@ -172,6 +173,26 @@ function geometry(info: backend_util.Conv2DInfo): Int32Array {
   ]);
 }
 
+/** The convolution's geometry from a kernel's attributes (the backprop kernels have dilation 1). */
+function convInfo(
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  a: Pick<Conv2DAttrs, 'strides' | 'pad' | 'dataFormat' | 'dimRoundingMode'> & { dilations?: Conv2DAttrs['dilations'] },
+): backend_util.Conv2DInfo {
+  type Shape4 = [number, number, number, number];
+  const format = a.dataFormat === 'NCHW' ? 'channelsFirst' : 'channelsLast';
+  return backend_util.computeConv2DInfo(
+    [...xShape] as Shape4,
+    [...filterShape] as Shape4,
+    a.strides,
+    a.dilations ?? 1,
+    a.pad,
+    a.dimRoundingMode,
+    false,
+    format,
+  );
+}
+
 /** Whether oneDNN can take this convolution: NHWC float32, no empty dimension, pads oneDNN accepts. */
 function supported(info: backend_util.Conv2DInfo, dataFormat: string, ...ts: TensorInfo[]): boolean {
   if (dataFormat !== 'NHWC' && dataFormat !== 'channelsLast') return false;
@@ -200,16 +221,7 @@ function nativeKernels(backendName: 'wasm' | 'cpu', addon: NativeAddon, fallback
     };
     const activation = name === FusedConv2D ? attrs.activation : 'linear';
     if (!levers().native || preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return fall(name, args);
-    const info = backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number],
-      attrs.strides,
-      attrs.dilations,
-      attrs.pad,
-      attrs.dimRoundingMode,
-      false,
-      attrs.dataFormat === 'NCHW' ? 'channelsFirst' : 'channelsLast',
-    );
+    const info = convInfo(x.shape, filter.shape, attrs);
     if (
       !supported(info, attrs.dataFormat, x, filter) ||
       (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== info.outChannels))
@@ -221,53 +233,27 @@ function nativeKernels(backendName: 'wasm' | 'cpu', addon: NativeAddon, fallback
     return out.info;
   };
 
-  const backpropInput = (args: Args) => {
+  // op 1: dx of the convolution from dy and the filter (also conv2dTranspose's forward pass);
+  // op 2: dW from x and dy.
+  const backprop = (name: string, op: 1 | 2) => (args: Args) => {
+    if (!levers().native) return fall(name, args);
     const { inputs, backend } = args;
-    const attrs = args.attrs as unknown as Conv2DBackpropInputAttrs;
-    const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-    if (!levers().native) return fall(Conv2DBackpropInput, args);
-    const info = backend_util.computeConv2DInfo(
-      attrs.inputShape as [number, number, number, number],
-      filter.shape as [number, number, number, number],
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-      false,
-      attrs.dataFormat === 'NCHW' ? 'channelsFirst' : 'channelsLast',
-    );
-    if (!supported(info, attrs.dataFormat, dy, filter)) return fall(Conv2DBackpropInput, args);
-    const out = access.output(backend, [...attrs.inputShape]);
-    addon.conv(1, access.read(backend, dy), access.read(backend, filter), null, out.view, geometry(info), 0);
-    return out.info;
-  };
-
-  const backpropFilter = (args: Args) => {
-    const { inputs, backend } = args;
-    const attrs = args.attrs as unknown as Conv2DBackpropFilterAttrs;
-    const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-    if (!levers().native) return fall(Conv2DBackpropFilter, args);
-    const info = backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      attrs.filterShape as [number, number, number, number],
-      attrs.strides,
-      1,
-      attrs.pad,
-      attrs.dimRoundingMode,
-      false,
-      attrs.dataFormat === 'NCHW' ? 'channelsFirst' : 'channelsLast',
-    );
-    if (!supported(info, attrs.dataFormat, x, dy)) return fall(Conv2DBackpropFilter, args);
-    const out = access.output(backend, [...attrs.filterShape]);
-    addon.conv(2, access.read(backend, x), access.read(backend, dy), null, out.view, geometry(info), 0);
+    const attrs = args.attrs as unknown as Conv2DBackpropInputAttrs & Conv2DBackpropFilterAttrs;
+    const [a, b] = op === 1 ? [inputs.dy, inputs.filter] : [inputs.x, inputs.dy];
+    const xShape = op === 1 ? attrs.inputShape : inputs.x.shape;
+    const filterShape = op === 1 ? inputs.filter.shape : attrs.filterShape;
+    const info = convInfo(xShape, filterShape, attrs);
+    if (!supported(info, attrs.dataFormat, a, b)) return fall(name, args);
+    const out = access.output(backend, [...(op === 1 ? xShape : filterShape)]);
+    addon.conv(op, access.read(backend, a), access.read(backend, b), null, out.view, geometry(info), 0);
     return out.info;
   };
 
   const fns: Record<string, (args: Args) => TensorInfo | TensorInfo[]> = {
     [Conv2D]: forward(Conv2D),
     [FusedConv2D]: forward(FusedConv2D),
-    [Conv2DBackpropInput]: backpropInput,
-    [Conv2DBackpropFilter]: backpropFilter,
+    [Conv2DBackpropInput]: backprop(Conv2DBackpropInput, 1),
+    [Conv2DBackpropFilter]: backprop(Conv2DBackpropFilter, 2),
     ...pointwiseKernels(access, addon),
   };
   return Object.entries(fns).map(([kernelName, f]) => ({ kernelName, backendName, kernelFunc: f as unknown as KernelFunc }));
