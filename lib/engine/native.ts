@@ -73,7 +73,7 @@ export interface NativeAddon {
 /** Where node-gyp puts the addon. */
 export const NATIVE_ADDON_PATH = projectPath('native', 'build', 'Release', 'diffusion_native.node');
 /** What the install-time build wrote when it could not build the addon (its first line says why). */
-export const NATIVE_BUILD_LOG = projectPath('native', 'build-status.txt');
+export const NATIVE_BUILD_STATUS = projectPath('native', 'build-status.txt');
 
 /** The addon when loaded, else why not (one line). */
 export type NativeStatus = { addon: NativeAddon; version: string } | { addon?: undefined; why: string };
@@ -95,7 +95,7 @@ export function nativeStatus(): NativeStatus {
   if (!fs.existsSync(NATIVE_ADDON_PATH)) {
     let why = 'the addon is not built';
     try {
-      const first = fs.readFileSync(NATIVE_BUILD_LOG, 'utf8').split('\n')[0].trim();
+      const first = fs.readFileSync(NATIVE_BUILD_STATUS, 'utf8').split('\n')[0].trim().replace(/^not built: /, '');
       if (first) why += ` (${first})`;
     } catch {
       // no build attempted yet
