@@ -95,7 +95,11 @@ export function nativeStatus(): NativeStatus {
   if (!fs.existsSync(NATIVE_ADDON_PATH)) {
     let why = 'the addon is not built';
     try {
-      const first = fs.readFileSync(NATIVE_BUILD_STATUS, 'utf8').split('\n')[0].trim().replace(/^not built: /, '');
+      const first = fs
+        .readFileSync(NATIVE_BUILD_STATUS, 'utf8')
+        .split('\n')[0]
+        .trim()
+        .replace(/^not built: /, '');
       if (first) why += ` (${first})`;
     } catch {
       // no build attempted yet
