@@ -44,6 +44,23 @@ export async function runAllCellsInPage(page: import('playwright-core').Page, ur
  * empty final block ends the stream. (zlib level 9 alone manages ~1000:1 too, but takes ~2 s and
  * the whole input's memory per GiB.) For gzip bombs and zip entries that inflate to a lot.
  */
+/** n values uniform in [−1, 1) from rng. */
+export function randArray(rng: () => number, n: number): Float32Array {
+  const a = new Float32Array(n);
+  for (let i = 0; i < n; i++) a[i] = rng() * 2 - 1;
+  return a;
+}
+
+/** max |a − b| / max |b|: the error of a against the reference b, relative to b's scale. */
+export function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`maxRelErr: lengths ${a.length} and ${b.length} differ`);
+  let m = 0;
+  let scale = 1e-6;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m / scale;
+}
+
 export function zerosDeflated(mib: number, head: Uint8Array = new Uint8Array()): Buffer {
   const flush = { level: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH };
   const oneMiB = zlib.deflateRawSync(Buffer.alloc(1 << 20), flush);

@@ -18,7 +18,7 @@ import { NATIVE_POINTWISE, nativeStatus, type NativeAddon } from '../../lib/engi
 import { batchNormTrain, gelu } from '../../lib/tensor/fusedOps';
 import { presetConfig, Trainer } from '../../lib/training/trainer';
 import { setting } from '../../lib/config';
-import { mulberry32 } from '../helpers';
+import { maxRelErr as relErr, mulberry32, randArray as rand } from '../helpers';
 
 const status = nativeStatus();
 const required = setting('DIFFUSION_REQUIRE_NATIVE') === '1';
@@ -28,22 +28,6 @@ const addon = (): NativeAddon => {
   assert.ok(status.addon, `the oneDNN addon must be built here (DIFFUSION_REQUIRE_NATIVE=1): ${why}`);
   return status.addon;
 };
-
-function rand(rng: () => number, n: number): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng() * 2 - 1;
-  return a;
-}
-
-/** max |a − b| / max |b| */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  let scale = 1e-6;
-  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]));
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m / scale;
-}
 
 /** fn on wasm with the addon, and on the cpu backend's own kernels (the reference). */
 async function onBoth<T>(fn: () => T): Promise<{ got: T; ref: T }> {

@@ -6,7 +6,7 @@ import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
 import { DEFAULT_LEVERS, levers, withLevers } from '../../lib/engine/levers';
-import { mulberry32 } from '../helpers';
+import { maxRelErr, mulberry32, randArray } from '../helpers';
 
 type Case = { n: number; h: number; w: number; cin: number; cout: number; k: number; s: number; pad: 'same' | 'valid' | number };
 
@@ -25,12 +25,6 @@ const cases: Case[] = [
   { n: 2, h: 8, w: 8, cin: 3, cout: 4, k: 4, s: 2, pad: 1 },
 ];
 
-function randArray(rng: () => number, n: number): Float32Array {
-  const a = new Float32Array(n);
-  for (let i = 0; i < n; i++) a[i] = rng() * 2 - 1;
-  return a;
-}
-
 /** conv2d forward/backward and conv2dTranspose forward on the current backend. */
 function convGrads(c: Case, xa: Float32Array, wa: Float32Array, ta: Float32Array) {
   return tf.tidy(() => {
@@ -44,15 +38,6 @@ function convGrads(c: Case, xa: Float32Array, wa: Float32Array, ta: Float32Array
     const [dx, dw] = tf.grads((xx: tf.Tensor, ww: tf.Tensor) => f(xx as tf.Tensor4D, ww as tf.Tensor4D))([x, w]);
     return [dx.dataSync().slice() as Float32Array, dw.dataSync().slice() as Float32Array];
   });
-}
-
-function maxRelErr(a: Float32Array, b: Float32Array): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  let scale = 1e-6;
-  for (let i = 0; i < a.length; i++) scale = Math.max(scale, Math.abs(b[i]));
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m / scale;
 }
 
 for (const [phases, exact] of [
