@@ -37,13 +37,6 @@ export async function runAllCellsInPage(page: import('playwright-core').Page, ur
   await page.evaluate(() => (window as any).Jupyter.notebook.execute_all_cells());
 }
 
-/**
- * A raw deflate stream of `head` followed by `mib` MiB of zeros, about 1 KB per MiB, built
- * without allocating or compressing the zeros: one MiB of zeros deflated with a sync flush ends
- * on a byte boundary and refers to nothing before it, so copies of it can follow each other; an
- * empty final block ends the stream. (zlib level 9 alone manages ~1000:1 too, but takes ~2 s and
- * the whole input's memory per GiB.) For gzip bombs and zip entries that inflate to a lot.
- */
 /** n values uniform in [−1, 1) from rng. */
 export function randArray(rng: () => number, n: number): Float32Array {
   const a = new Float32Array(n);
@@ -61,6 +54,13 @@ export function maxRelErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m / scale;
 }
 
+/**
+ * A raw deflate stream of `head` followed by `mib` MiB of zeros, about 1 KB per MiB, built
+ * without allocating or compressing the zeros: one MiB of zeros deflated with a sync flush ends
+ * on a byte boundary and refers to nothing before it, so copies of it can follow each other; an
+ * empty final block ends the stream. (zlib level 9 alone manages ~1000:1 too, but takes ~2 s and
+ * the whole input's memory per GiB.) For gzip bombs and zip entries that inflate to a lot.
+ */
 export function zerosDeflated(mib: number, head: Uint8Array = new Uint8Array()): Buffer {
   const flush = { level: 9, finishFlush: zlib.constants.Z_SYNC_FLUSH };
   const oneMiB = zlib.deflateRawSync(Buffer.alloc(1 << 20), flush);
