@@ -1,9 +1,9 @@
 /**
  * Ships and judges the Part B weights.
  *   node dist/scripts/partb-quality.js [--ship] [--models class,time,denoiser,flow-time,flow-class] [--steps 1,2,4,…]
- *                                      [--per-digit 50] [--count 500] [--weights FILE]
+ *                                      [--per-digit 50] [--count 500] [--guidance 5] [--weights FILE]
  * Samples each DDPM model (n ≥ 500), judges the samples with the project's classifier (lib/evaluation/quality.ts:
- * Fréchet distance of its features to the test set, calibrated by n real training digits; confident share; per-digit
+ * Fréchet distance of its features to the test set, calibrated by the mean of up to 8 draws of n real training digits; confident share; per-digit
  * accuracy; background level), prints the table and writes it into the manifests (atomically), one row per --steps entry
  * (Euler steps for the flow models, DDPM steps for the DDPMs: 300 = the full chain). The denoiser: test MSE per σ.
  * --ship first copies runs/partb/<model>-cpu/{final,epoch-1}.weights and manifest.json to weights/.
@@ -74,7 +74,7 @@ function addQuality(model: ShippedModel, q: Record<string, unknown>): void {
   writeFileAtomic(f, JSON.stringify(m, null, 2) + '\n');
 }
 
-const USAGE = `usage: node dist/scripts/partb-quality.js [--ship | --ship-only] [--models class,time,denoiser,flow-time,flow-class] [--steps 1,2,4] [--per-digit 50] [--count 500]
+const USAGE = `usage: node dist/scripts/partb-quality.js [--ship | --ship-only] [--models class,time,denoiser,flow-time,flow-class] [--steps 1,2,4] [--per-digit 50] [--count 500] [--guidance 5]
                           [--variance fixed_large|fixed_small] [--clip] [--weights FILE] [--no-write] [--test-images 2000] [--seed 1000]
 Judges the Part B weights (weights/partb-<model>.weights, or --weights FILE for one model) with the project's classifier:
 Fréchet distance of the classifier's features to the MNIST test set (and of real training digits at the same n), the share
@@ -99,8 +99,15 @@ const QUALITY_OPTIONS = {
     help: 'sampling steps to judge, each a row: Euler steps (flow models), or DDPM steps (300 = the full chain, fewer = strided by 300/N)',
     defaultHelp: `flow ${FLOW_SAMPLING_STEPS}, DDPM 300`,
   },
-  'per-digit': { type: 'number', integer: true, min: 1, default: 50, help: 'class model: samples per digit judged at γ = 5' },
-  count: { type: 'number', integer: true, min: 2, default: 500, help: 'time model: samples judged' },
+  'per-digit': { type: 'number', integer: true, min: 1, max: 6000, default: 50, help: 'class model: samples per digit judged' },
+  guidance: {
+    type: 'number',
+    min: 0,
+    max: 100,
+    default: 5,
+    help: 'class models: the classifier-free guidance scale γ (the spec and the targets use 5; another value implies --no-write)',
+  },
+  count: { type: 'number', integer: true, min: 2, max: 60000, default: 500, help: 'time model: samples judged' },
   variance: {
     type: 'string',
     choices: ['fixed_large', 'fixed_small'],
@@ -126,7 +133,7 @@ async function main(): Promise<void> {
     throw new CliError(`--weights judges one model: add --models with one of class, time, denoiser, flow-time, flow-class`);
   if (a.ship || a['ship-only']) for (const m of models) ship(m);
   if (a['ship-only']) return;
-  const write = !a['no-write'] && !a.weights;
+  const write = !a['no-write'] && !a.weights && a.guidance === 5;
   const seed = a.seed;
   const sampler = {
     ...PARTB_SAMPLER,
@@ -154,7 +161,11 @@ async function main(): Promise<void> {
       const flow = model.startsWith('flow-');
       if (model === 'classifier') continue;
       const n = classModel ? 10 * a['per-digit'] : a.count;
-      if (!ref || ref.real.n !== n) ref = qualityReference(clf!, loadMnist('train'), loadMnist('test'), n, seed + 1);
+      if (!ref || ref.real.n !== n) {
+        const train = loadMnist('train');
+        // The calibration averages up to 8 disjoint draws of n real digits (fewer when n is large).
+        ref = qualityReference(clf!, train, loadMnist('test'), n, seed + 1, Math.max(1, Math.min(8, Math.floor(train.count / n))));
+      }
       const labels = Array.from({ length: n }, (_, i) => i % 10);
       const bySteps: Array<Record<string, unknown>> = [];
       const defaultSteps = flow ? FLOW_SAMPLING_STEPS : 300;
@@ -166,14 +177,14 @@ async function main(): Promise<void> {
         let samplerText: string;
         if (flow) {
           const res = classModel
-            ? sampleFlowClass(net, labels, { seed, steps, guidance: 5, onStep: progress })
+            ? sampleFlowClass(net, labels, { seed, steps, guidance: a.guidance, onStep: progress })
             : sampleFlowTime(net, { count: n, seed, steps, onStep: progress });
           images = res.images;
           samplerText = `Euler, ${steps} step${steps === 1 ? '' : 's'}`;
         } else {
           const timesteps = ddpmTimesteps(steps, 300);
           const res = classModel
-            ? sampleClass(net, labels, { seed, guidance: 5, scheduler: sampler, timesteps, onStep: progress })
+            ? sampleClass(net, labels, { seed, guidance: a.guidance, scheduler: sampler, timesteps, onStep: progress })
             : sampleTime(net, { count: n, seed, scheduler: sampler, timesteps, onStep: progress });
           images = res.images;
           samplerText = `DDPM, ${steps === 300 ? 'full chain of 300' : `${steps} strided`} steps, ${describeSampler(sampler)}`;
@@ -181,7 +192,7 @@ async function main(): Promise<void> {
         process.stderr.write('\n');
         const j = judgeImages(clf!, images, ref);
         images.dispose();
-        const row = qualityRow(`${model}${classModel ? ' γ = 5' : ''}, ${samplerText}`, j, ref, classModel ? labels : undefined);
+        const row = qualityRow(`${model}${classModel ? ` γ = ${a.guidance}` : ''}, ${samplerText}`, j, ref, classModel ? labels : undefined);
         rows.push(row);
         bySteps.push({ steps, sampler: samplerText, seconds: Math.round((performance.now() - t1) / 1000), ...row });
       }
