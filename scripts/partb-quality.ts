@@ -1,7 +1,7 @@
 /**
  * Ships and judges the Part B weights.
  *   node dist/scripts/partb-quality.js [--ship] [--models class,time,denoiser,flow-time,flow-class] [--steps 1,2,4,…]
- *                                      [--per-digit 50] [--count 500] [--guidance 5] [--weights FILE]
+ *                                      [--per-digit 50] [--count 500] [--guidance 5] [--weights FILE,…]
  * Samples each DDPM model (n ≥ 500), judges the samples with the project's classifier (lib/evaluation/quality.ts:
  * Fréchet distance of its features to the test set, calibrated by the mean of up to 8 draws of n real training digits; confident share; per-digit
  * accuracy; background level), prints the table and writes it into the manifests (atomically), one row per --steps entry
@@ -75,8 +75,8 @@ function addQuality(model: ShippedModel, q: Record<string, unknown>): void {
 }
 
 const USAGE = `usage: node dist/scripts/partb-quality.js [--ship | --ship-only] [--models class,time,denoiser,flow-time,flow-class] [--steps 1,2,4] [--per-digit 50] [--count 500] [--guidance 5]
-                          [--variance fixed_large|fixed_small] [--clip] [--weights FILE] [--no-write] [--test-images 2000] [--seed 1000]
-Judges the Part B weights (weights/partb-<model>.weights, or --weights FILE for one model) with the project's classifier:
+                          [--variance fixed_large|fixed_small] [--clip] [--weights FILE,…] [--no-write] [--test-images 2000] [--seed 1000]
+Judges the Part B weights (weights/partb-<model>.weights, or --weights FILE,… of one model) with the project's classifier:
 Fréchet distance of the classifier's features to the MNIST test set (and of real training digits at the same n), the share
 of confident samples, per-digit accuracy (class model, γ = 5), the background level; writes the numbers into the manifests.
 --ship first copies runs/partb/<model>-cpu/{final,epoch-1}.weights and manifest.json into weights/.`;
@@ -117,8 +117,9 @@ const QUALITY_OPTIONS = {
   clip: { type: 'boolean', help: 'clip x̂₀ to [0, 1] in every step', defaultHelp: "the preset's sampler" },
   weights: {
     type: 'string',
-    valueName: 'FILE',
-    help: 'judge this weights file (one model) instead of the shipped one; implies --no-write',
+    list: true,
+    valueName: 'FILE,…',
+    help: 'judge these weights files (one model, e.g. the epochs of a run: a row each) instead of the shipped one; implies --no-write',
   },
   'no-write': { type: 'boolean', help: 'print only; leave the manifests alone' },
   'test-images': { type: 'number', integer: true, min: 1, max: 10000, default: 2000, help: 'denoiser: test images for the MSE' },
@@ -130,7 +131,7 @@ async function main(): Promise<void> {
   await initEngine();
   const models: ShippedModel[] = a.models;
   if (a.weights && models.length !== 1)
-    throw new CliError(`--weights judges one model: add --models with one of class, time, denoiser, flow-time, flow-class`);
+    throw new CliError(`--weights judges files of one model: add --models with one of class, time, denoiser, flow-time, flow-class`);
   if (a.ship || a['ship-only']) for (const m of models) ship(m);
   if (a['ship-only']) return;
   const write = !a['no-write'] && !a.weights && a.guidance === 5;
@@ -149,8 +150,11 @@ async function main(): Promise<void> {
     clf = Classifier.load(clfFile).net;
   }
   const rows: QualityRow[] = [];
-  for (const model of models) {
-    const file = a.weights ?? shippedWeightsPath(model);
+  // Each (model, file) pair is judged in turn: the shipped weights of each model, or the --weights files of the one model.
+  const jobs: Array<[ShippedModel, string]> = a.weights
+    ? a.weights.map((f) => [models[0], f])
+    : models.map((m) => [m, shippedWeightsPath(m)]);
+  for (const [model, file] of jobs) {
     if (!fs.existsSync(file)) throw new Error(`${file} is missing: run \`${trainCommand(model)}\``);
     const { net, meta } = loadUNetWeights(file);
     const held = modelNameOf(meta.config) + (meta.config.reflowPairs ? '-reflow' : '');
@@ -192,7 +196,8 @@ async function main(): Promise<void> {
         process.stderr.write('\n');
         const j = judgeImages(clf!, images, ref);
         images.dispose();
-        const row = qualityRow(`${model}${classModel ? ` γ = ${a.guidance}` : ''}, ${samplerText}`, j, ref, classModel ? labels : undefined);
+        const what = a.weights ? path.relative(process.cwd(), file) : model;
+        const row = qualityRow(`${what}${classModel ? ` γ = ${a.guidance}` : ''}, ${samplerText}`, j, ref, classModel ? labels : undefined);
         rows.push(row);
         bySteps.push({ steps, sampler: samplerText, seconds: Math.round((performance.now() - t1) / 1000), ...row });
       }

@@ -100,7 +100,10 @@ export function blankMask(train: MnistSet): Uint8Array {
  */
 export function qualityReference(clf: Classifier, train: MnistSet, test: MnistSet, n: number, seed = 0, draws = 8): QualityReference {
   if (!(Number.isInteger(draws) && draws >= 1)) throw new Error(`qualityReference: draws must be a positive integer, got ${draws}`);
-  if (n * draws > train.count) throw new Error(`qualityReference: ${draws} disjoint draws of ${n} digits need ${n * draws} training images, the set has ${train.count}`);
+  if (n * draws > train.count)
+    throw new Error(
+      `qualityReference: ${draws} disjoint draws of ${n} digits need ${n * draws} training images, the set has ${train.count}`,
+    );
   const testStats = featureStats(classifierFeatures(clf, test.images), test.count, 128);
   const blank = blankMask(train);
   const idx = new Int32Array(train.count);

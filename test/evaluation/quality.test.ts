@@ -42,45 +42,56 @@ test('blankMask: a pixel is blank when fewer than 1% of the digits have ink (> 0
 });
 
 const clfFile = shippedWeightsPath('classifier');
-test('calibration: fresh real digits judge near ratio 1, noisy or one-digit sets far above', { skip: !fs.existsSync(clfFile) && `${clfFile} is missing` }, () => {
-  const clf = Classifier.load(clfFile).net;
-  const train = loadMnist('train');
-  const test = loadMnist('test');
-  const n = 300;
-  const ref = qualityReference(clf, train, test, n, 11, 6);
-  assert.equal(ref.real.draws, 6);
-  assert.ok(ref.real.fdMin <= ref.real.fd && ref.real.fd <= ref.real.fdMax, `mean ${ref.real.fd} outside [${ref.real.fdMin}, ${ref.real.fdMax}]`);
-  assert.ok(ref.real.fdMax > ref.real.fdMin, 'single draws differ');
-  // Fresh random real digits (another seed's shuffle; a contiguous block of the training set is no
-  // fair draw: its digits share writers, and judge far worse).
-  const pick = (seed: number, filter?: (label: number) => boolean): Float32Array => {
-    const order = Int32Array.from({ length: train.count }, (_, i) => i);
-    new Rng(seed).shuffle(order);
-    const out = new Float32Array(n * 784);
-    let k = 0;
-    for (let i = 0; i < train.count && k < n; i++) {
-      const j = order[i];
-      if (filter && !filter(train.labels[j])) continue;
-      out.set(train.images.subarray(j * 784, (j + 1) * 784), k++ * 784);
+test(
+  'calibration: fresh real digits judge near ratio 1, noisy or one-digit sets far above',
+  { skip: !fs.existsSync(clfFile) && `${clfFile} is missing` },
+  () => {
+    const clf = Classifier.load(clfFile).net;
+    const train = loadMnist('train');
+    const test = loadMnist('test');
+    const n = 300;
+    const ref = qualityReference(clf, train, test, n, 11, 6);
+    assert.equal(ref.real.draws, 6);
+    assert.ok(
+      ref.real.fdMin <= ref.real.fd && ref.real.fd <= ref.real.fdMax,
+      `mean ${ref.real.fd} outside [${ref.real.fdMin}, ${ref.real.fdMax}]`,
+    );
+    assert.ok(ref.real.fdMax > ref.real.fdMin, 'single draws differ');
+    // Fresh random real digits (another seed's shuffle; a contiguous block of the training set is no
+    // fair draw: its digits share writers, and judge far worse).
+    const pick = (seed: number, filter?: (label: number) => boolean): Float32Array => {
+      const order = Int32Array.from({ length: train.count }, (_, i) => i);
+      new Rng(seed).shuffle(order);
+      const out = new Float32Array(n * 784);
+      let k = 0;
+      for (let i = 0; i < train.count && k < n; i++) {
+        const j = order[i];
+        if (filter && !filter(train.labels[j])) continue;
+        out.set(train.images.subarray(j * 784, (j + 1) * 784), k++ * 784);
+      }
+      return out;
+    };
+    const ratios = [101, 102, 103].map((seed) => judgeImages(clf, pick(seed), ref).fdRatio);
+    const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
+    assert.ok(mean > 0.7 && mean < 1.4, `fresh real digits: mean FD ratio ${mean} (${ratios.map((r) => r.toFixed(2))})`);
+    // Gaussian grain of σ = 0.15 on real digits: a worse FD and a background far above real digits'.
+    const noisy = pick(104);
+    const r = mulberry32(3);
+    for (let i = 0; i < noisy.length; i++) {
+      const g = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+      noisy[i] = Math.min(1, Math.max(0, noisy[i] + 0.15 * g));
     }
-    return out;
-  };
-  const ratios = [101, 102, 103].map((seed) => judgeImages(clf, pick(seed), ref).fdRatio);
-  const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length;
-  assert.ok(mean > 0.7 && mean < 1.4, `fresh real digits: mean FD ratio ${mean} (${ratios.map((r) => r.toFixed(2))})`);
-  // Gaussian grain of σ = 0.15 on real digits: a worse FD and a background far above real digits'.
-  const noisy = pick(104);
-  const r = mulberry32(3);
-  for (let i = 0; i < noisy.length; i++) {
-    const g = Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
-    noisy[i] = Math.min(1, Math.max(0, noisy[i] + 0.15 * g));
-  }
-  const jn = judgeImages(clf, noisy, ref);
-  assert.ok(jn.fdRatio > 3, `noisy digits: FD ratio ${jn.fdRatio}`);
-  assert.ok(jn.backgroundRatio > 20, `noisy digits: background ratio ${jn.backgroundRatio}`);
-  // Only ones: no diversity, all judged "1".
-  const ones = judgeImages(clf, pick(105, (l) => l === 1), ref);
-  assert.ok(ones.fdRatio > 20, `ones only: FD ratio ${ones.fdRatio}`);
-  assert.ok(ones.digitShares[1] > 0.95, `ones only: share judged 1 is ${ones.digitShares[1]}`);
-  assert.throws(() => qualityReference(clf, train, test, 20_000, 0, 4), /4 disjoint draws of 20000 digits need 80000/);
-});
+    const jn = judgeImages(clf, noisy, ref);
+    assert.ok(jn.fdRatio > 3, `noisy digits: FD ratio ${jn.fdRatio}`);
+    assert.ok(jn.backgroundRatio > 20, `noisy digits: background ratio ${jn.backgroundRatio}`);
+    // Only ones: no diversity, all judged "1".
+    const ones = judgeImages(
+      clf,
+      pick(105, (l) => l === 1),
+      ref,
+    );
+    assert.ok(ones.fdRatio > 20, `ones only: FD ratio ${ones.fdRatio}`);
+    assert.ok(ones.digitShares[1] > 0.95, `ones only: share judged 1 is ${ones.digitShares[1]}`);
+    assert.throws(() => qualityReference(clf, train, test, 20_000, 0, 4), /4 disjoint draws of 20000 digits need 80000/);
+  },
+);
