@@ -294,6 +294,7 @@ test('--help on every command: exit 0, the usage line and every option', () => {
       'models',
       'steps',
       'per-digit',
+      'guidance',
       'count',
       'variance',
       'clip',
