@@ -17,8 +17,9 @@ import { loadTensorFile } from '../../lib/weights/tensorFile';
 import { sampleClass } from '../../lib/algorithms/ddpmSampling';
 import { fakeData } from '../helpers';
 
+// EMA off: these tests compare weights files with the live parameters (test/partb/ema.test.ts covers the EMA copy).
 function tiny(model: TrainConfig['model'], o: Partial<TrainConfig> = {}): TrainConfig {
-  return presetConfig(model, 'cpu', { D: 2, batch: 4, epochs: 2, imagesPerEpoch: 8, seed: 3, T: 300, lr: 1e-2, ...o });
+  return presetConfig(model, 'cpu', { D: 2, batch: 4, epochs: 2, imagesPerEpoch: 8, seed: 3, T: 300, lr: 1e-2, emaDecay: 0, ...o });
 }
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'partb-'));
