@@ -1,7 +1,7 @@
 /**
  * Trains a Part B model (SPEC §2.3–2.5).
  *   npm run train -- --model classifier [--epochs 3] [--init FILE --start-epoch K]   (the digit judge, into weights/)
- *   npm run train -- --model denoiser|time|class|flow-time|flow-class --preset cpu|reference [--epochs N] [--resume]
+ *   npm run train -- --model denoiser|time|class|flow-time|flow-class --preset cpu|reference|course [--epochs N] [--resume]
  *                    [--out DIR] [--seed S] [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n]
  * Writes DIR/last.ckpt (every epoch and every N steps), DIR/epoch-K.weights, DIR/final.weights and
  * DIR/manifest.json. --resume continues from DIR/last.ckpt with the same loss history (options that
@@ -23,7 +23,7 @@ import { trainClassifier as fitClassifier } from '../lib/training/classifier';
 import { readTensorFileMeta } from '../lib/weights/tensorFile';
 import { modelNameOf, parseCheckpointHeader, parseUNetHeader, type CheckpointHeader, type PartBModel } from '../lib/weights/headers';
 
-const USAGE = `usage: npm run train -- --model denoiser|time|class|flow-time|flow-class [--preset cpu|reference] [--epochs N] [--resume] [--out DIR] [--seed S]
+const USAGE = `usage: npm run train -- --model denoiser|time|class|flow-time|flow-class [--preset cpu|reference|course] [--epochs N] [--resume] [--out DIR] [--seed S]
                           [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n] [--engine E]
        npm run train -- --model classifier [--epochs 3] [--seed S] [--out FILE] [--init FILE --start-epoch K]
 Trains a Part B model: DIR/last.ckpt, DIR/epoch-K.weights, DIR/final.weights, DIR/manifest.json (--resume continues DIR/last.ckpt).`;
@@ -35,7 +35,7 @@ const TRAIN_OPTIONS = {
     required: true,
     help: 'what to train (classifier: the digit judge)',
   },
-  preset: { type: 'string', choices: ['cpu', 'reference'], default: 'cpu', help: 'training preset (README, Part B)' },
+  preset: { type: 'string', choices: ['cpu', 'reference', 'course'], default: 'cpu', help: 'training preset (README, Part B)' },
   epochs: {
     type: 'number',
     integer: true,

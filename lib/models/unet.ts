@@ -31,7 +31,16 @@ export interface UNetConfig {
   numClasses?: number;
   /** Image side (28 for MNIST); must be divisible by 4 so that the bottleneck is 7×7-like. */
   size?: number;
+  /**
+   * How the time-only UNet injects t (docs/equations.md, UNet conditioning): 'additive' (the 2024 course,
+   * unflatten + t1, up1 + t2) or 'multiplicative' (the current course, unflatten · t1, up1 · t2).
+   * The class UNet is c·h + t either way. Absent = additive (files written before the variant existed).
+   */
+  timeConditioning?: TimeConditioning;
 }
+
+/** The time-only UNet's injection of t: added (2024 course) or multiplied (current course). */
+export type TimeConditioning = 'additive' | 'multiplicative';
 
 const BN_MOMENTUM = 0.1;
 const BN_EPS = 1e-5;
@@ -346,8 +355,10 @@ export class UNet {
 
   /** @param seed initialization seed (PyTorch-like uniform init) */
   constructor(config: UNetConfig, seed = 0) {
-    this.config = { numClasses: 10, size: 28, ...config };
+    this.config = { numClasses: 10, size: 28, timeConditioning: 'additive', ...config };
     if (!['denoiser', 'time', 'class'].includes(config.kind)) throw new Error(`unknown UNet kind "${config.kind}": use denoiser, time or class`);
+    if (this.config.timeConditioning !== 'additive' && this.config.timeConditioning !== 'multiplicative')
+      throw new Error(`unknown time conditioning "${String(this.config.timeConditioning)}": use additive or multiplicative`);
     if (!(Number.isInteger(config.D) && config.D > 0)) throw new Error(`UNet hidden size D must be a positive integer, got ${config.D}`);
     this.store = new ParamStore(new Rng(seed));
     this.build();
@@ -390,6 +401,7 @@ export class UNet {
     const s = this.store;
     s.training = training;
     const D = this.config.D;
+    const multiplicative = this.config.timeConditioning === 'multiplicative';
     const { x, t, c } = inputs;
     return tf.tidy(() => withFoldedBatchNorm(s, !training && levers().foldBatchNorm, () => {
       const e1 = convBlock(s, 'conv_in', x, D); // D×28×28
@@ -402,6 +414,8 @@ export class UNet {
         if (c) {
           const c1 = fcBlock(s, 'fc1_c', c, 2 * D).reshape([-1, 1, 1, 2 * D]);
           u0 = tf.add(tf.mul(c1, u0), t1); // §2.5: unflatten = c1·unflatten + t1
+        } else if (multiplicative) {
+          u0 = tf.mul(u0, t1); // current course §2.1: unflatten = unflatten · t1
         } else {
           u0 = tf.add(u0, t1); // §2.4: unflatten = unflatten + t1
         }
@@ -412,6 +426,8 @@ export class UNet {
         if (c) {
           const c2 = fcBlock(s, 'fc2_c', c, D).reshape([-1, 1, 1, D]);
           u1 = tf.add(tf.mul(c2, u1), t2); // §2.5: up1 = c2·up1 + t2 (the spec's "+ t1" is a typo)
+        } else if (multiplicative) {
+          u1 = tf.mul(u1, t2); // current course §2.1: up1 = up1 · t2
         } else {
           u1 = tf.add(u1, t2); // §2.4: up1 = up1 + t2
         }

@@ -4,8 +4,13 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { loadTensorFile, type StoredTensor } from '../weights/tensorFile';
-import { parseUNetHeader, type CheckpointHeader, type WeightsHeader } from '../weights/headers';
-import { UNet } from './unet';
+import { parseUNetHeader, type CheckpointHeader, type TrainConfig, type WeightsHeader } from '../weights/headers';
+import { UNet, type UNetConfig } from './unet';
+
+/** The UNet a run's config describes (kind, width, conditioning variant). */
+export function unetConfigOf(c: Pick<TrainConfig, 'model' | 'D' | 'timeConditioning'>): UNetConfig {
+  return { kind: c.model, D: c.D, ...(c.timeConditioning ? { timeConditioning: c.timeConditioning } : {}) };
+}
 
 /** Variables as stored tensors named prefix + name, read asynchronously (any engine, WebGPU included). */
 export async function storedTensors(vars: Map<string, tf.Variable>, prefix: string): Promise<Map<string, StoredTensor>> {
@@ -30,7 +35,7 @@ export function assignTensors(vars: Map<string, tf.Variable>, stored: Map<string
 export function loadUNetWeights(file: string): { net: UNet; meta: WeightsHeader | CheckpointHeader } {
   const { meta: raw, tensors } = loadTensorFile(file);
   const meta = parseUNetHeader(raw, file);
-  const net = new UNet({ kind: meta.config.model, D: meta.config.D });
+  const net = new UNet(unetConfigOf(meta.config));
   assignTensors(net.store.named(), tensors, meta.kind === 'partb-checkpoint' ? 'model/' : '', file);
   return { net, meta };
 }

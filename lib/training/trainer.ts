@@ -23,7 +23,7 @@ import { addNoise, forward } from '../schedulers/formulas';
 import { UNet } from '../models/unet';
 import { timeInputs, oneHot } from '../models/conditioning';
 import { flowInterpolate, flowTimeInputs, flowVelocityTarget } from '../schedulers/flowMatching';
-import { assignTensors, storedTensors } from '../models/unetWeights';
+import { assignTensors, storedTensors, unetConfigOf } from '../models/unetWeights';
 import {
   modelParts,
   parseCheckpointHeader,
@@ -39,19 +39,27 @@ import { loadTensorFile, saveTensorFile, type StoredTensor } from '../weights/te
 import { removeStaleTmpFiles } from '../image/io';
 import type { MnistSet } from '../data/mnist';
 
-export type PresetName = 'reference' | 'cpu';
+export type PresetName = 'reference' | 'cpu' | 'course';
 
 export type { TrainConfig, TrainState };
 
+type PresetConfig = Omit<TrainConfig, 'model' | 'objective' | 'preset' | 'seed'>;
+
+/** A preset for some of the Part B models (the course's covers only the flow models). */
 export interface Preset {
   description: string;
-  configs: Record<PartBModel, Omit<TrainConfig, 'model' | 'objective' | 'preset' | 'seed'>>;
+  configs: Partial<Record<PartBModel, PresetConfig>>;
+}
+
+/** A preset for every Part B model. */
+interface FullPreset extends Preset {
+  configs: Record<PartBModel, PresetConfig>;
 }
 
 const common = { sigma: 0.5, T: 300, pUncond: 0.1 };
 
 /** Training presets. `reference` is the spec exactly; `cpu` is sized for 2 CPU cores. */
-export const PRESETS: Record<PresetName, Preset> = {
+export const PRESETS: { reference: FullPreset; cpu: FullPreset; course: Preset } = {
   reference: {
     description:
       'The spec exactly (SPEC §2.3–2.5): denoiser D=128, batch 256, 5 epochs, Adam 1e-4; DDPMs D=64, batch 128, 20 epochs, Adam 1e-3 with ExponentialLR 0.1^(1/20). Meant for a GPU.',
@@ -83,6 +91,16 @@ export const PRESETS: Record<PresetName, Preset> = {
       'flow-class': { ...common, D: 16, batch: 64, epochs: 10, lr: 1e-3, lrDecay: true, imagesPerEpoch: 12800, emaDecay: 0.999 },
     },
   },
+  course: {
+    description:
+      "The current course's flow models exactly (SPEC-flow.md, Part B §2.2 and §2.5): D=64, batch 64, 10 epochs over all 60,000 " +
+      'training digits, Adam lr 1e-2 with ExponentialLR 0.1^(1/epochs) stepped once per epoch, no EMA; the time-only model ' +
+      'injects t multiplicatively (unflatten · t1, up1 · t2). About 600k images each: hours on 2 CPU cores.',
+    configs: {
+      'flow-time': { ...common, D: 64, batch: 64, epochs: 10, lr: 1e-2, lrDecay: true, imagesPerEpoch: null, timeConditioning: 'multiplicative' },
+      'flow-class': { ...common, D: 64, batch: 64, epochs: 10, lr: 1e-2, lrDecay: true, imagesPerEpoch: null },
+    },
+  },
 };
 
 /** The config of a model under a preset, with optional overrides (e.g. epochs from the command line). */
@@ -90,7 +108,7 @@ export function presetConfig(model: PartBModel, preset: string, overrides: Parti
   const p = PRESETS[preset as PresetName];
   if (!p) throw new Error(`unknown preset "${preset}": use ${Object.keys(PRESETS).join(' or ')}`);
   const c = p.configs[model];
-  if (!c) throw new Error(`unknown model "${model}": use ${Object.keys(p.configs).join(', ')}`);
+  if (!c) throw new Error(`the ${preset} preset has no ${model} model: it has ${Object.keys(p.configs).join(', ')}`);
   const { kind, objective } = modelParts(model);
   const cfg: TrainConfig = { model: kind, ...(objective === 'flow' ? { objective } : {}), preset, seed: 0, ...c, ...overrides };
   return cfg;
@@ -120,7 +138,7 @@ export class Trainer {
 
   constructor(readonly config: TrainConfig) {
     validateConfig(config);
-    this.net = new UNet({ kind: config.model, D: config.D }, config.seed);
+    this.net = new UNet(unetConfigOf(config), config.seed);
     this.adam = new Adam(this.net.store.params);
     this.ema = config.emaDecay ? new Ema(this.net.store.params, config.emaDecay) : null;
     this.schedule = ddpmSchedule(config.T);

@@ -52,6 +52,8 @@ export interface TrainConfig {
   emaDecay?: number;
   /** What the UNet predicts; absent = 'ddpm' (files written before flow matching existed). */
   objective?: Objective;
+  /** The time-only UNet's injection of t (lib/models/unet.ts); absent = 'additive' (files written before the variant). */
+  timeConditioning?: 'additive' | 'multiplicative';
   /** Rectified flow ("reflow"): the run trains on the noise–image pairs of this file instead of MNIST. */
   reflowPairs?: string;
 }
@@ -128,6 +130,8 @@ export function parseTrainConfig(v: unknown, file: string): TrainConfig {
     if (optional && v[k] === undefined) continue;
     if (!(Number.isInteger(v[k]) && (v[k] as number) > 0)) throw bad(`${k} ${JSON.stringify(v[k])} is not a positive integer`);
   }
+  if (v.timeConditioning !== undefined && v.timeConditioning !== 'additive' && v.timeConditioning !== 'multiplicative')
+    throw bad(`timeConditioning ${JSON.stringify(v.timeConditioning)} is not additive or multiplicative`);
   return v as unknown as TrainConfig;
 }
 
