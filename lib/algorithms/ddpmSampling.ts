@@ -1,19 +1,19 @@
 /**
  * DDPM sampling for the Part B models: Alg. B.2 (time-conditioned) and Alg. B.4 (class-conditioned
- * with classifier-free guidance), seeded and batched. Both are the shared reverse loop
- * (lib/algorithms/loops.ts) over the full chain T−1 … 0 and a last step to the clean image
- * (the spec's t = T … 1), with the variance fixed at β_t ("fixed_large", Alg. B.2 line 3) and no
- * noise on the last step (z = 0). The models enter as Denoisers (lib/models/mnistDenoiser.ts).
+ * with classifier-free guidance), seeded and batched. Both are the one loop's sampler
+ * (sampleModel, lib/algorithms/loops.ts) over the full chain T−1 … 0 and a last step to the clean
+ * image (the spec's t = T … 1), with the variance fixed at β_t ("fixed_large", Alg. B.2 line 3) and
+ * no noise on the last step (z = 0). The models enter as Denoisers (lib/models/mnistDenoiser.ts).
  */
-import type * as tf from '@tensorflow/tfjs-core';
-import { Rng } from '../tensor/random';
 import { fullChainTimesteps, toClean } from '../schedulers/timesteps';
-import type { Denoiser } from '../models/denoiser';
+import { ddpmScheduleOf, type Denoiser } from '../models/denoiser';
 import { mnistDenoiser, type MnistDenoiser } from '../models/mnistDenoiser';
 import type { UNet } from '../models/unet';
 import { cfgPredict } from '../guidance/cfg';
-import { denoiseLoop, fromNoise, type NoiseEstimator } from './loops';
+import { sampleModel, type NoiseEstimator, type SampleOptions, type SampleResult } from './loops';
 import { courseConfig, type DDPMSchedulerConfig } from '../schedulers/ddpm';
+
+export type { SampleOptions, SampleResult };
 
 /** Alg. B.2 line 3 as the spec writes it: x_{t−1} = mean + √β_t z, x̂₀ unclipped. */
 export const ALG_B2_SCHEDULER: DDPMSchedulerConfig = courseConfig('fixed_large');
@@ -21,70 +21,29 @@ export const ALG_B2_SCHEDULER: DDPMSchedulerConfig = courseConfig('fixed_large')
 /** The sampler Part B's figures, notebook and quality table use (measured choice: see the cpu preset). */
 export const PARTB_SAMPLER: DDPMSchedulerConfig = ALG_B2_SCHEDULER;
 
-export interface SampleOptions {
-  /** Number of samples B. */
-  count: number;
-  seed: number;
-  /** Keep x_t every this many steps (plus the first and last) for a GIF; 0 = none. */
-  frameEvery?: number;
-  /** Called after every step (progress). */
-  onStep?: (done: number, total: number) => void;
-  /** The list to step through; default the full chain to clean, toClean(fullChainTimesteps(T)). */
-  timesteps?: number[];
-  /** The step's settings; default PARTB_SAMPLER. */
-  scheduler?: DDPMSchedulerConfig;
-}
-
-export interface SampleResult {
-  /** x_0 [B,H,W,C], unclipped (MNIST pixels are about in [0,1]). */
-  images: tf.Tensor4D;
-  /** Kept x_t frames, each [B,H,W,C], from pure noise to x_0 (caller disposes). */
-  frames: tf.Tensor4D[];
-  /** Schedule index of each frame (T for the initial noise, −1 for x_0). */
-  frameTimes: number[];
-}
+/** The guidance scale of Alg. B.4 (γ = 5). */
+export const PARTB_GUIDANCE = 5;
 
 /**
  * Alg. B.2 with any noise estimator: x_T ~ N(0,I) (one draw), then for t = T−1 … 0 the scheduler's
  * step to t−1 with σ² = β_t and z = 0 at t = 0. Draws: the noise, then one z per step with t > 0.
+ * The first frame's level is T (the noise before the first step).
  */
 export function ddpmSample(den: Denoiser, estimate: NoiseEstimator, opts: SampleOptions): SampleResult {
-  const T = den.schedule.T;
-  const rng = new Rng(opts.seed);
-  const frames: tf.Tensor4D[] = [];
-  const frameTimes: number[] = [];
-  const every = opts.frameEvery ?? 0;
-  const timesteps = opts.timesteps ?? toClean(fullChainTimesteps(T));
-  const images = fromNoise(den, opts.count, rng, (x) => {
-    if (every > 0) {
-      frames.push(x.clone());
-      frameTimes.push(T);
-    }
-    return denoiseLoop(
-      den,
-      x,
-      0,
-      estimate,
-      {
-        rng,
-        timesteps,
-        scheduler: opts.scheduler ?? PARTB_SAMPLER,
-        onStep: ({ i, t: tPrev, x: cur }) => {
-          opts.onStep?.(i, timesteps.length - 1);
-          const t = timesteps[i - 1]; // the step just taken was t → tPrev
-          if (every > 0 && (t === 0 || t % every === 0)) {
-            frames.push(cur.clone());
-            frameTimes.push(tPrev);
-          }
-        },
-      },
-      'ddpmSample',
-    );
+  const T = ddpmScheduleOf(den, 'ddpmSample').T;
+  return sampleModel(den, estimate, {
+    ...opts,
+    timesteps: opts.timesteps ?? toClean(fullChainTimesteps(T)),
+    scheduler: opts.scheduler ?? PARTB_SAMPLER,
+    startLevel: T,
   });
-  return { images, frames, frameTimes };
 }
 
-/** Alg. B.4's guided estimate for a batch of digits (one per sample; γ = 5 in the spec), unconditional = zero class vector. */
+/**
+ * Alg. B.4's guided estimate for a batch of digits (one per sample; γ = 5 in the spec), unconditional
+ * = zero class vector; both branches in one batched call (lib/guidance/cfg.ts). Serves DDPM (ε) and
+ * flow (velocity) class models alike.
+ */
 export function classGuidedEstimator(den: MnistDenoiser, labels: ArrayLike<number>, guidance: number): NoiseEstimator {
   const g = { cond: den.encodeLabels(labels), uncond: den.encodePrompt(den.emptyPrompt), gamma: guidance };
   return (xt, t) => cfgPredict(den, xt, t, g);
@@ -98,7 +57,7 @@ export function sampleClass(
 ): SampleResult {
   if (net.config.kind !== 'class') throw new Error(`sampleClass needs the class-conditioned UNet, got the ${net.config.kind} model`);
   const den = mnistDenoiser(net, { T: opts.T ?? 300 });
-  return ddpmSample(den, classGuidedEstimator(den, labels, opts.guidance ?? 5), { ...opts, count: labels.length });
+  return ddpmSample(den, classGuidedEstimator(den, labels, opts.guidance ?? PARTB_GUIDANCE), { ...opts, count: labels.length });
 }
 
 /** Samples from the time-conditioned model (Alg. B.2). @returns images [count,28,28,1] (+ frames). */

@@ -1,15 +1,16 @@
 /**
- * The reverse diffusion loop and the algorithms of SPEC §1.1–1.6 built on it, written once
- * against the Denoiser interface (lib/models/denoiser.ts): they run unchanged on the MNIST UNets,
- * on DeepFloyd IF and on the tests' Gaussian oracle.
+ * The one sampling loop and the algorithms of SPEC §1.1–1.6 built on it, written once against the
+ * Denoiser interface (lib/models/denoiser.ts) and the Scheduler interface (lib/schedulers/scheduler.ts):
+ * they run unchanged on the MNIST DDPMs, the MNIST flow models, DeepFloyd IF and the tests' oracle.
  *
  * Conventions:
  * - Images are NHWC [B,H,W,C] in the model's own value range (use toModelRange on [0,1] pixels
  *   first). Results are new tensors the caller owns.
- * - Timesteps are indices into `den.schedule` (lib/schedulers/timesteps.ts: the loop steps from
- *   each entry of the list to the next; −1 = the clean image).
- * - Each step is the scheduler's (lib/schedulers/ddpm.ts); formulas come from
- *   lib/schedulers/formulas.ts; CFG from lib/guidance/cfg.ts. Nothing is re-derived here.
+ * - A grid ("timesteps") is the scheduler's: for DDPM models strictly decreasing indices into the
+ *   model's schedule (lib/schedulers/timesteps.ts; −1 = the clean image), for flow models strictly
+ *   increasing flow times ending at 1 (flowTimesteps). The loop steps from each entry to the next.
+ * - Each step is the scheduler's (lib/schedulers/ddpm.ts, lib/schedulers/flowMatching.ts); CFG is
+ *   lib/guidance/cfg.ts. Nothing is re-derived here.
  * - Randomness: every function that draws takes an `Rng`. Order of draws (the tests' float64
  *   reference replays it): the starting noise first (when the function makes one), then per loop
  *   step one ε for the variance term when t > 0 (the course's add_variance), then, for
@@ -17,12 +18,21 @@
  * - Every loop step runs in tf.tidy; only the current x survives a step.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Rng } from '../tensor/random';
+import { Rng } from '../tensor/random';
 import { alphaBarAt, type NoiseSchedule } from '../schedulers/schedule';
 import * as F from '../schedulers/formulas';
 import { courseConfig, DDPMScheduler, type DDPMSchedulerConfig, type VarianceType } from '../schedulers/ddpm';
-import { checkTimesteps, stridedTimesteps } from '../schedulers/timesteps';
-import { checkImage, defaultVarianceType, resolvePrompt, type Denoiser, type Prediction, type PromptLike } from '../models/denoiser';
+import { FlowMatchEulerScheduler } from '../schedulers/flowMatching';
+import type { Scheduler } from '../schedulers/scheduler';
+import {
+  checkImage,
+  ddpmScheduleOf,
+  defaultVarianceType,
+  resolvePrompt,
+  type Denoiser,
+  type Prediction,
+  type PromptLike,
+} from '../models/denoiser';
 import { cfgPredict, guidanceFor, type GuidanceOptions } from '../guidance/cfg';
 import { gaussianBlur, scaledBlur, type BlurOptions } from '../image/filters';
 
@@ -92,36 +102,52 @@ export function bestBlurDenoise(
 // 1.3 One-step denoising
 
 /**
- * §1.3: x̂₀ = (x_t − √(1−ᾱ_t) ε̂) / √ᾱ_t with ε̂ from one model call (formulas.estimateX0).
- * @param xt [B,H,W,C] noisy images at timestep t
+ * §1.3 (both families): the scheduler's one-step estimate of the clean image from one model call:
+ * DDPM x̂₀ = (x_t − √(1−ᾱ_t) ε̂) / √ᾱ_t (formulas.estimateX0), flow x̂₁ = x_t + (1 − t)·v̂.
+ * @param xt [B,H,W,C] noisy images at level t (a timestep index, or a flow time)
  * @param prompt default den.neutralPrompt (the course's "a high quality photo")
- * @returns x̂₀ [B,H,W,C]
+ * @returns the estimate [B,H,W,C]
  */
 export function oneStepDenoise(den: Denoiser, xt: tf.Tensor4D, t: number, prompt: PromptLike = den.neutralPrompt): tf.Tensor4D {
   checkImage(den, xt, 'oneStepDenoise: x_t');
-  const ab = alphaBarAt(den.schedule, t);
+  if (den.prediction === 'velocity') {
+    const scheduler = loopScheduler(den, {});
+    return tf.tidy(() => scheduler.predictOriginal(xt, den.predict(xt, t, resolvePrompt(den, prompt)), t));
+  }
+  const ab = alphaBarAt(ddpmScheduleOf(den, 'oneStepDenoise'), t);
   return tf.tidy(() => F.estimateX0(xt, den.predict(xt, t, resolvePrompt(den, prompt)).eps, ab));
+}
+
+/**
+ * The forward process of either family to level t of the model's scheduler, with one fresh noise
+ * draw of im's shape: SDEdit's and inpainting's noising. [B,H,W,C] → [B,H,W,C]
+ */
+export function noiseTo(scheduler: Scheduler, im: tf.Tensor4D, t: number, rng: Rng): tf.Tensor4D {
+  return tf.tidy(() => scheduler.addNoise(im, rng.normal(im.shape) as tf.Tensor4D, t));
 }
 
 // ---------------------------------------------------------------------------------------------
 // 1.4 The reverse loop
 
-/** Called after every loop step with the new x_{t'}; x is the loop's own tensor (clone to keep it). */
+/** Called after every loop step with the new x at t' (the grid's entry i); x is the loop's own tensor (clone to keep it). */
 export type StepCallback = (info: { i: number; t: number; x: tf.Tensor4D; steps: number }) => void;
 
 /** Options shared by every loop. */
 export interface LoopOptions {
   /** Draws every noise; see the file comment for their order. */
   rng: Rng;
-  /** The list to step through (descending); default stridedTimesteps(den.schedule.T). */
+  /** The grid to step through; default the scheduler's (DDPM: stridedTimesteps(T); flow: h = 0.02 from 0). */
   timesteps?: number[];
   /**
    * The step's variance: default learned_range for models that predict it (IF), else fixed_small
    * (the posterior β̃; Part B's Alg. B.2 uses fixed_large, lib/algorithms/ddpmSampling.ts).
    */
   varianceType?: VarianceType;
-  /** Full scheduler settings (thresholding, clipping); overrides varianceType. Default: the course's (none). */
-  scheduler?: DDPMSchedulerConfig;
+  /**
+   * DDPM models: full scheduler settings (thresholding, clipping; overrides varianceType), default the
+   * course's (none). Any model: a Scheduler of the model's family to step with.
+   */
+  scheduler?: DDPMSchedulerConfig | Scheduler;
   /** After each step: i = index of the new timestep in `timesteps`, t = that timestep. */
   onStep?: StepCallback;
 }
@@ -132,16 +158,32 @@ export type CfgOptions = LoopOptions & GuidanceOptions;
 /** The noise estimate of one loop step at x_t, t (caller-owned tensors). */
 export type NoiseEstimator = (xt: tf.Tensor4D, t: number) => Prediction;
 
-/** The scheduler a loop uses for `den` under `opts` (see LoopOptions.varianceType). */
-export function loopScheduler(den: Denoiser, opts: Pick<LoopOptions, 'varianceType' | 'scheduler'>): DDPMScheduler {
-  return new DDPMScheduler(den.schedule, opts.scheduler ?? courseConfig(opts.varianceType ?? defaultVarianceType(den)));
+function isScheduler(s: DDPMSchedulerConfig | Scheduler | undefined): s is Scheduler {
+  return s !== undefined && 'step' in s;
 }
 
 /**
- * The reverse loop shared by every algorithm: from x at timesteps[iStart], for each pair t → t'
- * of consecutive entries: ε̂ (and v) from `estimate`, then the scheduler's step (x̂₀, the Eq. A.3
- * mean, the variance term), then `afterStep` (inpainting's Eq. A.5). Returns x at the list's last
- * entry (0 for the course's strided lists, −1 = clean for lists made with toClean), caller-owned.
+ * The scheduler a loop uses for `den` under `opts`: the one given, else the model's family
+ * (Denoiser.prediction): flow models the Euler scheduler (h = 0.02), DDPM models a DDPMScheduler
+ * on the model's schedule (see LoopOptions.varianceType).
+ */
+export function loopScheduler(den: Denoiser, opts: Pick<LoopOptions, 'varianceType' | 'scheduler'>): Scheduler {
+  const family = den.prediction === 'velocity' ? 'flow' : 'ddpm';
+  if (isScheduler(opts.scheduler)) {
+    if (opts.scheduler.family !== family)
+      throw new Error(`a ${opts.scheduler.family} scheduler cannot step ${den.name}, a ${family} model: use a ${family} scheduler`);
+    return opts.scheduler;
+  }
+  if (family === 'flow') return new FlowMatchEulerScheduler();
+  return new DDPMScheduler(ddpmScheduleOf(den, 'the DDPM loop'), opts.scheduler ?? courseConfig(opts.varianceType ?? defaultVarianceType(den)));
+}
+
+/**
+ * The loop shared by every algorithm of both families: from x at timesteps[iStart], for each pair
+ * t → t' of consecutive grid entries: the prediction from `estimate` (ε̂ and v, or the velocity),
+ * then the scheduler's step (DDPM: x̂₀, the Eq. A.3 mean, the variance term; flow: Euler), then
+ * `afterStep` (inpainting's Eq. A.5). Returns x at the grid's last entry (DDPM: 0 for the course's
+ * strided lists, −1 = clean for lists made with toClean; flow: t = 1), caller-owned.
  */
 export function denoiseLoop(
   den: Denoiser,
@@ -152,10 +194,10 @@ export function denoiseLoop(
   fn: string,
   afterStep?: (x: tf.Tensor4D, tPrev: number) => tf.Tensor4D,
 ): tf.Tensor4D {
-  const ts = opts.timesteps ?? stridedTimesteps(den.schedule.T);
-  checkTimesteps(ts, den.schedule.T, iStart, fn);
-  checkImage(den, x, `${fn}: image`);
   const scheduler = loopScheduler(den, opts);
+  const ts = opts.timesteps ?? scheduler.timesteps();
+  scheduler.checkTimesteps(ts, iStart, fn);
+  checkImage(den, x, `${fn}: image`);
   let cur = x.clone();
   for (let i = iStart; i < ts.length - 1; i++) {
     const t = ts[i];
@@ -198,6 +240,77 @@ export function fromNoise(den: Denoiser, n: number, rng: Rng, loop: (x: tf.Tenso
   } finally {
     x.dispose();
   }
+}
+
+/** Options of sampleModel, Part B's seeded sampling of a batch with optional GIF frames. */
+export interface SampleOptions {
+  /** Number of samples B. */
+  count: number;
+  seed: number;
+  /** Keep x every this many steps (plus the first and last) for a GIF; 0 = none. */
+  frameEvery?: number;
+  /** Called after every step (progress). */
+  onStep?: (done: number, total: number) => void;
+  /** The grid to step through; default the scheduler's. */
+  timesteps?: number[];
+  /** The scheduler (or, for DDPM models, its settings); default the model family's (loopScheduler). */
+  scheduler?: DDPMSchedulerConfig | Scheduler;
+  /** Start from this noise [B,H,W,C] instead of drawing it (reflow pairs, tests); nothing is drawn for it. */
+  noise?: tf.Tensor4D;
+  /** The level recorded for the first frame (the starting noise); default the grid's first entry. */
+  startLevel?: number;
+}
+
+export interface SampleResult {
+  /** The samples [B,H,W,C] at the grid's end, unclipped. */
+  images: tf.Tensor4D;
+  /** Kept frames, each [B,H,W,C], from the starting noise to the result (caller disposes). */
+  frames: tf.Tensor4D[];
+  /** The level of each frame (after the step that made it). */
+  frameTimes: number[];
+}
+
+/**
+ * Seeded sampling of a batch from pure noise with any estimator, on the one loop, for both
+ * families (Part B's Algs. B.2/B.4 and their flow versions): x ~ N(0, I) (one draw of
+ * [count,H,W,C] from Rng(seed), unless opts.noise), then the loop over the grid; every
+ * frameEvery-th step and the last are kept as frames.
+ */
+export function sampleModel(den: Denoiser, estimate: NoiseEstimator, opts: SampleOptions): SampleResult {
+  const rng = new Rng(opts.seed);
+  const scheduler = loopScheduler(den, opts);
+  const timesteps = opts.timesteps ?? scheduler.timesteps();
+  const total = timesteps.length - 1;
+  const every = opts.frameEvery ?? 0;
+  const frames: tf.Tensor4D[] = [];
+  const frameTimes: number[] = [];
+  const run = (x: tf.Tensor4D): tf.Tensor4D => {
+    if (every > 0) {
+      frames.push(x.clone());
+      frameTimes.push(opts.startLevel ?? timesteps[0]);
+    }
+    return denoiseLoop(
+      den,
+      x,
+      0,
+      estimate,
+      {
+        rng,
+        timesteps,
+        scheduler,
+        onStep: ({ i, t, x: cur }) => {
+          opts.onStep?.(i, total);
+          if (every > 0 && (i % every === 0 || i === total)) {
+            frames.push(cur.clone());
+            frameTimes.push(t);
+          }
+        },
+      },
+      'sampleModel',
+    );
+  };
+  const images = opts.noise ? run(opts.noise) : fromNoise(den, opts.count, rng, run);
+  return { images, frames, frameTimes };
 }
 
 /**

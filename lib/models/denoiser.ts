@@ -17,6 +17,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { NoiseSchedule } from '../schedulers/schedule';
+import type { PredictionType } from '../schedulers/scheduler';
+
+export type { PredictionType };
 
 /**
  * A conditioning handle made by `Denoiser.encodePrompt`. Opaque to the algorithms: each model
@@ -34,7 +37,10 @@ export interface CondHandle {
 
 /** One model evaluation. Both tensors are new; the caller owns (and disposes) them. */
 export interface Prediction {
-  /** Predicted noise ε̂ [B,H,W,C], same shape as x_t. */
+  /**
+   * The model's output [B,H,W,C], same shape as x_t: the predicted noise ε̂ (epsilon models) or
+   * the velocity v̂ (velocity models, Denoiser.prediction). The field keeps its historical name.
+   */
   eps: tf.Tensor4D;
   /**
    * Only when `learnedVariance`: the model's raw variance channels v [B,H,W,C] (about [-1,1];
@@ -53,8 +59,17 @@ export interface PredictItem {
 export interface Denoiser {
   /** Display name for captions, e.g. "MNIST class-conditioned UNet (D=64, T=300)". */
   readonly name: string;
-  /** The model's noise schedule (ᾱ over its T training steps). */
-  readonly schedule: NoiseSchedule;
+  /**
+   * What predict() returns: 'epsilon' (DDPM models: ε̂, timesteps are integer indices of `schedule`)
+   * or 'velocity' (flow-matching models: v̂, timesteps are flow times in [0, 1]). Absent = 'epsilon'.
+   * The loop picks the scheduler family from it (lib/algorithms/loops.ts loopScheduler).
+   */
+  readonly prediction?: PredictionType;
+  /**
+   * Epsilon models: the noise schedule (ᾱ over the T training steps). Velocity models have none:
+   * the flow path is fixed (lib/schedulers/flowMatching.ts). ddpmScheduleOf gives it or says why not.
+   */
+  readonly schedule?: NoiseSchedule;
   /** [height, width] of the images the model takes. */
   readonly imageSize: [number, number];
   /** Image channels C (1 for MNIST, 3 for IF). */
@@ -98,6 +113,16 @@ export interface Denoiser {
 
   /** Frees the model's weights and cached handles. */
   dispose?(): void;
+}
+
+/** A DDPM (epsilon) model: one with a noise schedule (DeepFloyd IF, the MNIST DDPMs, the oracle). */
+export type DDPMDenoiser = Denoiser & { readonly schedule: NoiseSchedule };
+
+/** The noise schedule of a DDPM model; one line naming the model for a flow model. */
+export function ddpmScheduleOf(den: Denoiser, fn: string): NoiseSchedule {
+  if (den.prediction === 'velocity' || !den.schedule)
+    throw new Error(`${fn} needs a DDPM model with a noise schedule; ${den.name} is a flow-matching model (use the flow scheduler's grid)`);
+  return den.schedule;
 }
 
 /** Evaluates every item, batched when the model supports it (same results as one by one). */
@@ -184,11 +209,35 @@ export function functionDenoiser(
   size: [number, number, number],
   predictEps: (xt: tf.Tensor4D, t: number) => tf.Tensor4D,
   valueRange: [number, number] = [0, 1],
+): DDPMDenoiser {
+  return makeFunctionDenoiser(name, schedule, size, predictEps, valueRange) as DDPMDenoiser;
+}
+
+/**
+ * Any unconditional velocity field v(x_t, t), t a flow time in [0, 1], as a flow Denoiser (one
+ * prompt, the empty one): Part B's Euler sampling of a bare field, tests' closed-form fields.
+ */
+export function velocityFunctionDenoiser(
+  name: string,
+  size: [number, number, number],
+  velocity: (xt: tf.Tensor4D, t: number) => tf.Tensor4D,
+  valueRange: [number, number] = [0, 1],
+): Denoiser {
+  return makeFunctionDenoiser(name, undefined, size, velocity, valueRange);
+}
+
+function makeFunctionDenoiser(
+  name: string,
+  schedule: NoiseSchedule | undefined,
+  size: [number, number, number],
+  predictFn: (xt: tf.Tensor4D, t: number) => tf.Tensor4D,
+  valueRange: [number, number],
 ): Denoiser {
   const handle: CondHandle = { prompt: '', owner: name };
   const den: Denoiser = {
     name,
-    schedule,
+    prediction: schedule ? 'epsilon' : 'velocity',
+    ...(schedule ? { schedule } : {}),
     imageSize: [size[0], size[1]],
     channels: size[2],
     valueRange,
@@ -203,7 +252,7 @@ export function functionDenoiser(
     predict: (xt, t, cond) => {
       checkImage(den, xt, `${name}: x_t`);
       checkHandle(den, cond);
-      return { eps: predictEps(xt, t) };
+      return { eps: predictFn(xt, t) };
     },
   };
   return den;

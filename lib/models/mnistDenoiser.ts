@@ -4,8 +4,10 @@
  *
  * - Images: [B,28,28,1] in [0,1] (the model's training range, SPEC §2.3; the algorithms are
  *   range-agnostic, see denoiser.ts).
- * - Schedule: the model's DDPM schedule, linear 1e-4 → 0.02 over T = 300 (SPEC §2.4); the network
- *   takes timeInput(t, T) = (t+1)/T (lib/models/conditioning.ts).
+ * - DDPM models (prediction 'epsilon'): the linear schedule 1e-4 → 0.02 over T = 300 (SPEC §2.4); the
+ *   network takes timeInput(t, T) = (t+1)/T (lib/models/conditioning.ts).
+ * - Flow models (prediction 'velocity', mnistFlowDenoiser): no schedule; predict takes a flow time
+ *   t ∈ [0, 1] and returns the velocity v̂ (the network's time input is t itself, flowTimeInputs).
  * - No variance output: the sampler chooses the variance (Part A's loops default to the posterior
  *   β̃, "fixed_small"; Part B's Alg. B.2 uses β_t, "fixed_large": see lib/algorithms/ddpmSampling.ts).
  * - Prompts (class model) name digits: "a handwritten 7", "7" or "seven" (any case) give the
@@ -28,6 +30,8 @@ import {
   type PredictItem,
 } from './denoiser';
 import { oneHot, timeInputs } from './conditioning';
+import { flowTimeInputs } from '../schedulers/flowMatching';
+import type { PredictionType } from '../schedulers/scheduler';
 import type { UNet } from './unet';
 import { loadUNetWeights } from './unetWeights';
 
@@ -69,20 +73,33 @@ export interface MnistDenoiser extends Denoiser {
   encodeLabels(labels: ArrayLike<number>): CondHandle;
 }
 
+/** An MNIST DDPM: it has its noise schedule. */
+export type MnistDDPMDenoiser = MnistDenoiser & { readonly schedule: NoiseSchedule };
+
 /**
- * Wraps a time- or class-conditioned UNet (eval mode) as a Denoiser.
+ * Wraps a time- or class-conditioned DDPM UNet (eval mode) as a Denoiser predicting ε̂.
  * The UNet stays owned by the caller unless dispose() is called on the denoiser.
  */
-export function mnistDenoiser(net: UNet, opts: MnistDenoiserOptions = {}): MnistDenoiser {
+export function mnistDenoiser(net: UNet, opts: MnistDenoiserOptions = {}): MnistDDPMDenoiser {
+  return makeMnistDenoiser(net, 'epsilon', opts) as MnistDDPMDenoiser;
+}
+
+/** Wraps a time- or class-conditioned flow-matching UNet (eval mode) as a Denoiser predicting the velocity v̂. */
+export function mnistFlowDenoiser(net: UNet, opts: Omit<MnistDenoiserOptions, 'T'> = {}): MnistDenoiser {
+  return makeMnistDenoiser(net, 'velocity', opts);
+}
+
+function makeMnistDenoiser(net: UNet, prediction: PredictionType, opts: MnistDenoiserOptions): MnistDenoiser {
   const kind = net.config.kind;
   if (kind !== 'class' && kind !== 'time') {
     throw new Error(`an MNIST Denoiser needs a time- or class-conditioned UNet, got kind '${kind}': load the time or class model's weights`);
   }
+  const flow = prediction === 'velocity';
   const T = opts.T ?? 300;
-  const schedule: NoiseSchedule = ddpmSchedule(T);
+  const schedule: NoiseSchedule | undefined = flow ? undefined : ddpmSchedule(T);
   const size = net.config.size;
   const K = kind === 'class' ? net.config.numClasses : 0;
-  const name = opts.name ?? `MNIST ${kind}-conditioned UNet (D=${net.config.D}, T=${T})`;
+  const name = opts.name ?? (flow ? `MNIST ${kind}-conditioned flow UNet (D=${net.config.D})` : `MNIST ${kind}-conditioned UNet (D=${net.config.D}, T=${T})`);
   const prompts = [...Array.from({ length: K }, (_, d) => digitPrompt(d)), MNIST_NEUTRAL_PROMPT, ''];
   const handles = new Map<string, MnistHandle>();
 
@@ -107,11 +124,16 @@ export function mnistDenoiser(net: UNet, opts: MnistDenoiserOptions = {}): Mnist
     return { prompt: `digits [${Array.from(labels).join(',')}]`, owner: name, c: oneHot(labels, K), n: labels.length } as MnistHandle;
   }
 
-  /** One UNet call on a concatenated batch: time input timeInput(t, T), class rows per item. */
+  /** One UNet call on a concatenated batch: time input timeInput(t, T) (flow: t itself), class rows per item. */
   function evalBatch(xt: tf.Tensor4D, t: number, rows: Float32Array): tf.Tensor4D {
-    if (!Number.isInteger(t) || t < 0 || t >= T) throw new Error(`timestep ${t} is outside 0..${T - 1} of ${name}`);
+    if (flow) {
+      if (!(Number.isFinite(t) && t >= 0 && t <= 1)) throw new Error(`flow time ${t} is outside [0, 1] of ${name}`);
+    } else if (!Number.isInteger(t) || t < 0 || t >= T) throw new Error(`timestep ${t} is outside 0..${T - 1} of ${name}`);
     const B = xt.shape[0];
-    return tf.tidy(() => net.apply({ x: xt, t: timeInputs(t, T, B), c: K ? tf.tensor2d(rows, [B, K]) : undefined }, false));
+    return tf.tidy(() => {
+      const tIn = flow ? flowTimeInputs(t, B) : timeInputs(t, T, B);
+      return net.apply({ x: xt, t: tIn, c: K ? tf.tensor2d(rows, [B, K]) : undefined }, false);
+    });
   }
 
   function rowsFor(items: Array<{ n: number; cond: CondHandle }>): Float32Array {
@@ -147,7 +169,8 @@ export function mnistDenoiser(net: UNet, opts: MnistDenoiserOptions = {}): Mnist
 
   const den: MnistDenoiser = {
     name,
-    schedule,
+    prediction,
+    ...(schedule ? { schedule } : {}),
     imageSize: [size, size],
     channels: 1,
     valueRange: [0, 1],
@@ -164,9 +187,15 @@ export function mnistDenoiser(net: UNet, opts: MnistDenoiserOptions = {}): Mnist
   return den;
 }
 
-/** Loads Part B weights (a time or class model's .weights file) as a Denoiser; T comes from the file. */
+/**
+ * Loads Part B weights (a time or class model's .weights file, DDPM or flow) as a Denoiser; the
+ * family (the header's objective) and T come from the file.
+ */
 export function loadMnistDenoiser(file: string): MnistDenoiser {
   const { net, meta } = loadUNetWeights(file);
+  const base = file.split('/').pop();
+  if (meta.config.objective === 'flow')
+    return mnistFlowDenoiser(net, { name: `MNIST ${net.config.kind}-conditioned flow UNet (D=${net.config.D}, ${base})` });
   const T = meta.config.T;
-  return mnistDenoiser(net, { T, name: `MNIST ${net.config.kind}-conditioned UNet (D=${net.config.D}, T=${T}, ${file.split('/').pop()})` });
+  return mnistDenoiser(net, { T, name: `MNIST ${net.config.kind}-conditioned UNet (D=${net.config.D}, T=${T}, ${base})` });
 }

@@ -15,7 +15,7 @@ import {
   checkImage,
   unknownPromptError,
   type CondHandle,
-  type Denoiser,
+  type DDPMDenoiser,
   type Prediction,
   type PredictItem,
 } from './denoiser';
@@ -64,7 +64,7 @@ export function oracleMuMap(cls: OracleClass, h: number, w: number, c: number): 
 }
 
 /** Builds the oracle Denoiser. */
-export function makeOracleDenoiser(o: OracleOptions): Denoiser {
+export function makeOracleDenoiser(o: OracleOptions): DDPMDenoiser {
   const [H, W] = o.imageSize ?? [8, 8];
   const C = o.channels ?? 1;
   const T = o.schedule.T;
@@ -133,7 +133,7 @@ export function makeOracleDenoiser(o: OracleOptions): Denoiser {
     }) as unknown as Prediction[];
   }
 
-  const den: Denoiser = {
+  const den: DDPMDenoiser = {
     name,
     schedule: o.schedule,
     imageSize: [H, W],

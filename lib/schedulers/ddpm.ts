@@ -15,6 +15,10 @@ import type { Rng } from '../tensor/random';
 import * as F from './formulas';
 import { alphaBarAt, cosineSchedule, linearSchedule, type NoiseSchedule } from './schedule';
 import { dynamicThreshold } from './thresholding';
+import { checkTimesteps, stridedTimesteps } from './timesteps';
+import type { NoisePrediction, Scheduler } from './scheduler';
+
+export type { NoisePrediction };
 
 /** How the step's variance σ² is chosen (diffusers' variance_type names). */
 export type VarianceType = 'learned_range' | 'fixed_small' | 'fixed_large';
@@ -40,20 +44,32 @@ export function courseConfig(varianceType: VarianceType): DDPMSchedulerConfig {
   return { varianceType, thresholding: false, clipSample: false };
 }
 
-/** One model evaluation as the step needs it: ε̂, and the v channels for learned_range. */
-export interface NoisePrediction {
-  eps: tf.Tensor4D;
-  variance?: tf.Tensor4D;
-}
+export class DDPMScheduler implements Scheduler {
+  readonly family = 'ddpm';
+  readonly prediction = 'epsilon';
 
-export class DDPMScheduler {
   constructor(
     readonly schedule: NoiseSchedule,
     readonly config: DDPMSchedulerConfig,
   ) {}
 
+  /** The course's strided list T−1 … 0 (SPEC §1.4; lib/schedulers/timesteps.ts). */
+  timesteps(): number[] {
+    return stridedTimesteps(this.schedule.T);
+  }
+
+  checkTimesteps(ts: readonly number[], iStart: number, fn: string): void {
+    checkTimesteps(ts, this.schedule.T, iStart, fn);
+  }
+
+  /** Eq. A.2: x_t = √ᾱ_t x₀ + √(1−ᾱ_t) ε (t = −1: the clean image). */
+  addNoise(clean: tf.Tensor4D, noise: tf.Tensor4D, t: number): tf.Tensor4D {
+    return F.forward(clean, alphaBarAt(this.schedule, t), noise);
+  }
+
   /** x̂₀ from ε̂ (§1.3), then thresholded or clipped as configured. [B,H,W,C] → new tensor. */
-  predictOriginal(xt: tf.Tensor4D, eps: tf.Tensor4D, t: number): tf.Tensor4D {
+  predictOriginal(xt: tf.Tensor4D, pred: NoisePrediction | tf.Tensor4D, t: number): tf.Tensor4D {
+    const eps = pred instanceof tf.Tensor ? pred : pred.eps;
     const x0 = F.estimateX0(xt, eps, alphaBarAt(this.schedule, t));
     const c = this.config;
     if (c.thresholding) {
@@ -98,7 +114,7 @@ export class DDPMScheduler {
   step(xt: tf.Tensor4D, pred: NoisePrediction, t: number, tPrev: number, noise: Rng | tf.Tensor4D): tf.Tensor4D {
     if (!(tPrev < t)) throw new Error(`scheduler step from t=${t} to t'=${tPrev}: t' must be smaller`);
     return tf.tidy(() => {
-      const x0 = this.predictOriginal(xt, pred.eps, t);
+      const x0 = this.predictOriginal(xt, pred, t);
       const mean = F.reverseStepMean(x0, xt, alphaBarAt(this.schedule, t), alphaBarAt(this.schedule, tPrev));
       if (t <= 0) return mean;
       const z = noise instanceof tf.Tensor ? noise : (noise.normal(xt.shape) as tf.Tensor4D);

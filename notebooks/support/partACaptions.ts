@@ -2,7 +2,7 @@
  * The Part A notebook's figure captions, built here so the cells show the algorithm and not the
  * strings. Each function returns the caption under one figure (tile captions stay in the cells).
  */
-import type { Denoiser } from '../../lib/models/denoiser';
+import { ddpmScheduleOf, type Denoiser } from '../../lib/models/denoiser';
 import type { PartASettings } from './partAModel';
 
 /** What every caption mentions: the model, the seed, the strided schedule. */
@@ -18,7 +18,7 @@ const about = (c: CaptionContext) => `${c.den.name}; seed ${c.S.seed}`;
 export const short = (p: string): string => p.replace(/^a handwritten /, '');
 
 export function forward(c: CaptionContext, levels: number[]): string {
-  return `The test image noised to t = ${levels.join(', ')} of T = ${c.den.schedule.T} (the course's 250/500/750 of 1000), each with its own ε (seed ${c.S.seed}+i). ${about(c)}.`;
+  return `The test image noised to t = ${levels.join(', ')} of T = ${ddpmScheduleOf(c.den, 'the forward-process caption').T} (the course's 250/500/750 of 1000), each with its own ε (seed ${c.S.seed}+i). ${about(c)}.`;
 }
 
 export function blur(c: CaptionContext, levels: number[], best: Array<{ blur: { sigma: number; kernelSize: number } }>): string {

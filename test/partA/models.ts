@@ -6,12 +6,12 @@
  */
 import { makeOracleDenoiser, oracleMuMap, type OracleClass } from '../../lib/models/oracle';
 import { cosineSchedule, linearSchedule, type NoiseSchedule } from '../../lib/schedulers/schedule';
-import type { Denoiser } from '../../lib/models/denoiser';
+import type { DDPMDenoiser } from '../../lib/models/denoiser';
 import type { VarianceType } from '../../lib/schedulers/ddpm';
 import type { RefModel } from './reference';
 
 export interface ModelPair {
-  den: Denoiser;
+  den: DDPMDenoiser;
   ref: RefModel;
   /** a conditional prompt and a second one */
   p1: string;
