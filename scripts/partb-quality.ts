@@ -27,14 +27,14 @@ import {
   type QualityRow,
 } from '../lib/evaluation/quality';
 import type * as tf from '@tensorflow/tfjs-core';
-import { PARTB_SAMPLER, sampleClass, sampleTime } from '../lib/algorithms/ddpmSampling';
-import { FLOW_SAMPLING_STEPS, sampleFlowClass, sampleFlowTime } from '../lib/algorithms/flowSampling';
-import { fullChainTimesteps, stridedTimesteps, toClean } from '../lib/schedulers/timesteps';
-import type { VarianceType } from '../lib/schedulers/ddpm';
+import { PARTB_SAMPLER } from '../lib/algorithms/ddpmSampling';
+import { FLOW_SAMPLING_STEPS } from '../lib/algorithms/flowSampling';
+import { samplePartB } from '../lib/algorithms/partBSampling';
+import { describeConfig, PARTB_REGISTRY } from '../lib/models/registry';
+import { DDPMScheduler, type VarianceType } from '../lib/schedulers/ddpm';
 import { manifestPath, shippedRunName, shippedWeightsPath, trainCommand, type ShippedModel } from '../lib/weights/shipped';
 import { writeFileAtomic } from '../lib/image/io';
 import { formatTable } from '../lib/display/table';
-import { modelNameOf } from '../lib/weights/headers';
 import { PROJECT_ROOT as REPO_ROOT } from '../lib/paths';
 
 export const SIGMAS = [0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0];
@@ -61,12 +61,6 @@ function readQuality(model: ShippedModel): Record<string, unknown> {
 }
 
 /** The DDPM timestep list of a step count: the full chain (N = T) or strided by T/N, both ending with the step to x₀. */
-function ddpmTimesteps(steps: number, T: number): number[] {
-  if (steps === T) return toClean(fullChainTimesteps(T));
-  if (T % steps !== 0) throw new CliError(`DDPM steps must divide T = ${T} (strided by T/N): got --steps ${steps}`);
-  return toClean(stridedTimesteps(T, { stride: T / steps }));
-}
-
 function addQuality(model: ShippedModel, q: Record<string, unknown>): void {
   const f = manifestPath(model);
   const m = fs.existsSync(f) ? JSON.parse(fs.readFileSync(f, 'utf8')) : { model };
@@ -142,7 +136,7 @@ async function main(): Promise<void> {
     ...(a.clip ? { clipSample: [0, 1] as const } : {}),
   };
   const clfFile = shippedWeightsPath('classifier');
-  const needClf = models.some((m) => m !== 'denoiser');
+  const needClf = models.some((m) => m !== 'classifier' && PARTB_REGISTRY[m].sampling !== null);
   let clf: Classifier | undefined;
   let ref: QualityReference | undefined;
   if (needClf) {
@@ -157,13 +151,14 @@ async function main(): Promise<void> {
   for (const [model, file] of jobs) {
     if (!fs.existsSync(file)) throw new Error(`${file} is missing: run \`${trainCommand(model)}\``);
     const { net, meta } = loadUNetWeights(file);
-    const held = modelNameOf(meta.config) + (meta.config.reflowPairs ? '-reflow' : '');
+    const held = describeConfig(meta.config).name;
     if (held !== model) throw new Error(`${file} holds the ${held} model, not ${model}: pass --models ${held}`);
     const t0 = performance.now();
-    if (model !== 'denoiser') {
-      const classModel = model === 'class' || model === 'flow-class';
-      const flow = model.startsWith('flow-');
-      if (model === 'classifier') continue;
+    const desc = describeConfig(meta.config);
+    const sampling = desc.sampling;
+    if (sampling) {
+      const classModel = desc.numClasses > 0;
+      const T = meta.config.T;
       const n = classModel ? 10 * a['per-digit'] : a.count;
       if (!ref || ref.real.n !== n) {
         const train = loadMnist('train');
@@ -172,27 +167,31 @@ async function main(): Promise<void> {
       }
       const labels = Array.from({ length: n }, (_, i) => i % 10);
       const bySteps: Array<Record<string, unknown>> = [];
-      const defaultSteps = flow ? FLOW_SAMPLING_STEPS : 300;
+      const defaultSteps = sampling.defaultSteps(T);
       for (const steps of a.steps ?? [defaultSteps]) {
         const t1 = performance.now();
         const progress = (i: number, total: number) =>
           (i % 10 === 0 || i === total) && process.stderr.write(`\r${model}: step ${i}/${total}   `);
-        let images: tf.Tensor4D;
-        let samplerText: string;
-        if (flow) {
-          const res = classModel
-            ? sampleFlowClass(net, labels, { seed, steps, guidance: a.guidance, onStep: progress })
-            : sampleFlowTime(net, { count: n, seed, steps, onStep: progress });
-          images = res.images;
-          samplerText = `Euler, ${steps} step${steps === 1 ? '' : 's'}`;
-        } else {
-          const timesteps = ddpmTimesteps(steps, 300);
-          const res = classModel
-            ? sampleClass(net, labels, { seed, guidance: a.guidance, scheduler: sampler, timesteps, onStep: progress })
-            : sampleTime(net, { count: n, seed, scheduler: sampler, timesteps, onStep: progress });
-          images = res.images;
-          samplerText = `DDPM, ${steps === 300 ? 'full chain of 300' : `${steps} strided`} steps, ${describeSampler(sampler)}`;
+        let timesteps: number[];
+        try {
+          timesteps = sampling.grid(steps, T);
+        } catch (e) {
+          throw new CliError(`--steps ${steps}: ${(e as Error).message}`);
         }
+        const scheduler = sampling.scheduler(T, sampler);
+        const res = samplePartB(desc, net, {
+          seed,
+          T,
+          timesteps,
+          ddpmScheduler: sampler,
+          onStep: progress,
+          ...(classModel ? { labels, guidance: a.guidance } : { count: n }),
+        });
+        const images: tf.Tensor4D = res.images;
+        const samplerText =
+          scheduler instanceof DDPMScheduler
+            ? `DDPM, ${sampling.describeSteps(steps, T)}, ${describeSampler(scheduler.config)}`
+            : `Euler, ${steps} step${steps === 1 ? '' : 's'}`;
         process.stderr.write('\n');
         const j = judgeImages(clf!, images, ref);
         images.dispose();
@@ -218,7 +217,7 @@ async function main(): Promise<void> {
           bySteps: merged,
         });
       }
-    } else if (model === 'denoiser') {
+    } else {
       const test = loadMnist('test');
       const n = a['test-images'];
       const mse: Record<string, number> = {};

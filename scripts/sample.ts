@@ -13,16 +13,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../lib/engine';
 import { CliError, ENGINE_OPTION, exitCodeFor, parseCommandLine, seedOption } from '../lib/cli';
 import { loadUNetWeights } from '../lib/models/unetWeights';
-import { sampleClass, sampleTime } from '../lib/algorithms/ddpmSampling';
-import { FLOW_SAMPLING_STEPS, sampleFlowClass, sampleFlowTime } from '../lib/algorithms/flowSampling';
-import { modelNameOf } from '../lib/weights/headers';
+import { samplePartB } from '../lib/algorithms/partBSampling';
+import { FLOW_SAMPLING_STEPS } from '../lib/algorithms/flowSampling';
+import { describeConfig, describeModel, samplingOf } from '../lib/models/registry';
 import { savePng, writeFileAtomic } from '../lib/image/io';
 import { makeGrid, makeGif } from '../lib/display';
 import { shippedWeightsPath } from '../lib/weights/shipped';
 
 const USAGE = `usage: npm run sample -- --model class|flow-class --digit 7 [--count 16] [--guidance 5] [--seed 1] [--out DIR] [--gif]
        npm run sample -- --model time|flow-time [--count 16] [--seed 1] [--out DIR] [--gif]
-       (flow models: [--steps ${FLOW_SAMPLING_STEPS}] Euler steps)
+       [--steps N]: flow models' Euler steps (default ${FLOW_SAMPLING_STEPS}); DDPMs' strided steps, dividing T (default the full chain of T)
 Samples digits from a Part B DDPM or flow model: DIR/sample-000.png … and DIR/grid.png; the same seed gives the same files.`;
 
 const SAMPLE_OPTIONS = {
@@ -32,8 +32,8 @@ const SAMPLE_OPTIONS = {
     integer: true,
     min: 1,
     max: 10000,
-    help: 'flow models: Euler steps from noise to image',
-    defaultHelp: String(FLOW_SAMPLING_STEPS),
+    help: 'steps from noise to image: flow models Euler steps, DDPMs strided steps (must divide T)',
+    defaultHelp: `flow ${FLOW_SAMPLING_STEPS}, DDPM the full chain of T`,
   },
   digit: { type: 'number', integer: true, min: 0, max: 9, help: 'the digit to draw (needed with --model class)' },
   count: { type: 'number', integer: true, min: 1, max: 1024, default: 16, help: 'samples to draw' },
@@ -48,10 +48,8 @@ const SAMPLE_OPTIONS = {
 async function main(): Promise<void> {
   const { values: a } = parseCommandLine(process.argv.slice(2), SAMPLE_OPTIONS, USAGE);
   const model = a.model;
-  const classModel = model === 'class' || model === 'flow-class';
-  if (classModel && a.digit === undefined) throw new CliError(`--model ${model} needs --digit 0..9`);
-  if (a.steps !== undefined && !model.startsWith('flow-'))
-    throw new CliError(`--steps is for the flow models (Euler steps); the DDPM ${model} takes its 300 steps`);
+  const desc = describeModel(model);
+  if (desc.numClasses > 0 && a.digit === undefined) throw new CliError(`--model ${model} needs --digit 0..9`);
   const count = a.count;
   const seed = a.seed;
   const out = a.out ?? path.join('runs', 'samples', model);
@@ -64,31 +62,26 @@ async function main(): Promise<void> {
   checkWritableFolder(out);
   await initEngine({ engine: a.engine });
   const { net, meta } = loadUNetWeights(file);
-  if (modelNameOf(meta.config) !== model) throw new Error(`${file} holds the ${modelNameOf(meta.config)} model, not ${model}`);
-  const frameEvery = a.gif ? 10 : 0;
-  let res;
-  let label: string;
-  const steps = a.steps ?? FLOW_SAMPLING_STEPS;
-  if (model === 'flow-class') {
-    res = sampleFlowClass(net, new Array(count).fill(a.digit!), {
-      seed,
-      guidance: a.guidance,
-      steps,
-      frameEvery: a.gif ? Math.max(1, Math.round(steps / 30)) : 0,
-    });
-    label = `digit ${a.digit}, γ=${a.guidance}, ${steps} Euler steps`;
-  } else if (model === 'flow-time') {
-    res = sampleFlowTime(net, { count, seed, steps, frameEvery: a.gif ? Math.max(1, Math.round(steps / 30)) : 0 });
-    label = `time-conditioned flow, ${steps} Euler steps`;
-  } else if (model === 'class') {
-    const digit = a.digit!;
-    const guidance = a.guidance;
-    res = sampleClass(net, new Array(count).fill(digit), { seed, guidance, frameEvery });
-    label = `digit ${digit}, γ=${guidance}`;
-  } else {
-    res = sampleTime(net, { count, seed, frameEvery });
-    label = 'time-conditioned';
+  const held = describeConfig(meta.config).name;
+  if (held !== model) throw new Error(`${file} holds the ${held} model, not ${model}`);
+  const T = meta.config.T;
+  const sampling = samplingOf(desc);
+  const steps = a.steps ?? sampling.defaultSteps(T);
+  try {
+    sampling.grid(steps, T);
+  } catch (e) {
+    throw new CliError(`--steps ${steps}: ${(e as Error).message}`);
   }
+  // About 30 GIF frames whatever the number of steps (DDPM's 300: every 10th).
+  const frameEvery = a.gif ? Math.max(1, Math.round(steps / 30)) : 0;
+  const res = samplePartB(desc, net, {
+    seed,
+    steps,
+    T,
+    frameEvery,
+    ...(desc.numClasses > 0 ? { labels: new Array(count).fill(a.digit!), guidance: a.guidance } : { count }),
+  });
+  const label = `${desc.numClasses > 0 ? `digit ${a.digit}, γ=${a.guidance}` : desc.title}, ${sampling.describeSteps(steps, T)}`;
   // NaN would be clipped to black: refuse (nothing written) instead.
   const nonFinite = tf.tidy(() => tf.sum(tf.cast(tf.logicalNot(tf.isFinite(res.images)), 'int32')).dataSync()[0]);
   if (nonFinite > 0) {

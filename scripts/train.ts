@@ -21,7 +21,8 @@ import { Classifier } from '../lib/models/classifier';
 import { shippedWeightsPath } from '../lib/weights/shipped';
 import { trainClassifier as fitClassifier } from '../lib/training/classifier';
 import { readTensorFileMeta } from '../lib/weights/tensorFile';
-import { modelNameOf, parseCheckpointHeader, parseUNetHeader, type CheckpointHeader, type PartBModel } from '../lib/weights/headers';
+import { modelNameOf } from '../lib/models/registry';
+import { parseCheckpointHeader, parseUNetHeader, type CheckpointHeader, type PartBModel } from '../lib/weights/headers';
 
 const USAGE = `usage: npm run train -- --model denoiser|time|class|flow-time|flow-class [--preset cpu|reference|course] [--epochs N] [--resume] [--out DIR] [--seed S]
                           [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n] [--engine E]

@@ -7,22 +7,20 @@
  */
 import { fullChainTimesteps, toClean } from '../schedulers/timesteps';
 import { ddpmScheduleOf, type Denoiser } from '../models/denoiser';
-import { mnistDenoiser, type MnistDenoiser } from '../models/mnistDenoiser';
+import { PARTB_REGISTRY } from '../models/registry';
 import type { UNet } from '../models/unet';
-import { cfgPredict } from '../guidance/cfg';
 import { sampleModel, type NoiseEstimator, type SampleOptions, type SampleResult } from './loops';
 import { courseConfig, type DDPMSchedulerConfig } from '../schedulers/ddpm';
+import { samplePartB, type PartBSampleOptions } from './partBSampling';
 
 export type { SampleOptions, SampleResult };
+export { classGuidedEstimator } from './partBSampling';
 
 /** Alg. B.2 line 3 as the spec writes it: x_{t−1} = mean + √β_t z, x̂₀ unclipped. */
 export const ALG_B2_SCHEDULER: DDPMSchedulerConfig = courseConfig('fixed_large');
 
 /** The sampler Part B's figures, notebook and quality table use (measured choice: see the cpu preset). */
 export const PARTB_SAMPLER: DDPMSchedulerConfig = ALG_B2_SCHEDULER;
-
-/** The guidance scale of Alg. B.4 (γ = 5). */
-export const PARTB_GUIDANCE = 5;
 
 /**
  * Alg. B.2 with any noise estimator: x_T ~ N(0,I) (one draw), then for t = T−1 … 0 the scheduler's
@@ -39,31 +37,23 @@ export function ddpmSample(den: Denoiser, estimate: NoiseEstimator, opts: Sample
   });
 }
 
-/**
- * Alg. B.4's guided estimate for a batch of digits (one per sample; γ = 5 in the spec), unconditional
- * = zero class vector; both branches in one batched call (lib/guidance/cfg.ts). Serves DDPM (ε) and
- * flow (velocity) class models alike.
- */
-export function classGuidedEstimator(den: MnistDenoiser, labels: ArrayLike<number>, guidance: number): NoiseEstimator {
-  const g = { cond: den.encodeLabels(labels), uncond: den.encodePrompt(den.emptyPrompt), gamma: guidance };
-  return (xt, t) => cfgPredict(den, xt, t, g);
-}
-
 /** Samples digits from the class-conditioned model (Alg. B.4). @returns images [B,28,28,1] (+ frames). */
 export function sampleClass(
   net: UNet,
   labels: number[],
-  opts: Omit<SampleOptions, 'count'> & { guidance?: number; T?: number },
+  opts: Omit<SampleOptions, 'count' | 'scheduler'> & { guidance?: number; T?: number; scheduler?: DDPMSchedulerConfig },
 ): SampleResult {
-  if (net.config.kind !== 'class') throw new Error(`sampleClass needs the class-conditioned UNet, got the ${net.config.kind} model`);
-  const den = mnistDenoiser(net, { T: opts.T ?? 300 });
-  return ddpmSample(den, classGuidedEstimator(den, labels, opts.guidance ?? PARTB_GUIDANCE), { ...opts, count: labels.length });
+  return samplePartB(PARTB_REGISTRY.class, net, { ...partBOptions(opts), labels, ...(opts.guidance !== undefined ? { guidance: opts.guidance } : {}) });
 }
 
 /** Samples from the time-conditioned model (Alg. B.2). @returns images [count,28,28,1] (+ frames). */
-export function sampleTime(net: UNet, opts: SampleOptions & { T?: number }): SampleResult {
-  if (net.config.kind !== 'time') throw new Error(`sampleTime needs the time-conditioned UNet, got the ${net.config.kind} model`);
-  const den = mnistDenoiser(net, { T: opts.T ?? 300 });
-  const cond = den.encodePrompt(den.neutralPrompt);
-  return ddpmSample(den, (xt, t) => den.predict(xt, t, cond), opts);
+export function sampleTime(net: UNet, opts: Omit<SampleOptions, 'scheduler'> & { T?: number; scheduler?: DDPMSchedulerConfig }): SampleResult {
+  return samplePartB(PARTB_REGISTRY.time, net, { ...partBOptions(opts), count: opts.count });
+}
+
+/** The options of samplePartB from this file's (the DDPM step's settings under their old name). */
+function partBOptions(opts: Omit<SampleOptions, 'count' | 'scheduler'> & { T?: number; scheduler?: DDPMSchedulerConfig }): PartBSampleOptions {
+  const { scheduler, noise, startLevel, ...rest } = opts;
+  if (noise || startLevel !== undefined) throw new Error('sampleClass/sampleTime draw their own noise: use ddpmSample for a given start');
+  return { ...rest, ...(scheduler ? { ddpmScheduler: scheduler } : {}) };
 }

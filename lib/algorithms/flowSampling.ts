@@ -12,7 +12,8 @@ import { mnistFlowDenoiser } from '../models/mnistDenoiser';
 import type { UNet } from '../models/unet';
 import { eulerTimes } from '../schedulers/flowMatching';
 import { sampleModel, type SampleOptions, type SampleResult } from './loops';
-import { classGuidedEstimator, PARTB_GUIDANCE } from './ddpmSampling';
+import { PARTB_REGISTRY } from '../models/registry';
+import { classGuidedEstimator, samplePartB, type PartBSampleOptions } from './partBSampling';
 
 /** Euler steps the figures, notebook, `npm run sample` and the quality table use by default. */
 export const FLOW_SAMPLING_STEPS = 32;
@@ -65,10 +66,7 @@ export function eulerSample(field: VelocityField, opts: FlowSampleOptions): Flow
 
 /** Samples from the time-conditioned flow model. @returns images [count,28,28,1] (+ frames). */
 export function sampleFlowTime(net: UNet, opts: FlowSampleOptions): FlowSampleResult {
-  if (net.config.kind !== 'time') throw new Error(`sampleFlowTime needs the time-conditioned UNet, got the ${net.config.kind} model`);
-  const den = mnistFlowDenoiser(net);
-  const cond = den.encodePrompt(den.neutralPrompt);
-  return sampleModel(den, (x, t) => den.predict(x, t, cond), { ...opts, timesteps: eulerTimes(opts.steps) });
+  return samplePartB(PARTB_REGISTRY['flow-time'], net, flowOptions(opts));
 }
 
 /** Samples digits from the class-conditioned flow model with CFG scale `guidance` (default 5, as Alg. B.4). */
@@ -77,8 +75,11 @@ export function sampleFlowClass(
   labels: number[],
   opts: Omit<FlowSampleOptions, 'count'> & { guidance?: number },
 ): FlowSampleResult {
-  if (net.config.kind !== 'class') throw new Error(`sampleFlowClass needs the class-conditioned UNet, got the ${net.config.kind} model`);
-  const den = mnistFlowDenoiser(net);
-  const estimate = classGuidedEstimator(den, labels, opts.guidance ?? PARTB_GUIDANCE);
-  return sampleModel(den, estimate, { ...opts, count: labels.length, timesteps: eulerTimes(opts.steps) });
+  return samplePartB(PARTB_REGISTRY['flow-class'], net, { ...flowOptions(opts), labels });
+}
+
+function flowOptions(opts: Omit<FlowSampleOptions, 'count'> & { count?: number; guidance?: number }): PartBSampleOptions {
+  const { noise, shape, ...rest } = opts;
+  if (noise || shape) throw new Error('sampleFlowTime/sampleFlowClass draw their own noise: use eulerSample for a given start');
+  return rest;
 }

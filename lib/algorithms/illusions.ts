@@ -1,7 +1,8 @@
 /**
- * Optical illusions by combining noise estimates (SPEC §1.8–1.9): visual anagrams (Visual
- * Anagrams, Geng et al.) and hybrid images (factorized diffusion). Each builds a noise estimator
- * from CFG estimates and runs the loop of lib/algorithms/loops.ts. Images are NHWC [B,H,W,C].
+ * Optical illusions by combining model predictions (SPEC §1.8–1.9; SPEC-flow §3.3–3.4): visual
+ * anagrams (Visual Anagrams, Geng et al.) and hybrid images (factorized diffusion). Each builds an
+ * estimator from CFG estimates and runs the one loop of lib/algorithms/loops.ts, so each serves DDPM
+ * models (on ε̂) and flow models (on the velocity) alike. Images are NHWC [B,H,W,C].
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -14,23 +15,32 @@ import {
   type PromptLike,
 } from '../models/denoiser';
 import { cfgNoise } from '../guidance/cfg';
-import { flipVertical, gaussianBlur, gaussianKernel1d, highPass, scaledBlur, type BlurOptions } from '../image/filters';
+import { gaussianBlur, gaussianKernel1d, highPass, scaledBlur, type BlurOptions } from '../image/filters';
+import { VIEWS, type View } from '../image/views';
 import { denoiseLoop, fromNoise, type CfgOptions, type NoiseEstimator } from './loops';
 
 // ---------------------------------------------------------------------------------------------
 // 1.8 Visual anagrams
 
 /**
- * The anagram's noise estimate at x_t: ε₁ = CFG(x_t, p₁), ε₂ = flip(CFG(flip(x_t), p₂)),
- * ε = (ε₁ + ε₂)/2. Variance (learned-range models): the two branches' conditional variance
- * channels, the second flipped back, are averaged, as the Visual Anagrams code averages its
- * inverse-viewed variances (the spec leaves it open; the log-variance is affine in v, so this
- * equals averaging the log-variances). The four model calls are one batch with predictMany.
+ * The anagram's estimate at x_t: ε₁ = CFG(x_t, p₁), ε₂ = view⁻¹(CFG(view(x_t), p₂)),
+ * ε = (ε₁ + ε₂)/2 (SPEC §1.8 with the vertical flip; SPEC-flow §3.3 with the 180° rotation, on the
+ * velocity). Variance (learned-range models): the two branches' conditional variance channels, the
+ * second mapped back, are averaged, as the Visual Anagrams code averages its inverse-viewed
+ * variances (the spec leaves it open; the log-variance is affine in v, so this equals averaging the
+ * log-variances). The four model calls are one batch with predictMany.
  */
-export function anagramEstimator(den: Denoiser, c1: CondHandle, c2: CondHandle, u: CondHandle, gamma: number): NoiseEstimator {
+export function anagramEstimator(
+  den: Denoiser,
+  c1: CondHandle,
+  c2: CondHandle,
+  u: CondHandle,
+  gamma: number,
+  view: View = VIEWS.flip,
+): NoiseEstimator {
   return (xt, t) =>
     tidyPrediction(() => {
-      const xf = flipVertical(xt);
+      const xf = view.view(xt);
       const [a1, a0, b1, b0] = predictAll(
         den,
         [
@@ -42,26 +52,27 @@ export function anagramEstimator(den: Denoiser, c1: CondHandle, c2: CondHandle, 
         t,
       );
       const e1 = cfgNoise(a0.eps, a1.eps, gamma);
-      const e2 = flipVertical(cfgNoise(b0.eps, b1.eps, gamma));
+      const e2 = view.inverse(cfgNoise(b0.eps, b1.eps, gamma));
       const out: Prediction = { eps: tf.div(tf.add(e1, e2), 2) as tf.Tensor4D };
-      if (a1.variance && b1.variance) out.variance = tf.div(tf.add(a1.variance, flipVertical(b1.variance)), 2) as tf.Tensor4D;
+      if (a1.variance && b1.variance) out.variance = tf.div(tf.add(a1.variance, view.inverse(b1.variance)), 2) as tf.Tensor4D;
       return out;
     });
 }
 
 /**
  * §1.8 visual_anagrams from pure noise: the loop with anagramEstimator.
- * @param p1 prompt seen upright; @param p2 prompt seen flipped
- * @returns [n,H,W,C] upright. Draws: starting noise, then one ε per step.
+ * @param p1 prompt seen upright; @param p2 prompt seen through the view
+ * @param opts.view the transform (lib/image/views.ts), default the vertical flip of SPEC §1.8
+ * @returns [n,H,W,C] upright. Draws: starting noise, then one ε per DDPM step.
  */
 export function visualAnagrams(
   den: Denoiser,
   p1: PromptLike,
   p2: PromptLike,
-  opts: Omit<CfgOptions, 'prompt'> & { n?: number },
+  opts: Omit<CfgOptions, 'prompt'> & { n?: number; view?: View },
 ): tf.Tensor4D {
   const u = resolvePrompt(den, opts.uncondPrompt ?? den.emptyPrompt);
-  const estimate = anagramEstimator(den, resolvePrompt(den, p1), resolvePrompt(den, p2), u, opts.gamma ?? 7);
+  const estimate = anagramEstimator(den, resolvePrompt(den, p1), resolvePrompt(den, p2), u, opts.gamma ?? 7, opts.view);
   return fromNoise(den, opts.n ?? 1, opts.rng, (x) => denoiseLoop(den, x, 0, estimate, opts, 'visualAnagrams'));
 }
 

@@ -29,7 +29,7 @@ import { makeGrid, type GridOptions } from './grid';
 import { isNotebook, sendDisplay, escapeXml, showCaption, terminalNote } from './notebook';
 import { registerFigure, checkFigureId, type FigureMeta, type TileFiles, type AnagramTile, type HybridTile } from './registry';
 import { tensorToPng } from '../image/io';
-import { flipVertical } from '../image/filters';
+import { flipVertical } from '../image/views';
 
 /** One visual anagram: the image as generated (upright), and the prompt each orientation shows. */
 export interface AnagramItem {

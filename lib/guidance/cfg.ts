@@ -1,6 +1,12 @@
 /**
- * Classifier-free guidance, written once (Eq. A.4 / Alg. B.4): ε = ε_u + γ (ε_c − ε_u). Part A's
- * loops, Part B's class-conditioned sampling and DeepFloyd IF's pipeline all call these.
+ * Classifier-free guidance, written once for both families (docs/equations.md, A.4): Part A's
+ * loops, Part B's class-conditioned sampling (DDPM and flow) and DeepFloyd IF's pipeline call these.
+ *
+ * The two conventions, stated once:
+ * - the DDPM course (SPEC Eq. A.4, Alg. B.4): ε = ε_u + γ (ε_c − ε_u), γ = 1 the conditional
+ *   prediction; this file's `gamma` is this γ, for ε and for the velocity alike;
+ * - the flow course (SPEC-flow, Conventions): v = v_c + w (v_c − v_u), w = 0 the conditional
+ *   velocity. The two agree when γ = w + 1: flowGuidanceScale(w) gives the γ of a course w.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -20,6 +26,12 @@ import {
  */
 export function cfgNoise(epsUncond: tf.Tensor4D, epsCond: tf.Tensor4D, gamma: number): tf.Tensor4D {
   return tf.tidy(() => tf.add(epsUncond, tf.mul(tf.sub(epsCond, epsUncond), gamma)) as tf.Tensor4D);
+}
+
+/** The γ of this file for the flow course's guidance weight w (v = v_c + w (v_c − v_u)): γ = w + 1. */
+export function flowGuidanceScale(w: number): number {
+  if (!Number.isFinite(w)) throw new Error(`guidance weight w must be a finite number, got ${w}`);
+  return w + 1;
 }
 
 /**

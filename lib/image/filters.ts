@@ -95,7 +95,3 @@ export function highPass(x: tf.Tensor4D, opts: BlurOptions): tf.Tensor4D {
   return tf.tidy(() => tf.sub(x, gaussianBlur(x, opts)) as tf.Tensor4D);
 }
 
-/** Vertical flip (upside down, along H), the anagram view of SPEC §1.8 (not a 180° rotation). */
-export function flipVertical(x: tf.Tensor4D): tf.Tensor4D {
-  return tf.tidy(() => tf.reverse(x, 1) as tf.Tensor4D);
-}

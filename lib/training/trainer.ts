@@ -24,8 +24,8 @@ import { UNet } from '../models/unet';
 import { timeInputs, oneHot } from '../models/conditioning';
 import { flowInterpolate, flowTimeInputs, flowVelocityTarget } from '../schedulers/flowMatching';
 import { assignTensors, storedTensors, unetConfigOf } from '../models/unetWeights';
+import { modelParts } from '../models/registry';
 import {
-  modelParts,
   parseCheckpointHeader,
   type CheckpointHeader,
   type PartBModel,

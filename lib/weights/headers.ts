@@ -15,17 +15,11 @@ export type PartBModel = UNetKind | 'flow-time' | 'flow-class';
 
 export const PARTB_MODELS: readonly PartBModel[] = ['denoiser', 'time', 'class', 'flow-time', 'flow-class'];
 
-/** The network and objective a model name stands for ('flow-time' → the time UNet trained on velocities). */
-export function modelParts(name: PartBModel): { kind: UNetKind; objective: Objective } {
-  if (name === 'flow-time') return { kind: 'time', objective: 'flow' };
-  if (name === 'flow-class') return { kind: 'class', objective: 'flow' };
-  return { kind: name, objective: 'ddpm' };
-}
+/** The UNet kinds a header may name. */
+export const UNET_KINDS: readonly UNetKind[] = ['denoiser', 'time', 'class'];
 
-/** The model name of a run's config (files written before flow matching have no objective: DDPM). */
-export function modelNameOf(c: Pick<TrainConfig, 'model' | 'objective'>): PartBModel {
-  return c.objective === 'flow' ? (`flow-${c.model}` as PartBModel) : c.model;
-}
+/** The objectives a header may name. */
+export const OBJECTIVES: readonly Objective[] = ['ddpm', 'flow'];
 
 /** Everything that defines a Part B training run (stored in every checkpoint and weights file). */
 export interface TrainConfig {
@@ -121,16 +115,17 @@ function isObj(v: unknown): v is Record<string, unknown> {
 export function parseTrainConfig(v: unknown, file: string): TrainConfig {
   const bad = (why: string) => new Error(`${file}: header config ${why}; the file was not written by this project's trainer`);
   if (!isObj(v)) throw bad('is missing');
-  if (v.model !== 'denoiser' && v.model !== 'time' && v.model !== 'class') throw bad(`model ${JSON.stringify(v.model)} is not denoiser, time or class`);
-  if (v.objective !== undefined && v.objective !== 'ddpm' && v.objective !== 'flow') throw bad(`objective ${JSON.stringify(v.objective)} is not ddpm or flow`);
-  if (v.objective === 'flow' && v.model === 'denoiser') throw bad('pairs the flow objective with the denoiser, which has no time input');
+  if (!UNET_KINDS.includes(v.model as UNetKind)) throw bad(`model ${JSON.stringify(v.model)} is not ${UNET_KINDS.join(', ')}`);
+  if (v.objective !== undefined && !OBJECTIVES.includes(v.objective as Objective)) throw bad(`objective ${JSON.stringify(v.objective)} is not ${OBJECTIVES.join(' or ')}`);
+  // The flow objective needs a time input (lib/models/registry.ts: no flow model has the denoiser's network).
+  if (v.objective === OBJECTIVES[1] && v.model === UNET_KINDS[0]) throw bad('pairs the flow objective with the denoiser, which has no time input');
   // A loader needs the model, D and T; the run's other numbers, when present, must be sane too.
   for (const k of ['D', 'T', 'batch', 'epochs'] as const) {
     const optional = k === 'batch' || k === 'epochs';
     if (optional && v[k] === undefined) continue;
     if (!(Number.isInteger(v[k]) && (v[k] as number) > 0)) throw bad(`${k} ${JSON.stringify(v[k])} is not a positive integer`);
   }
-  if (v.timeConditioning !== undefined && v.timeConditioning !== 'additive' && v.timeConditioning !== 'multiplicative')
+  if (v.timeConditioning !== undefined && !['additive', 'multiplicative'].includes(v.timeConditioning as string))
     throw bad(`timeConditioning ${JSON.stringify(v.timeConditioning)} is not additive or multiplicative`);
   return v as unknown as TrainConfig;
 }

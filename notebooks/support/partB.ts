@@ -11,11 +11,11 @@ import { addNoise } from '../../lib/schedulers/formulas';
 import { Rng } from '../../lib/tensor/random';
 import { loadMnist, type MnistSet } from '../../lib/data/mnist';
 import { Trainer, presetConfig, type TrainConfig } from '../../lib/training/trainer';
-import { sampleClass, sampleTime } from '../../lib/algorithms/ddpmSampling';
+import { samplePartB } from '../../lib/algorithms/partBSampling';
+import { describeModel, modelNameOf } from '../../lib/models/registry';
 import { loadUNetWeights } from '../../lib/models/unetWeights';
-import { modelNameOf, type PartBModel, type WeightsHeader } from '../../lib/weights/headers';
+import type { PartBModel, WeightsHeader } from '../../lib/weights/headers';
 import type { UNet } from '../../lib/models/unet';
-import { FLOW_SAMPLING_STEPS, sampleFlowClass, sampleFlowTime } from '../../lib/algorithms/flowSampling';
 import { shippedWeightsPath, trainCommand } from '../../lib/weights/shipped';
 import { setting } from '../../lib/config';
 import { PROJECT_ROOT as REPO_ROOT, runsDir } from '../../lib/paths';
@@ -68,26 +68,26 @@ export async function retrain(
   const data = opts.data ?? loadMnist('train');
   const spe = tr.stepsPerEpoch(data.count);
   const dir = opts.outDir ?? path.join(NOTEBOOK_RUNS, `${model}-${preset}`);
+  const desc = describeModel(model);
   const live = liveTraining({
     id: `retrain-${model}`,
     title: `Training the ${model} model (${preset})`,
-    yLabel: model === 'denoiser' ? 'L2 loss' : model.startsWith('flow-') ? 'L2 loss on the velocity' : 'L2 loss on ε',
+    yLabel: desc.lossLabel,
     total: spe * c.epochs,
     label: `training ${model} (${preset})`,
     epochs: c.epochs,
-    gridTitle:
-      model === 'denoiser'
-        ? `Denoiser (σ = ${c.sigma}) on 8 test digits`
-        : model === 'time' || model === 'flow-time'
-          ? 'Time-conditioned samples'
-          : 'Class-conditioned samples (γ = 5)',
+    gridTitle: !desc.sampling
+      ? `Denoiser (σ = ${c.sigma}) on 8 test digits`
+      : desc.numClasses === 0
+        ? 'Time-conditioned samples'
+        : `Class-conditioned samples (γ = ${desc.sampling.guidance})`,
   });
   const sampleSeed = seed + 1000; // the same noise every epoch, so the grids show the model changing
   // The denoiser's preview: 8 fixed digits and one fixed noise draw (made only when shown).
   let clean: tf.Tensor4D | undefined;
   let noisy: tf.Tensor4D | undefined;
   try {
-    if (live.inNotebook && model === 'denoiser') {
+    if (live.inNotebook && !desc.sampling) {
       const d = opts.previewData ?? loadMnist('test');
       const n = Math.min(8, d.count);
       clean = tf.tensor4d(d.images.slice(0, n * 784), [n, 28, 28, 1]);
@@ -101,7 +101,7 @@ export async function retrain(
         const epochLosses = tr.state.losses.slice(ends.length > 1 ? ends[ends.length - 2] : 0);
         const mean = epochLosses.reduce((s, v) => s + v, 0) / Math.max(1, epochLosses.length);
         const caption = `step ${tr.state.step}, epoch mean loss ${mean.toFixed(4)}${tr.ema ? ', EMA weights' : ''}`;
-        if (model === 'denoiser') {
+        if (!desc.sampling) {
           const out = denoise(net, noisy!);
           try {
             const n = out.shape[0];
@@ -113,17 +113,11 @@ export async function retrain(
           return;
         }
         const labels = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-        const steps = FLOW_SAMPLING_STEPS;
-        const r =
-          model === 'time'
-            ? sampleTime(net, { count: 16, seed: sampleSeed, T: c.T })
-            : model === 'flow-time'
-              ? sampleFlowTime(net, { count: 16, seed: sampleSeed, steps })
-              : model === 'flow-class'
-                ? sampleFlowClass(net, labels, { seed: sampleSeed, guidance: 5, steps })
-                : sampleClass(net, labels, { seed: sampleSeed, guidance: 5, T: c.T });
+        const classes = desc.numClasses > 0;
+        // Flow previews at the quality table's 32 Euler steps; DDPMs at their full chain of T.
+        const r = samplePartB(desc, net, { seed: sampleSeed, T: c.T, ...(classes ? { labels } : { count: 16 }) });
         try {
-          const grid = model === 'time' || model === 'flow-time' ? { cols: 8 } : { cols: 10, captions: labels.map(String) };
+          const grid = classes ? { cols: 10, captions: labels.map(String) } : { cols: 8 };
           await live.epoch(epoch, r.images, caption, grid);
         } finally {
           r.images.dispose();

@@ -23,7 +23,8 @@ import { classGuidedVelocity, eulerSample, sampleFlowTime, timeVelocity, type Ve
 import { UNet } from '../../lib/models/unet';
 import { Trainer, presetConfig, trainingLoss } from '../../lib/training/trainer';
 import { loadReflowPairs, makeReflowPairs, saveReflowPairs } from '../../lib/training/reflow';
-import { modelNameOf, parseTrainConfig } from '../../lib/weights/headers';
+import { parseTrainConfig } from '../../lib/weights/headers';
+import { modelNameOf } from '../../lib/models/registry';
 import { fakeData, mulberry32 } from '../helpers';
 
 const before = async () => initEngine({ quiet: true });

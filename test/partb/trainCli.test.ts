@@ -226,16 +226,16 @@ test('flow models: train writes velocity-trained weights; reflow makes pairs fro
   const more = train(['--model', 'flow-time', '--resume', '--out', rf, '--epochs', '2']);
   assert.equal(more.status, 0, more.stderr);
   assert.equal(finalLosses(rf).length, 4, '2 epochs of 2 steps on the same pairs');
-  // Sampling: a flow model with --steps; --steps is refused for a DDPM; a model/weights mismatch is named.
+  // Sampling: a flow model with --steps; a DDPM's --steps must divide its T; a model/weights mismatch is named.
   const sampleScript = path.resolve(__dirname, '..', '..', 'scripts', 'sample.js');
   const sample = (...a: string[]) => spawnSync(process.execPath, [sampleScript, ...a], { encoding: 'utf8', env, timeout: 120_000 });
   const dir = path.join(root, 'samples');
   const s = sample('--model', 'flow-time', '--weights', path.join(out, 'final.weights'), '--steps', '3', '--count', '2', '--out', dir);
   assert.equal(s.status, 0, s.stderr);
   assert.deepEqual(fs.readdirSync(dir).sort(), ['grid.png', 'sample-000.png', 'sample-001.png']);
-  const ddpm = sample('--model', 'time', '--steps', '3', '--out', dir);
+  const ddpm = sample('--model', 'time', '--steps', '7', '--out', dir);
   assert.equal(ddpm.status, 2);
-  assert.match(ddpm.stderr, /--steps is for the flow models/);
+  assert.match(ddpm.stderr, /--steps 7: DDPM steps must divide T = 300/);
   const wrong = sample('--model', 'time', '--weights', path.join(out, 'final.weights'), '--out', dir);
   assert.notEqual(wrong.status, 0);
   assert.match(wrong.stderr, /holds the flow-time model, not time/);
