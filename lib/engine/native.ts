@@ -25,7 +25,11 @@ import { setting } from '../config';
 import { projectPath } from '../paths';
 import { levers } from './levers';
 
-/** The addon's functions (native/src/addon.cc). */
+/**
+ * The addon's functions (native/src/addon.cc). Each throws one line "diffusion_native.<fn>: …"
+ * for arguments it cannot take (a wrong count, type or length, a number that is not a whole
+ * number in range, sizes whose arithmetic overflows) instead of reading or writing past them.
+ */
 export interface NativeAddon {
   /** op 0: y = conv(x, w [+ bias], relu?); 1: dx from dy and w; 2: dw from x and dy. geom: see addon.cc. */
   conv(op: 0 | 1 | 2, a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, geom: Int32Array, act: 0 | 1): void;
@@ -67,6 +71,8 @@ export interface NativeAddon {
   threads(): number;
   version(): string;
   cachedPrimitives(): number;
+  /** The most primitives the cache keeps (the least recently used go first). */
+  cacheCapacity(): number;
   clearCache(): void;
 }
 
@@ -197,14 +203,25 @@ function convInfo(
   );
 }
 
-/** Whether oneDNN can take this convolution: NHWC float32, no empty dimension, pads oneDNN accepts. */
-function supported(info: backend_util.Conv2DInfo, dataFormat: string, ...ts: TensorInfo[]): boolean {
+/**
+ * Whether the addon takes this convolution (op 0 forward, 1 dx, 2 dW), as its checks in addon.cc
+ * do: NHWC float32, no empty dimension, pads from 0 to the dilated filter's extent − 1, the
+ * output size that of the input (TF.js's 'ceil' or 'round' rounding can give one more), and not
+ * a 1×1 strided dW, which oneDNN 2.6.3 gets wrong (it writes out of bounds). Others fall back.
+ */
+function supported(op: 0 | 1 | 2, info: backend_util.Conv2DInfo, dataFormat: string, ...ts: TensorInfo[]): boolean {
   if (dataFormat !== 'NHWC' && dataFormat !== 'channelsLast') return false;
   if (ts.some((t) => t.dtype !== 'float32')) return false;
   const g = geometry(info);
   if (g.subarray(0, 13).some((v) => v < 1)) return false;
-  const { top, left, bottom, right } = info.padInfo;
-  return top >= 0 && left >= 0 && bottom >= 0 && right >= 0;
+  const [, h, w, , ho, wo, , fh, fw, sh, sw, dh, dw, top, left, bottom, right] = g;
+  const extH = (fh - 1) * dh + 1;
+  const extW = (fw - 1) * dw + 1;
+  const padsOk = [top, bottom].every((p) => p >= 0 && p < extH) && [left, right].every((p) => p >= 0 && p < extW);
+  const spanH = h + top + bottom - extH;
+  const spanW = w + left + right - extW;
+  if (!padsOk || spanH < 0 || spanW < 0 || Math.floor(spanH / sh) + 1 !== ho || Math.floor(spanW / sw) + 1 !== wo) return false;
+  return !(op === 2 && fh === 1 && fw === 1 && (sh > 1 || sw > 1));
 }
 
 type Args = { inputs: Record<string, TensorInfo>; backend: object; attrs: NamedAttrMap };
@@ -227,7 +244,7 @@ function nativeKernels(backendName: 'wasm' | 'cpu', addon: NativeAddon, fallback
     if (!levers().native || preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return fall(name, args);
     const info = convInfo(x.shape, filter.shape, attrs);
     if (
-      !supported(info, attrs.dataFormat, x, filter) ||
+      !supported(0, info, attrs.dataFormat, x, filter) ||
       (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== info.outChannels))
     )
       return fall(name, args);
@@ -247,7 +264,7 @@ function nativeKernels(backendName: 'wasm' | 'cpu', addon: NativeAddon, fallback
     const xShape = op === 1 ? attrs.inputShape : inputs.x.shape;
     const filterShape = op === 1 ? inputs.filter.shape : attrs.filterShape;
     const info = convInfo(xShape, filterShape, attrs);
-    if (!supported(info, attrs.dataFormat, a, b)) return fall(name, args);
+    if (!supported(op, info, attrs.dataFormat, a, b)) return fall(name, args);
     const out = access.output(backend, [...(op === 1 ? xShape : filterShape)]);
     addon.conv(op, access.read(backend, a), access.read(backend, b), null, out.view, geometry(info), 0);
     return out.info;

@@ -313,6 +313,12 @@ export interface BatchNormTrainResult {
  * forward and its gradient alike) picks the fewer-pass statistics and gradient kernels.
  */
 export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): BatchNormTrainResult {
+  // Batch statistics of no values are undefined (the kernels would divide by zero, and read a
+  // first row that is not there): refused here, the same on every engine.
+  if (x.rank !== 4 || x.shape[0] * x.shape[1] * x.shape[2] === 0)
+    throw new Error(
+      `batchNormTrain: x has shape [${x.shape.join(',')}], but training-mode BatchNorm needs [B,H,W,C] with at least one value per channel`,
+    );
   if (!fused()) {
     return tf.tidy(() => {
       const { mean, variance } = tf.moments(x, [0, 1, 2]);

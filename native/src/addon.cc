@@ -14,11 +14,21 @@
 //   bnStats(x, C, mean, variance), bnApply(x, C, mean, invStd, gamma, beta, y),
 //   bnGrad(dy, x, C, mean, invStd, gamma, dx, dgamma, dbeta)   training BatchNorm over [rows, C]
 //   copyChunks(src, srcStride, srcOff, dst, dstStride, dstOff, chunk, outer)   strided copies (Concat, SplitV)
-//   setThreads(n), threads(), version(), cachedPrimitives(), clearCache()
+//   setThreads(n), threads(), version(), cachedPrimitives(), cacheCapacity(), clearCache()
+//
+// Every call with bad arguments throws one JS error "diffusion_native.<function>: <why>" (see
+// Call below): a wrong argument count, a value of the wrong type, a number that is not a whole
+// number in range, arrays that do not hold what the sizes say, sizes whose products overflow.
 #include <napi.h>
 #include <omp.h>
 
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <initializer_list>
+#include <list>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -72,7 +82,44 @@ struct Entry {
   bool hasBias = false;
 };
 
-std::unordered_map<std::string, std::unique_ptr<Entry>> cache;
+// The primitives, least recently used first out once there are kCacheCapacity: each holds
+// oneDNN's kernel and its filter scratch (about 80 KB for the Part B UNet's layers), so an
+// unbounded cache grows with every distinct shape a caller makes (5,000 shapes: 390 MB). The
+// Part B UNet needs a few dozen per batch size.
+constexpr size_t kCacheCapacity = 256;
+
+class PrimitiveCache {
+ public:
+  // The entry for key, made by build() when absent; it becomes the most recently used.
+  template <typename F>
+  Entry& Get(const std::string& key, F build) {
+    auto it = map_.find(key);
+    if (it != map_.end()) {
+      order_.splice(order_.begin(), order_, it->second.second);
+      return *it->second.first;
+    }
+    std::unique_ptr<Entry> e = build();  // may throw: nothing is inserted then
+    order_.push_front(key);
+    Entry& ref = *e;
+    map_.emplace(key, std::make_pair(std::move(e), order_.begin()));
+    while (map_.size() > kCacheCapacity) {
+      map_.erase(order_.back());
+      order_.pop_back();
+    }
+    return ref;
+  }
+  size_t Size() const { return map_.size(); }
+  void Clear() {
+    map_.clear();
+    order_.clear();
+  }
+
+ private:
+  std::list<std::string> order_;  // most recently used first
+  std::unordered_map<std::string, std::pair<std::unique_ptr<Entry>, std::list<std::string>::iterator>> map_;
+};
+
+PrimitiveCache cache;
 
 memory::desc Md(const memory::dims& d, tag t) { return memory::desc(d, dt::f32, t); }
 
@@ -166,63 +213,219 @@ std::string Key(Op op, const Geom& g, bool bias, int act) {
   return k.str();
 }
 
-// A float32 view's data pointer and length, or an error message.
-bool F32(const Napi::Value& v, float** data, size_t* len) {
-  if (!v.IsTypedArray()) return false;
-  auto ta = v.As<Napi::TypedArray>();
-  if (ta.TypedArrayType() != napi_float32_array) return false;
-  auto f = v.As<Napi::Float32Array>();
-  *data = f.Data();
-  *len = f.ElementLength();
+// ---------------------------------------------------------------------------------------------
+// Argument checks. Every exported function reads its arguments through one Call, which checks
+// each value's type and range before reading it and throws the call's one JS error at the first
+// bad one. Nothing else may throw: with NAPI_DISABLE_CPP_EXCEPTIONS a napi read of the wrong type
+// (As<Number>() on a string, say) leaves an exception pending, and throwing a second one aborts
+// the process ("FATAL ERROR: Error::ThrowAsJavaScriptException napi_throw"). So no accessor runs
+// on a value whose type was not checked first, and after a failure every read just returns false.
+
+// The largest whole number a double holds exactly: the bound of every size and offset read.
+constexpr int64_t kMaxWhole = int64_t(1) << 53;
+// setThreads' bound: OpenMP aborts the process when it cannot create a thread it was told to.
+constexpr int64_t kMaxThreads = 256;
+
+std::string Describe(const Napi::Value& v) {
+  switch (v.Type()) {
+    case napi_undefined:
+      return "undefined";
+    case napi_null:
+      return "null";
+    case napi_boolean:
+      return "a boolean";
+    case napi_number: {
+      // About as JavaScript writes it: NaN, Infinity, whole numbers in full, others in the fewest
+      // digits that read back as the same double (1.9, not 1.8999999999999999).
+      const double d = v.As<Napi::Number>().DoubleValue();
+      if (std::isnan(d)) return "NaN";
+      if (std::isinf(d)) return d > 0 ? "Infinity" : "-Infinity";
+      char buf[64];
+      if (d == std::floor(d) && std::fabs(d) < 1e21) {
+        std::snprintf(buf, sizeof buf, "%.0f", d);
+        return buf;
+      }
+      for (int digits = 1; digits <= 17; digits++) {
+        std::snprintf(buf, sizeof buf, "%.*g", digits, d);
+        if (std::strtod(buf, nullptr) == d) break;
+      }
+      return buf;
+    }
+    case napi_string:
+      return "a string";
+    case napi_symbol:
+      return "a symbol";
+    case napi_function:
+      return "a function";
+    case napi_bigint:
+      return "a bigint";
+    default:
+      break;
+  }
+  if (v.IsTypedArray()) {
+    auto ta = v.As<Napi::TypedArray>();
+    const char* kind = ta.TypedArrayType() == napi_float32_array ? "Float32Array" : ta.TypedArrayType() == napi_int32_array ? "Int32Array" : "typed array of another type";
+    return std::string("a ") + kind + " of " + std::to_string(ta.ElementLength());
+  }
+  if (v.IsArray()) return "an Array";
+  return "an object";
+}
+
+class Call {
+ public:
+  Call(const Napi::CallbackInfo& info, const char* fn, size_t nargs, const char* signature) : info_(info), env_(info.Env()), fn_(fn) {
+    if (info.Length() != nargs)
+      Fail("expected " + std::to_string(nargs) + " argument" + (nargs == 1 ? "" : "s") + " " + signature + ", got " + std::to_string(info.Length()));
+  }
+  bool ok() const { return !failed_; }
+  Napi::Value Undefined() const { return env_.Undefined(); }
+  const Napi::CallbackInfo& info() const { return info_; }
+
+  // Throws "diffusion_native.<fn>: <why>" unless this call already threw; returns false.
+  bool Fail(const std::string& why) {
+    if (failed_) return false;
+    failed_ = true;
+    if (!env_.IsExceptionPending()) Napi::Error::New(env_, std::string("diffusion_native.") + fn_ + ": " + why).ThrowAsJavaScriptException();
+    return false;
+  }
+
+  // A whole number in [lo, hi] (hi ≤ 2^53): NaN, ±Infinity, 1.9 and 2^32 are refused, not rounded or wrapped.
+  bool Int(size_t at, const char* name, int64_t lo, int64_t hi, int64_t* out) {
+    if (failed_) return false;
+    const Napi::Value v = info_[at];
+    if (!v.IsNumber()) return Fail(std::string(name) + " must be a number, got " + Describe(v));
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= double(lo) && d <= double(hi)) || d != std::floor(d))
+      return Fail(std::string(name) + " must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi) + ", got " + Describe(v));
+    *out = int64_t(d);
+    return true;
+  }
+
+  // A Float32Array of any length.
+  bool Floats(size_t at, const char* name, float** data, size_t* len) {
+    if (failed_) return false;
+    const Napi::Value v = info_[at];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      return Fail(std::string(name) + " must be a Float32Array, got " + Describe(v));
+    auto f = v.As<Napi::Float32Array>();
+    *data = f.Data();
+    *len = f.ElementLength();
+    return true;
+  }
+
+  // A Float32Array of exactly `want` values.
+  bool Floats(size_t at, const char* name, size_t want, float** data) {
+    size_t len = 0;
+    if (!Floats(at, name, data, &len)) return false;
+    if (len != want) return Fail(std::string(name) + " must be a Float32Array of " + std::to_string(want) + " values, got " + std::to_string(len));
+    return true;
+  }
+
+  // An Int32Array of exactly `want` values.
+  bool Ints(size_t at, const char* name, size_t want, const int32_t** data) {
+    if (failed_) return false;
+    const Napi::Value v = info_[at];
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+      return Fail(std::string(name) + " must be an Int32Array, got " + Describe(v));
+    auto a = v.As<Napi::Int32Array>();
+    if (a.ElementLength() != want) return Fail(std::string(name) + " must hold " + std::to_string(want) + " numbers, got " + std::to_string(a.ElementLength()));
+    *data = a.Data();
+    return true;
+  }
+
+ private:
+  const Napi::CallbackInfo& info_;
+  Napi::Env env_;
+  const char* fn_;
+  bool failed_ = false;
+};
+
+// a·b and a + b in uint64, false on overflow.
+bool Mul(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_overflow(a, b, out); }
+bool Add(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_add_overflow(a, b, out); }
+
+// The product of dims, false on overflow.
+bool Product(std::initializer_list<int64_t> dims, uint64_t* out) {
+  uint64_t p = 1;
+  for (int64_t d : dims)
+    if (d < 0 || !Mul(p, uint64_t(d), &p)) return false;
+  *out = p;
   return true;
 }
 
-Napi::Value Conv(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto fail = [&](const std::string& m) {
-    Napi::Error::New(env, "diffusion_native.conv: " + m).ThrowAsJavaScriptException();
-    return env.Undefined();
-  };
-  if (info.Length() != 7) return fail("expected 7 arguments (op, a, b, bias, out, geom, activation)");
-  int op = info[0].As<Napi::Number>().Int32Value();
-  if (op < 0 || op > 2) return fail("op must be 0, 1 or 2");
-  float *a, *b, *out, *bias = nullptr;
-  size_t na, nb, nout, nbias = 0;
-  if (!F32(info[1], &a, &na) || !F32(info[2], &b, &nb) || !F32(info[4], &out, &nout)) return fail("a, b and out must be Float32Arrays");
-  if (!info[3].IsNull() && !info[3].IsUndefined() && !F32(info[3], &bias, &nbias)) return fail("bias must be a Float32Array or null");
-  if (!info[5].IsTypedArray() || info[5].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array) return fail("geom must be an Int32Array");
-  auto gv = info[5].As<Napi::Int32Array>();
-  if (gv.ElementLength() != 17) return fail("geom must hold 17 numbers");
-  Geom g;
-  std::memcpy(&g, gv.Data(), sizeof(int) * 17);
-  const int* gi = &g.n;
+// Why a geometry cannot be a convolution ("" when it can): positive sizes, strides and dilations;
+// pads from 0 to the dilated kernel's extent − 1 (all TF.js makes); Ho and Wo the output sizes
+// of H and W; element counts that fit 64 bits. All in int64, so nothing here overflows.
+std::string GeometryError(const Geom& g, uint64_t* src, uint64_t* dst, uint64_t* wei) {
+  const int* v = &g.n;
   for (int i = 0; i < 13; i++)
-    if (gi[i] < 1) return fail("geometry sizes, strides and dilations must be positive");
-  int act = info[6].As<Napi::Number>().Int32Value();
-  if (act < 0 || act > 1 || (act != 0 && op != kForward)) return fail("activation must be 0 (none) or 1 (relu, forward only)");
+    if (v[i] < 1) return "geometry sizes, strides and dilations must be positive";
+  const int64_t extH = int64_t(g.fh - 1) * g.dh + 1, extW = int64_t(g.fw - 1) * g.dw + 1;
+  for (int64_t p : {g.pt, g.pb})
+    if (p < 0 || p >= extH) return "pads must be from 0 to the dilated filter height − 1";
+  for (int64_t p : {g.pl, g.pr})
+    if (p < 0 || p >= extW) return "pads must be from 0 to the dilated filter width − 1";
+  const int64_t spanH = int64_t(g.h) + g.pt + g.pb - extH, spanW = int64_t(g.w) + g.pl + g.pr - extW;
+  if (spanH < 0 || spanW < 0) return "the dilated filter is larger than the padded input";
+  if (spanH / g.sh + 1 != g.ho || spanW / g.sw + 1 != g.wo) return "Ho and Wo are not the output size of H and W under this filter, stride, dilation and padding";
+  if (!Product({g.n, g.h, g.w, g.ci}, src) || !Product({g.n, g.ho, g.wo, g.co}, dst) || !Product({g.fh, g.fw, g.ci, g.co}, wei))
+    return "the geometry's element counts overflow";
+  return "";
+}
+
+// A 1×1 filter (after dilation) with a stride above 1: oneDNN 2.6.3 runs its backward-filter
+// pass in jit_1x1 with a strided-source copy that corrupts the heap (found by
+// test/engine/nativeFuzz.test.ts; lib/engine/native.ts sends these to the engine's own kernel).
+bool Unsafe1x1BackwardFilter(const Geom& g) { return g.fh == 1 && g.fw == 1 && (g.sh > 1 || g.sw > 1); }
+
+Napi::Value Conv(const Napi::CallbackInfo& info) {
+  Call c(info, "conv", 7, "(op, a, b, bias, out, geom, activation)");
+  int64_t op = 0, act = 0;
+  float *a = nullptr, *b = nullptr, *out = nullptr, *bias = nullptr;
+  size_t na = 0, nb = 0, nout = 0, nbias = 0;
+  const int32_t* gv = nullptr;
+  if (!c.Int(0, "op", 0, 2, &op) || !c.Floats(1, "a", &a, &na) || !c.Floats(2, "b", &b, &nb)) return c.Undefined();
+  if (!info[3].IsNull() && !info[3].IsUndefined() && !c.Floats(3, "bias (or null)", &bias, &nbias)) return c.Undefined();
+  if (!c.Floats(4, "out", &out, &nout) || !c.Ints(5, "geom", 17, &gv) || !c.Int(6, "activation", 0, 1, &act)) return c.Undefined();
+  if (act != 0 && op != kForward) c.Fail("activation must be 0 (none) or 1 (relu, forward only)");
+  if (!c.ok()) return c.Undefined();
+  Geom g;
+  std::memcpy(&g, gv, sizeof(int) * 17);
+  uint64_t src = 0, dst = 0, wei = 0;
+  const std::string bad = GeometryError(g, &src, &dst, &wei);
+  if (!bad.empty()) {
+    c.Fail(bad);
+    return c.Undefined();
+  }
+  if (op == kBackwardFilter && Unsafe1x1BackwardFilter(g)) {
+    c.Fail("oneDNN 2.6's backward-filter kernel for a 1×1 filter with a stride writes out of bounds: use another kernel for it");
+    return c.Undefined();
+  }
   // The typed arrays must hold what the geometry says, so the kernel never reads or writes past them.
-  size_t wantA = op == kBackwardData ? g.DstSize() : g.SrcSize();
-  size_t wantB = op == kBackwardFilter ? g.DstSize() : g.WeiSize();
-  size_t wantOut = op == kForward ? g.DstSize() : op == kBackwardData ? g.SrcSize() : g.WeiSize();
-  if (na != wantA || nb != wantB || nout != wantOut) return fail("array lengths do not match the geometry");
-  if (bias && (op != kForward || nbias != size_t(g.co))) return fail("bias must have Cout elements (forward only)");
+  const uint64_t wantA = op == kBackwardData ? dst : src;
+  const uint64_t wantB = op == kBackwardFilter ? dst : wei;
+  const uint64_t wantOut = op == kForward ? dst : op == kBackwardData ? src : wei;
+  if (na != wantA || nb != wantB || nout != wantOut)
+    c.Fail("array lengths do not match the geometry: a, b, out hold " + std::to_string(na) + ", " + std::to_string(nb) + ", " + std::to_string(nout) +
+           " values, the geometry needs " + std::to_string(wantA) + ", " + std::to_string(wantB) + ", " + std::to_string(wantOut));
+  else if (bias && (op != kForward || nbias != size_t(g.co)))
+    c.Fail("bias must have Cout elements (forward only)");
+  if (!c.ok()) return c.Undefined();
 
   try {
-    std::string key = Key(static_cast<Op>(op), g, bias != nullptr, act);
-    auto it = cache.find(key);
-    if (it == cache.end()) it = cache.emplace(key, Build(static_cast<Op>(op), g, bias != nullptr, act)).first;
-    Entry& e = *it->second;
+    const Op o = static_cast<Op>(op);
+    Entry& e = cache.Get(Key(o, g, bias != nullptr, int(act)), [&] { return Build(o, g, bias != nullptr, int(act)); });
     auto& s = Stream();
     auto srcMd = Md(g.Src(), tag::nhwc);
     auto dstMd = Md(g.Dst(), tag::nhwc);
     if (op == kForward) {
-      memory src(srcMd, Engine(), a), dst(dstMd, Engine(), out), wUser(e.weiUser, Engine(), b);
+      memory srcM(srcMd, Engine(), a), dstM(dstMd, Engine(), out), wUser(e.weiUser, Engine(), b);
       memory w = wUser;
       if (e.reorderWei) {
         e.weiReorder.execute(s, wUser, *e.weiScratch);
         w = *e.weiScratch;
       }
-      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dst}};
+      std::unordered_map<int, memory> args{{DNNL_ARG_SRC, srcM}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, dstM}};
       if (bias) args.emplace(DNNL_ARG_BIAS, memory(Md({g.co}, tag::x), Engine(), bias));
       e.prim.execute(s, args);
     } else if (op == kBackwardData) {
@@ -234,148 +437,145 @@ Napi::Value Conv(const Napi::CallbackInfo& info) {
       }
       e.prim.execute(s, {{DNNL_ARG_DIFF_DST, dDst}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, dSrc}});
     } else {
-      memory src(srcMd, Engine(), a), dDst(dstMd, Engine(), b), dwUser(e.weiUser, Engine(), out);
+      memory srcM(srcMd, Engine(), a), dDst(dstMd, Engine(), b), dwUser(e.weiUser, Engine(), out);
       memory dw = e.reorderWei ? *e.weiScratch : dwUser;
-      e.prim.execute(s, {{DNNL_ARG_SRC, src}, {DNNL_ARG_DIFF_DST, dDst}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
+      e.prim.execute(s, {{DNNL_ARG_SRC, srcM}, {DNNL_ARG_DIFF_DST, dDst}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
       if (e.reorderWei) e.weiReorder.execute(s, *e.weiScratch, dwUser);
     }
     s.wait();
   } catch (const dnnl::error& err) {
-    return fail(std::string("oneDNN: ") + err.what());
+    c.Fail(std::string("oneDNN: ") + err.what());
   } catch (const std::exception& err) {
-    return fail(err.what());
+    c.Fail(err.what());
   }
-  return env.Undefined();
+  return c.Undefined();
 }
 
-// The Float32Array arguments of a pointwise call, each checked to hold `want[i]` values.
-bool Arrays(const Napi::CallbackInfo& info, const char* name, const std::vector<int>& at, const std::vector<size_t>& want,
-            std::vector<float*>* out) {
-  for (size_t i = 0; i < at.size(); i++) {
-    float* d;
-    size_t n;
-    if (!F32(info[at[i]], &d, &n) || n != want[i]) {
-      Napi::Error::New(info.Env(), std::string("diffusion_native.") + name + ": argument " + std::to_string(at[i]) +
-                                       " must be a Float32Array of " + std::to_string(want[i]) + " values")
-          .ThrowAsJavaScriptException();
-      return false;
-    }
-    out->push_back(d);
-  }
+// The channel count argument: a whole number ≥ 1 dividing the tensor's length n; rows = n / C.
+bool Channels(Call& c, size_t at, size_t n, bool needRows, size_t* ch, size_t* rows) {
+  int64_t v = 0;
+  if (!c.Int(at, "C", 1, kMaxWhole, &v)) return false;
+  if (n % uint64_t(v) != 0) return c.Fail("C must be a positive divisor of the tensor length (" + std::to_string(n) + "), got " + std::to_string(v));
+  *ch = size_t(v);
+  *rows = n / size_t(v);
+  // Statistics of no rows would divide by zero and read the first row for the shift.
+  if (needRows && *rows == 0) return c.Fail("the tensor holds no rows: BatchNorm needs at least one value per channel");
   return true;
 }
 
-size_t Length(const Napi::Value& v) { return v.IsTypedArray() ? v.As<Napi::TypedArray>().ElementLength() : 0; }
-
-// The channel count argument, which must divide the tensor's length.
-bool Channels(const Napi::CallbackInfo& info, const char* name, int at, size_t total, size_t* c) {
-  double v = info[at].IsNumber() ? info[at].As<Napi::Number>().DoubleValue() : 0;
-  if (!(v >= 1) || v != double(size_t(v)) || total % size_t(v) != 0) {
-    Napi::Error::New(info.Env(), std::string("diffusion_native.") + name + ": C must be a positive divisor of the tensor length")
-        .ThrowAsJavaScriptException();
-    return false;
+// Runs f, turning a C++ exception (std::bad_alloc from a scratch vector) into the call's error.
+template <typename F>
+Napi::Value Run(Call& c, F f) {
+  if (!c.ok()) return c.Undefined();
+  try {
+    f();
+  } catch (const std::exception& err) {
+    c.Fail(err.what());
   }
-  *c = size_t(v);
-  return true;
+  return c.Undefined();
 }
 
 Napi::Value Gelu(const Napi::CallbackInfo& info) {
-  size_t n = Length(info[0]);
-  std::vector<float*> a;
-  if (info.Length() != 2 || !Arrays(info, "gelu", {0, 1}, {n, n}, &a)) return info.Env().Undefined();
-  pointwise::Gelu(a[0], a[1], n);
-  return info.Env().Undefined();
+  Call c(info, "gelu", 2, "(x, y)");
+  float *x = nullptr, *y = nullptr;
+  size_t n = 0;
+  c.Floats(0, "x (argument 0)", &x, &n) && c.Floats(1, "y (argument 1)", n, &y);
+  return Run(c, [&] { pointwise::Gelu(x, y, n); });
 }
 
 Napi::Value GeluGrad(const Napi::CallbackInfo& info) {
-  size_t n = Length(info[0]);
-  std::vector<float*> a;
-  if (info.Length() != 3 || !Arrays(info, "geluGrad", {0, 1, 2}, {n, n, n}, &a)) return info.Env().Undefined();
-  pointwise::GeluGrad(a[0], a[1], a[2], n);
-  return info.Env().Undefined();
+  Call c(info, "geluGrad", 3, "(dy, x, dx)");
+  float *dy = nullptr, *x = nullptr, *dx = nullptr;
+  size_t n = 0;
+  c.Floats(0, "dy (argument 0)", &dy, &n) && c.Floats(1, "x (argument 1)", n, &x) && c.Floats(2, "dx (argument 2)", n, &dx);
+  return Run(c, [&] { pointwise::GeluGrad(dy, x, dx, n); });
 }
 
 Napi::Value BnStats(const Napi::CallbackInfo& info) {
-  size_t n = Length(info[0]), c;
-  std::vector<float*> a;
-  if (info.Length() != 4 || !Channels(info, "bnStats", 1, n, &c) || !Arrays(info, "bnStats", {0, 2, 3}, {n, c, c}, &a))
-    return info.Env().Undefined();
-  pointwise::BatchNormStats(a[0], n / c, c, a[1], a[2]);
-  return info.Env().Undefined();
+  Call c(info, "bnStats", 4, "(x, C, mean, variance)");
+  float *x = nullptr, *mean = nullptr, *var = nullptr;
+  size_t n = 0, ch = 0, rows = 0;
+  c.Floats(0, "x (argument 0)", &x, &n) && Channels(c, 1, n, true, &ch, &rows) && c.Floats(2, "mean (argument 2)", ch, &mean) &&
+      c.Floats(3, "variance (argument 3)", ch, &var);
+  return Run(c, [&] { pointwise::BatchNormStats(x, rows, ch, mean, var); });
 }
 
 Napi::Value BnApply(const Napi::CallbackInfo& info) {
-  size_t n = Length(info[0]), c;
-  std::vector<float*> a;
-  if (info.Length() != 7 || !Channels(info, "bnApply", 1, n, &c) ||
-      !Arrays(info, "bnApply", {0, 2, 3, 4, 5, 6}, {n, c, c, c, c, n}, &a))
-    return info.Env().Undefined();
-  pointwise::BatchNormApply(a[0], n / c, c, a[1], a[2], a[3], a[4], a[5]);
-  return info.Env().Undefined();
+  Call c(info, "bnApply", 7, "(x, C, mean, invStd, gamma, beta, y)");
+  float *x = nullptr, *mean = nullptr, *invStd = nullptr, *gamma = nullptr, *beta = nullptr, *y = nullptr;
+  size_t n = 0, ch = 0, rows = 0;
+  c.Floats(0, "x (argument 0)", &x, &n) && Channels(c, 1, n, false, &ch, &rows) && c.Floats(2, "mean (argument 2)", ch, &mean) &&
+      c.Floats(3, "invStd (argument 3)", ch, &invStd) && c.Floats(4, "gamma (argument 4)", ch, &gamma) && c.Floats(5, "beta (argument 5)", ch, &beta) &&
+      c.Floats(6, "y (argument 6)", n, &y);
+  return Run(c, [&] { pointwise::BatchNormApply(x, rows, ch, mean, invStd, gamma, beta, y); });
 }
 
 Napi::Value BnGrad(const Napi::CallbackInfo& info) {
-  size_t n = Length(info[0]), c;
-  std::vector<float*> a;
-  if (info.Length() != 9 || !Channels(info, "bnGrad", 2, n, &c) ||
-      !Arrays(info, "bnGrad", {0, 1, 3, 4, 5, 6, 7, 8}, {n, n, c, c, c, n, c, c}, &a))
-    return info.Env().Undefined();
-  pointwise::BatchNormGrad(a[0], a[1], n / c, c, a[2], a[3], a[4], a[5], a[6], a[7]);
-  return info.Env().Undefined();
+  Call c(info, "bnGrad", 9, "(dy, x, C, mean, invStd, gamma, dx, dgamma, dbeta)");
+  float *dy = nullptr, *x = nullptr, *mean = nullptr, *invStd = nullptr, *gamma = nullptr, *dx = nullptr, *dgamma = nullptr, *dbeta = nullptr;
+  size_t n = 0, ch = 0, rows = 0;
+  c.Floats(0, "dy (argument 0)", &dy, &n) && c.Floats(1, "x (argument 1)", n, &x) && Channels(c, 2, n, true, &ch, &rows) &&
+      c.Floats(3, "mean (argument 3)", ch, &mean) && c.Floats(4, "invStd (argument 4)", ch, &invStd) && c.Floats(5, "gamma (argument 5)", ch, &gamma) &&
+      c.Floats(6, "dx (argument 6)", n, &dx) && c.Floats(7, "dgamma (argument 7)", ch, &dgamma) && c.Floats(8, "dbeta (argument 8)", ch, &dbeta);
+  return Run(c, [&] { pointwise::BatchNormGrad(dy, x, rows, ch, mean, invStd, gamma, dx, dgamma, dbeta); });
 }
 
 // outer copies of `chunk` floats, src[o·srcStride + srcOff …] → dst[o·dstStride + dstOff …].
 Napi::Value CopyChunks(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  float *src, *dst;
-  size_t ns, nd;
-  if (info.Length() != 8 || !F32(info[0], &src, &ns) || !F32(info[3], &dst, &nd)) {
-    Napi::Error::New(env, "diffusion_native.copyChunks: expected (src, srcStride, srcOff, dst, dstStride, dstOff, chunk, outer)")
-        .ThrowAsJavaScriptException();
-    return env.Undefined();
+  Call c(info, "copyChunks", 8, "(src, srcStride, srcOff, dst, dstStride, dstOff, chunk, outer)");
+  float *src = nullptr, *dst = nullptr;
+  size_t ns = 0, nd = 0;
+  int64_t ss = 0, so = 0, ds = 0, dof = 0, chunk = 0, outer = 0;
+  c.Floats(0, "src", &src, &ns) && c.Int(1, "srcStride", 0, kMaxWhole, &ss) && c.Int(2, "srcOff", 0, kMaxWhole, &so) && c.Floats(3, "dst", &dst, &nd) &&
+      c.Int(4, "dstStride", 0, kMaxWhole, &ds) && c.Int(5, "dstOff", 0, kMaxWhole, &dof) && c.Int(6, "chunk", 0, kMaxWhole, &chunk) &&
+      c.Int(7, "outer", 0, kMaxWhole, &outer);
+  if (c.ok() && outer > 0 && chunk > 0) {
+    // The last copy ends at (outer − 1)·stride + off + chunk, which must not pass the array
+    // (in checked arithmetic: a stride of 2^62 must not wrap around to a small end).
+    uint64_t endS = 0, endD = 0;
+    const bool fits = Mul(uint64_t(outer - 1), uint64_t(ss), &endS) && Add(endS, uint64_t(so), &endS) && Add(endS, uint64_t(chunk), &endS) &&
+                      Mul(uint64_t(outer - 1), uint64_t(ds), &endD) && Add(endD, uint64_t(dof), &endD) && Add(endD, uint64_t(chunk), &endD);
+    if (!fits || endS > ns || endD > nd) c.Fail("the copies would run past an array");
   }
-  int64_t v[6];
-  const int at[6] = {1, 2, 4, 5, 6, 7};
-  for (int i = 0; i < 6; i++) {
-    v[i] = info[at[i]].IsNumber() ? info[at[i]].As<Napi::Number>().Int64Value() : -1;
-    if (v[i] < 0) {
-      Napi::Error::New(env, "diffusion_native.copyChunks: strides, offsets and sizes must be whole numbers ≥ 0").ThrowAsJavaScriptException();
-      return env.Undefined();
-    }
-  }
-  const int64_t ss = v[0], so = v[1], ds = v[2], dof = v[3], chunk = v[4], outer = v[5];
-  if (outer > 0 && chunk > 0 && ((outer - 1) * ss + so + chunk > int64_t(ns) || (outer - 1) * ds + dof + chunk > int64_t(nd))) {
-    Napi::Error::New(env, "diffusion_native.copyChunks: the copies would run past an array").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  pointwise::CopyChunks(src, ss, so, dst, ds, dof, chunk, outer);
-  return env.Undefined();
+  return Run(c, [&] {
+    if (outer > 0 && chunk > 0) pointwise::CopyChunks(src, ss, so, dst, ds, dof, chunk, outer);
+  });
 }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
-  int n = info[0].As<Napi::Number>().Int32Value();
-  if (n < 1) {
-    Napi::Error::New(info.Env(), "diffusion_native.setThreads: n must be at least 1").ThrowAsJavaScriptException();
-    return info.Env().Undefined();
-  }
-  omp_set_num_threads(n);
-  return info.Env().Undefined();
+  Call c(info, "setThreads", 1, "(n)");
+  int64_t n = 0;
+  c.Int(0, "n", 1, kMaxThreads, &n);
+  return Run(c, [&] { omp_set_num_threads(int(n)); });
 }
 
-Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), omp_get_max_threads()); }
+Napi::Value Threads(const Napi::CallbackInfo& info) {
+  Call c(info, "threads", 0, "()");
+  return c.ok() ? Napi::Number::New(info.Env(), omp_get_max_threads()) : c.Undefined();
+}
 
 Napi::Value Version(const Napi::CallbackInfo& info) {
+  Call c(info, "version", 0, "()");
+  if (!c.ok()) return c.Undefined();
   const dnnl_version_t* v = dnnl_version();
   std::ostringstream s;
   s << v->major << '.' << v->minor << '.' << v->patch;
   return Napi::String::New(info.Env(), s.str());
 }
 
-Napi::Value CachedPrimitives(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), double(cache.size())); }
+Napi::Value CachedPrimitives(const Napi::CallbackInfo& info) {
+  Call c(info, "cachedPrimitives", 0, "()");
+  return c.ok() ? Napi::Number::New(info.Env(), double(cache.Size())) : c.Undefined();
+}
+
+Napi::Value CacheCapacity(const Napi::CallbackInfo& info) {
+  Call c(info, "cacheCapacity", 0, "()");
+  return c.ok() ? Napi::Number::New(info.Env(), double(kCacheCapacity)) : c.Undefined();
+}
 
 Napi::Value ClearCache(const Napi::CallbackInfo& info) {
-  cache.clear();
-  return info.Env().Undefined();
+  Call c(info, "clearCache", 0, "()");
+  return Run(c, [&] { cache.Clear(); });
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
@@ -390,6 +590,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("threads", Napi::Function::New(env, Threads));
   exports.Set("version", Napi::Function::New(env, Version));
   exports.Set("cachedPrimitives", Napi::Function::New(env, CachedPrimitives));
+  exports.Set("cacheCapacity", Napi::Function::New(env, CacheCapacity));
   exports.Set("clearCache", Napi::Function::New(env, ClearCache));
   return exports;
 }

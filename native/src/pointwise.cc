@@ -185,7 +185,8 @@ void BatchNormGrad(const float* dy, const float* x, size_t rows, size_t c, const
 void CopyChunks(const float* src, int64_t srcStride, int64_t srcOff, float* dst, int64_t dstStride, int64_t dstOff, int64_t chunk,
                 int64_t outer) {
   ParallelRanges(size_t(outer), std::max<size_t>(1, size_t(1 << 14) / size_t(std::max<int64_t>(chunk, 1))), [&](size_t b, size_t e) {
-    for (size_t o = b; o < e; o++) std::memcpy(dst + o * dstStride + dstOff, src + o * srcStride + srcOff, sizeof(float) * chunk);
+    // memmove: a caller may pass overlapping views of one buffer (the result is then theirs to define).
+    for (size_t o = b; o < e; o++) std::memmove(dst + o * dstStride + dstOff, src + o * srcStride + srcOff, sizeof(float) * chunk);
   });
 }
 

@@ -3,7 +3,8 @@
  * (its stock kernels, the addon's lever off) over many shapes, strides, paddings, dilations and
  * batch sizes, the Part B UNet's exact layers included; GELU and BatchNorm on tensors large enough
  * to split between threads; two Adam steps of the UNet with and without the addon; flat tensor
- * count, primitive cache and memory over 10,000 calls; the addon's own argument checks; and the
+ * count, primitive cache and memory over 10,000 calls; the cache's bound; the addon's own argument
+ * checks (issue 32's crashes among them; nativeFuzz.test.ts makes thousands more); and the
  * fallback (DIFFUSION_NATIVE=0, a bad value). When the addon is not built the tests skip, unless
  * DIFFUSION_REQUIRE_NATIVE=1 (CI), where they fail.
  */
@@ -64,6 +65,8 @@ const CONV_CASES: ConvCase[] = [
   { n: 2, h: 12, w: 12, cin: 2, cout: 2, k: 5, s: 2, pad: 2 },
   { n: 7, h: 4, w: 4, cin: 9, cout: 17, k: 3, s: 1, pad: 1 },
   // The Part B UNet's layers (D = 8, batch 4): ConvBlock, DownConv, the 7×7 bottleneck.
+  // A 1×1 strided convolution whose dW oneDNN 2.6.3 gets wrong (heap corruption): dW falls back.
+  { n: 1, h: 6, w: 6, cin: 3, cout: 1, k: 1, s: 2, pad: 'valid' },
   { n: 4, h: 28, w: 28, cin: 1, cout: 8, k: 3, s: 1, pad: 1 },
   { n: 4, h: 28, w: 28, cin: 16, cout: 8, k: 3, s: 1, pad: 1 },
   { n: 4, h: 28, w: 28, cin: 8, cout: 8, k: 3, s: 2, pad: 1 },
@@ -299,10 +302,52 @@ test('the addon refuses arrays that do not match the geometry, with one line nam
     /positive/,
   );
   a.conv(0, x, w, null, new Float32Array(48), geom, 0); // the right lengths run
-  assert.throws(() => a.gelu(x, new Float32Array(31)), /gelu: argument 1 must be a Float32Array of 32 values/);
+  assert.throws(
+    () => a.gelu(x, new Float32Array(31)),
+    /^Error: diffusion_native\.gelu: y \(argument 1\) must be a Float32Array of 32 values, got 31$/,
+  );
   assert.throws(() => a.bnStats(x, 5, new Float32Array(5), new Float32Array(5)), /C must be a positive divisor/);
   assert.throws(() => a.copyChunks(x, 8, 4, new Float32Array(16), 4, 0, 8, 4), /run past an array/);
 });
+  // Issue 32's crashes, now one-line errors (test/engine/nativeFuzz.test.ts makes thousands more).
+  const f16 = () => new Float32Array(16);
+  const cases: Array<[() => unknown, RegExp]> = [
+    [() => (a.setThreads as (...v: unknown[]) => void)(), /setThreads: expected 1 argument \(n\), got 0$/],
+    [() => a.setThreads('x' as unknown as number), /setThreads: n must be a number, got a string$/],
+    [() => a.conv('x' as unknown as 0, x, w, null, new Float32Array(48), geom, 0), /conv: op must be a number, got a string$/],
+    [() => a.conv(NaN as 0, x, w, null, new Float32Array(48), geom, 0), /conv: op must be a whole number from 0 to 2, got NaN$/],
+    [() => a.conv((2 ** 32) as 0, x, w, null, new Float32Array(48), geom, 0), /got 4294967296$/],
+    [() => (a.gelu as (...v: unknown[]) => void)(), /gelu: expected 2 arguments \(x, y\), got 0$/],
+    [() => (a.geluGrad as (...v: unknown[]) => void)(x, x), /geluGrad: expected 3 arguments/],
+    [() => a.copyChunks(f16(), 1.9, 0, f16(), 1, 0, 1, 2), /srcStride must be a whole number from 0 to 9007199254740992, got 1\.9$/],
+    [() => a.copyChunks(f16(), Infinity, 0, f16(), 1, 0, 1, 2), /got Infinity$/],
+    [() => a.copyChunks(f16(), 2 ** 62 + 2 ** 40, 0, f16(), 4, 0, 4, 2), /srcStride must be a whole number/],
+    [() => a.copyChunks(f16(), 2 ** 53, 0, f16(), 4, 0, 4, 2), /the copies would run past an array$/],
+    [() => a.copyChunks(f16(), 0, 0, f16(), 0, 2 ** 53 - 4, 4, 1), /the copies would run past an array$/],
+    [() => a.bnStats(new Float32Array(0), 8, new Float32Array(8), new Float32Array(8)), /bnStats: the tensor holds no rows/],
+  ];
+  for (const [call, message] of cases)
+    assert.throws(call, (e: Error) => message.test(e.message) && !e.message.includes('\n'), String(call));
+});
+
+test('the primitive cache is bounded: the least recently used go, and an evicted shape is made again', { skip }, () => {
+  const a = addon();
+  const cap = a.cacheCapacity();
+  assert.ok(cap >= 64 && cap <= 4096, `capacity ${cap}`);
+  a.clearCache();
+  // A 1×1 convolution of one pixel with Cin = 1 and Cout = co: y = x·w, one primitive per co.
+  const conv = (co: number) => {
+    const w = Float32Array.from({ length: co }, (_, i) => i + 1);
+    const y = new Float32Array(co);
+    a.conv(0, Float32Array.of(2), w, null, y, Int32Array.from([1, 1, 1, 1, 1, 1, co, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0]), 0);
+    return y;
+  };
+  for (let co = 1; co <= cap + 40; co++) conv(co);
+  assert.equal(a.cachedPrimitives(), cap, 'no more than the capacity');
+  assert.deepEqual([...conv(1)], [2], 'the first shape, evicted, is made again and right');
+  assert.equal(a.cachedPrimitives(), cap);
+  a.clearCache();
+  assert.equal(a.cachedPrimitives(), 0);
 
 const ENGINE = path.resolve(__dirname, '..', '..', 'lib', 'engine', 'index.js');
 function childEngine(env: Record<string, string>): { status: number | null; out: string } {

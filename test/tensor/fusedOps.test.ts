@@ -132,6 +132,36 @@ for (const backend of ['wasm', 'cpu'] as const) {
       }));
 }
 
+// An empty batch reached the addon's BatchNorm statistics with 0 rows (a segfault on cpu, an
+// out-of-bounds read of the wasm heap on wasm): every engine and path now refuses it in one line.
+for (const backend of ['wasm', 'cpu'] as const)
+  for (const [nat, fast] of [...NATIVE.map((n) => [n, true]), [false, false]] as Array<[boolean, boolean]>)
+    test(`an empty batch is refused in one line by batchNormTrain on ${backend} (${nat ? 'native addon' : fast ? 'fast kernels' : 'plain kernels'})`, () =>
+      withLevers({ native: nat, bnFast: fast }, async () => {
+        await initEngine({ engine: backend, quiet: true });
+        const before = tf.memory().numTensors;
+        for (const shape of [
+          [0, 4, 4, 8],
+          [2, 0, 4, 8],
+          [2, 4, 0, 8],
+        ] as Array<[number, number, number, number]>) {
+          const x = tf.zeros(shape) as tf.Tensor4D;
+          const g = tf.ones([8]) as tf.Tensor1D;
+          const b = tf.zeros([8]) as tf.Tensor1D;
+          assert.throws(
+            () => batchNormTrain(x, g, b, 1e-5),
+            (e: Error) =>
+              e.message ===
+              `batchNormTrain: x has shape [${shape.join(',')}], but training-mode BatchNorm needs [B,H,W,C] with at least one value per channel`,
+          );
+          // GELU of an empty tensor is an empty tensor (the addon's loop runs over nothing).
+          const y = gelu(x);
+          assert.deepEqual(y.shape, shape);
+          tf.dispose([x, g, b, y]);
+        }
+        assert.equal(tf.memory().numTensors, before);
+      }));
+
 test('the tests above leave the levers as they found them (all on)', () => {
   assert.deepEqual(levers(), DEFAULT_LEVERS);
 });
