@@ -76,6 +76,12 @@ export const SETTINGS = {
     default: '',
     usedBy: 'notebooks/support/partAModel',
   },
+  PARTA_DRAWING: {
+    meaning:
+      "the PNG file the Part A drawing canvas saves to and the next cell edits (relative to the project root; tests point it at a temporary file so that a user's drawing stays)",
+    default: 'runs/partA/drawing.png',
+    usedBy: 'lib/display/drawing',
+  },
   PARTB_RETRAIN: {
     meaning: '1 = the Part B notebook retrains its models instead of loading the shipped weights',
     default: '',

@@ -5,37 +5,73 @@
  * kernel", "Clear" and "Download PNG". When the file already holds a drawing (an earlier session's),
  * the canvas starts with it and says so, so the canvas shows what the next cell will use. "Send"
  * encodes the drawing as a PNG and delivers `{file, png: "<base64 PNG>"}` to the kernel, which
- * calls receiveDrawing (an atomic write) and answers {status: 'ok', file, bytes} or
+ * calls receiveDrawing (the PNG decoded, at most the canvas's size, then written to a temporary
+ * file renamed over the drawing) and answers {status: 'ok', file, bytes} or
  * {status: 'error', message}; the page shows "saved to …" or the one-line error. Two ways in:
  *  - a Jupyter comm to DRAWING_COMM_TARGET (patched tslab), where the page has a handle on the
  *    kernel (classic Notebook; JupyterLab / Notebook 7 started with --expose-app-in-browser);
- *  - otherwise the kernel's loopback HTTP endpoint (./loopback: 127.0.0.1, a token per canvas),
- *    which any front-end on the kernel's machine reaches (JupyterLab, Notebook 7, VS Code).
+ *  - otherwise the kernel's loopback HTTP endpoint (./loopback: 127.0.0.1, a token per canvas,
+ *    handed to the page at first contact for the one-time code in the output), which any
+ *    front-end on the kernel's machine reaches (JupyterLab, Notebook 7, VS Code).
  * Where neither works (a remote kernel), it says so and "Download PNG" remains.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import sharp from 'sharp';
 import { isNotebook, registerCommTarget, sendDisplay, type KernelComm } from './notebook';
 import { BROWSER_COMM } from './comms';
-import { LOOPBACK_TOKEN_HEADER, openLoopbackRoute, type LoopbackRoute } from './loopback';
+import { LOOPBACK_CLAIM_HEADER, LOOPBACK_TOKEN_HEADER, openLoopbackRoute, type LoopbackRoute } from './loopback';
 import { writeFileAtomic } from '../image/io';
-import { runsDir } from '../paths';
+import { projectPath, runsDir } from '../paths';
+import { setting } from '../config';
 
-/** Where the notebook's drawing goes by default: runs/partA/drawing.png at the project root. */
+/** Where the notebook's drawing goes by default: runs/partA/drawing.png at the project root, or PARTA_DRAWING. */
 export function defaultDrawingFile(): string {
-  return runsDir('partA', 'drawing.png');
+  const file = setting('PARTA_DRAWING');
+  return file ? path.resolve(projectPath(), file) : runsDir('partA', 'drawing.png');
 }
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
+/** The canvas's side in pixels unless told otherwise (10× MNIST). */
+export const DEFAULT_CANVAS_SIZE = 280;
+
+/** The side of the canvas shown for each file (the largest, if several), which bounds what it accepts. */
+const canvasSides = new Map<string, number>();
+
+/** The largest drawing accepted for `file`: its canvas's side, or the default canvas's. */
+function maxSideFor(file: string): number {
+  return canvasSides.get(path.resolve(file)) ?? DEFAULT_CANVAS_SIZE;
+}
+
 /**
- * Called by the canvas through the kernel: writes the base64 PNG to `file` (atomically, creating
- * its folder). Returns a one-line note; throws one line when the data is not a PNG.
+ * Called by the canvas through the kernel: decodes the base64 data as a PNG of at most
+ * `maxSide`×`maxSide` pixels (its canvas's size) and only then writes it to `file` (a temporary
+ * file renamed over it, creating its folder), so that a bad upload never replaces the drawing.
+ * Returns a one-line note; throws one line when the data is not such a PNG.
  */
-export function receiveDrawing(file: string, base64: string): string {
+export async function receiveDrawing(file: string, base64: string, maxSide: number = maxSideFor(file)): Promise<string> {
   const bytes = Buffer.from(base64, 'base64');
-  if (bytes.length < PNG_SIGNATURE.length || !bytes.subarray(0, 8).equals(PNG_SIGNATURE)) {
-    throw new Error(`receiveDrawing: the data for ${file} is not a PNG (${bytes.length} bytes); send it from the canvas again`);
+  const refuse = (why: string) => new Error(`receiveDrawing: the data for ${file} ${why}; send it from the canvas again`);
+  if (bytes.length < PNG_SIGNATURE.length || !bytes.subarray(0, 8).equals(PNG_SIGNATURE))
+    throw refuse(`is not a PNG (${bytes.length} bytes)`);
+  let size: { width?: number; height?: number; format?: string };
+  try {
+    // The header first (no pixels decoded): the size before anything large is decoded.
+    size = await sharp(bytes).metadata();
+  } catch (e) {
+    throw refuse(`is not a PNG it can read (${bytes.length} bytes: ${String((e as Error).message).split('\n')[0]})`);
+  }
+  if (size.format !== 'png' || !size.width || !size.height) throw refuse(`is not a PNG image (${bytes.length} bytes)`);
+  if (size.width > maxSide || size.height > maxSide)
+    throw refuse(`is a ${size.width}×${size.height} image, larger than the ${maxSide}×${maxSide} canvas`);
+  try {
+    // Every pixel, every chunk's checksum: a damaged or truncated PNG fails here (failOn warning).
+    await sharp(bytes, { failOn: 'warning', limitInputPixels: maxSide * maxSide })
+      .raw()
+      .toBuffer();
+  } catch (e) {
+    throw refuse(`is not a PNG it can decode (${bytes.length} bytes: ${String((e as Error).message).split('\n')[0]})`);
   }
   fs.mkdirSync(path.dirname(file), { recursive: true });
   writeFileAtomic(file, bytes);
@@ -58,8 +94,13 @@ function oneLine(e: unknown): string {
 /**
  * Handles one drawing message `{file?, png}` (png: base64; file defaults to `defaultFile`):
  * receiveDrawing writes it, and the reply says where and how many bytes, or why not in one line.
+ * `maxSide`: the largest drawing accepted (default: the size of the canvas shown for the file).
  */
-export function handleDrawingMessage(data: unknown, defaultFile: string = defaultDrawingFile()): DrawingReply {
+export async function handleDrawingMessage(
+  data: unknown,
+  defaultFile: string = defaultDrawingFile(),
+  maxSide?: number,
+): Promise<DrawingReply> {
   try {
     if (typeof data !== 'object' || data === null) return { status: 'error', message: 'the drawing message is not an object' };
     const { file, png } = data as { file?: unknown; png?: unknown };
@@ -68,7 +109,7 @@ export function handleDrawingMessage(data: unknown, defaultFile: string = defaul
       return { status: 'error', message: 'the drawing message has a file that is not a path' };
     }
     const target = typeof file === 'string' ? file : defaultFile;
-    receiveDrawing(target, png);
+    await receiveDrawing(target, png, maxSide);
     return { status: 'ok', file: target, bytes: Buffer.from(png, 'base64').length };
   } catch (e) {
     return { status: 'error', message: oneLine(e) };
@@ -77,13 +118,13 @@ export function handleDrawingMessage(data: unknown, defaultFile: string = defaul
 
 /** The comm target's handler: each message on the comm gets one reply on it. */
 export function drawingCommHandler(comm: KernelComm): void {
-  comm.onMsg = (msg) => comm.send(handleDrawingMessage(msg?.content?.data));
+  comm.onMsg = async (msg) => comm.send(await handleDrawingMessage(msg?.content?.data));
 }
 
 export interface CanvasOptions {
   /** Where receiveDrawing writes the PNG (default defaultDrawingFile()). */
   file?: string;
-  /** Canvas size in CSS pixels (default 280: 10× MNIST). */
+  /** Canvas size in pixels (default 280: 10× MNIST); drawings sent to the kernel may be no larger. */
   size?: number;
   /** Pen width in canvas pixels (default 22, about MNIST's stroke at 28 px). */
   pen?: number;
@@ -100,7 +141,7 @@ function jsLiteral(v: unknown): string {
 export interface CanvasLinks {
   /** The kernel takes comms (patched tslab registered the target). */
   kernelComms: boolean;
-  /** The kernel's loopback route for this canvas, if it could open one. */
+  /** The kernel's loopback route for this canvas (its URL and one-time claim code), if it could open one. */
   endpoint?: LoopbackRoute;
   /** The drawing already at the file, as a data: URL (the canvas starts with it). */
   saved?: string;
@@ -120,7 +161,7 @@ export function savedDrawing(file: string): string | undefined {
 /** The canvas's HTML and script (exported for tests). */
 export function drawingCanvasHtml(opts: CanvasOptions = {}, links: CanvasLinks = { kernelComms: true }): string {
   const file = opts.file ?? defaultDrawingFile();
-  const size = opts.size ?? 280;
+  const size = opts.size ?? DEFAULT_CANVAS_SIZE;
   const pen = opts.pen ?? 22;
   const id = (opts.id ?? 'partA-draw').replace(/[^A-Za-z0-9_-]/g, '_');
   const el = (suffix: string) => `document.getElementById(${jsLiteral(`${id}-${suffix}`)})`;
@@ -138,7 +179,7 @@ export function drawingCanvasHtml(opts: CanvasOptions = {}, links: CanvasLinks =
   var status = ${el('status')};
   var download = ${el('download')};
   var file = ${jsLiteral(file)}, target = ${jsLiteral(DRAWING_COMM_TARGET)}, kernelComms = ${links.kernelComms ? 'true' : 'false'};
-  var endpoint = ${jsLiteral(links.endpoint ?? null)}, tokenHeader = ${jsLiteral(LOOPBACK_TOKEN_HEADER)}, saved = ${jsLiteral(links.saved ?? null)};
+  var endpoint = ${jsLiteral(links.endpoint ?? null)}, tokenHeader = ${jsLiteral(LOOPBACK_TOKEN_HEADER)}, claimHeader = ${jsLiteral(LOOPBACK_CLAIM_HEADER)}, saved = ${jsLiteral(links.saved ?? null)};
   function say(state, text) { status.textContent = text; status.setAttribute('data-state', state); }
   function fallback(why) { download.href = c.toDataURL('image/png'); say('none', why + ': press Download PNG and save it as ' + file); }
   function clear() { ctx.fillStyle = '#000'; ctx.fillRect(0, 0, c.width, c.height); }
@@ -161,13 +202,41 @@ export function drawingCanvasHtml(opts: CanvasOptions = {}, links: CanvasLinks =
   ${el('clear')}.onclick = function () { clear(); say('cleared', 'cleared (the saved file changes only when you Send)'); };
   download.onclick = function () { this.href = c.toDataURL('image/png'); };
   // The loopback endpoint: the way in where the page has no kernel handle (JupyterLab, Notebook 7, VS Code).
+  // The output holds only a one-time claim code, spent here as soon as the output shows: the
+  // kernel answers the route's token once, and the page keeps it (this window, and this tab's
+  // sessionStorage for a reload), so the notebook as saved holds no token that works.
+  var token = null, claiming = null, tokenKey = endpoint ? 'diffusion-loopback ' + endpoint.url : '';
+  var kept = window.__diffusionLoopback || (window.__diffusionLoopback = {});
+  function remembered() { if (kept[tokenKey]) return kept[tokenKey]; try { return window.sessionStorage.getItem(tokenKey); } catch (e) { return null; } }
+  function remember(t) { kept[tokenKey] = t; try { window.sessionStorage.setItem(tokenKey, t); } catch (e) {} }
+  function claim() {
+    token = token || remembered();
+    if (token) return Promise.resolve(token);
+    if (!claiming) {
+      var h = {}; h[claimHeader] = endpoint.claim;
+      claiming = fetch(endpoint.url, { method: 'POST', headers: h })
+        .then(function (r) { return r.json(); })
+        .then(function (d) {
+          if (d && d.status === 'ok' && typeof d.token === 'string') { token = d.token; remember(token); return token; }
+          throw { kernel: (d && d.message) || 'unexpected answer' };
+        }, function (e) { claiming = null; throw e; });
+    }
+    return claiming;
+  }
+  var kernelAt = endpoint ? endpoint.url.split('/').slice(0, 3).join('/') : '';
+  if (endpoint && typeof fetch === 'function') claim().catch(function () {});
   function sendHttp(png) {
     if (!endpoint || typeof fetch !== 'function') { fallback('this page has no kernel connection and the kernel opened no endpoint'); return; }
-    say('sending', 'sending to the kernel at ' + endpoint.url.split('/').slice(0, 3).join('/') + '...');
-    var headers = { 'Content-Type': 'application/json' }; headers[tokenHeader] = endpoint.token;
-    fetch(endpoint.url, { method: 'POST', headers: headers, body: JSON.stringify({ png: png }) })
-      .then(function (r) { return r.json(); })
-      .then(report, function () { fallback('the kernel at ' + endpoint.url.split('/').slice(0, 3).join('/') + ' cannot be reached from this page (a remote kernel, or it restarted: run the canvas cell again)'); });
+    say('sending', 'sending to the kernel at ' + kernelAt + '...');
+    claim()
+      .then(function (t) {
+        var headers = { 'Content-Type': 'application/json' }; headers[tokenHeader] = t;
+        return fetch(endpoint.url, { method: 'POST', headers: headers, body: JSON.stringify({ png: png }) }).then(function (r) { return r.json(); });
+      })
+      .then(report, function (e) {
+        if (e && e.kernel) say('error', 'kernel error: ' + e.kernel);
+        else fallback('the kernel at ' + kernelAt + ' cannot be reached from this page (a remote kernel, or it restarted: run the canvas cell again)');
+      });
   }
   ${el('send')}.onclick = function () {
     var png = c.toDataURL('image/png').split(',')[1];
@@ -198,19 +267,32 @@ export async function showDrawingCanvas(opts: CanvasOptions = {}): Promise<void>
     console.log(`[drawing canvas] (only in a notebook) drawings go to ${file}`);
     return;
   }
+  const size = opts.size ?? DEFAULT_CANVAS_SIZE;
+  if (!(Number.isInteger(size) && size >= 8 && size <= 4096))
+    throw new Error(`showDrawingCanvas: size must be a whole number of pixels from 8 to 4096, got ${size}`);
+  // What this file accepts: drawings up to the largest canvas shown for it.
+  canvasSides.set(path.resolve(file), Math.max(size, canvasSides.get(path.resolve(file)) ?? 0));
   const comm = registerCommTarget(DRAWING_COMM_TARGET, drawingCommHandler);
   const kernelComms = comm === 'registered' || comm === 'already';
   let endpoint: LoopbackRoute | undefined;
   let why = '';
   try {
-    // Over HTTP the file is this canvas's, whatever the page says.
-    endpoint = await openLoopbackRoute('drawing', (body) => handleDrawingMessage({ png: (body as { png?: unknown } | null)?.png }, file));
+    // Over HTTP the file is this canvas's, whatever the page says. The body: {"png": base64 of a
+    // PNG of at most size² RGBA pixels, stored (zlib never grows data by more than a little)}.
+    const maxBytes = Math.ceil(((size * (size * 4 + 1) + 65_536) * 4) / 3) + 1024;
+    endpoint = await openLoopbackRoute(
+      'drawing',
+      (body) => handleDrawingMessage({ png: (body as { png?: unknown } | null)?.png }, file, size),
+      {
+        maxBytes,
+      },
+    );
   } catch (e) {
     why = (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
   }
   const saved = savedDrawing(file);
   sendDisplay({
-    'text/html': drawingCanvasHtml({ ...opts, file }, { kernelComms, endpoint, saved }),
+    'text/html': drawingCanvasHtml({ ...opts, file, size }, { kernelComms, endpoint, saved }),
     'text/plain': `[drawing canvas → ${file}]`,
   });
   if (!kernelComms && !endpoint)

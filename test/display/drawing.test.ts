@@ -2,13 +2,17 @@
  * The kernel end of the drawing canvas's comm (lib/display/drawing.ts), without a front-end: a fake
  * comm object carries messages to the handler and collects its replies, and a stand-in for tslab's
  * kernel module (in require.cache, where lib/display/notebook.ts looks) records display messages
- * and comm-target registrations. The browser end is tested in test/partA/canvas.test.ts.
+ * and comm-target registrations; the loopback route with real HTTP requests: the one-time claim
+ * of its token, and drawings decoded before they replace the file (a real PNG, at most the
+ * canvas's size). The browser end is tested in test/partA/canvas.test.ts, the server's bounds on
+ * its clients in loopback.test.ts.
  */
-import { test } from 'node:test';
+import { before, test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import sharp from 'sharp';
 import {
   DRAWING_COMM_TARGET,
   drawingCanvasHtml,
@@ -19,7 +23,17 @@ import {
 } from '../../lib/display/drawing';
 import { registerCommTarget, type KernelComm, type CommTargetHandler } from '../../lib/display/comms';
 
-const PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('rest of a png')]);
+/** A real 28×28 PNG, one 300×300 (larger than the default canvas), a JPEG, and a PNG signature before junk. */
+let PNG: Buffer;
+let BIG_PNG: Buffer;
+let JPEG: Buffer;
+const FAKE_PNG = Buffer.concat([Buffer.from('89504e470d0a1a0a', 'hex'), Buffer.from('rest of a png')]);
+before(async () => {
+  const img = (size: number) => sharp({ create: { width: size, height: size, channels: 3, background: { r: 0, g: 0, b: 0 } } });
+  PNG = await img(28).png().toBuffer();
+  BIG_PNG = await img(300).png().toBuffer();
+  JPEG = await img(28).jpeg().toBuffer();
+});
 
 function fakeComm(): { comm: KernelComm; replies: unknown[]; deliver: (data: unknown) => Promise<void> } {
   const replies: unknown[] = [];
@@ -61,7 +75,7 @@ async function withFakeKernel(
   }
 }
 
-test('a drawing message on the comm is written by receiveDrawing and answered ok; bad ones get one-line errors', async () => {
+test('a drawing message on the comm is written by receiveDrawing and answered ok; bad ones get one-line errors, the file as it was', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'drawing-comm-'));
   try {
     const file = path.join(dir, 'sub', 'd.png');
@@ -77,6 +91,28 @@ test('a drawing message on the comm is written by receiveDrawing and answered ok
     assert.equal(bad.status, 'error');
     assert.match(bad.message, /not a PNG \(5 bytes\)/);
     assert.deepEqual(fs.readFileSync(file), PNG);
+
+    // A PNG signature before junk, a truncated PNG, a JPEG, an image larger than the canvas:
+    // decoded (or read) and refused before anything is written.
+    const refused: Array<[Buffer, RegExp]> = [
+      [FAKE_PNG, /is not a PNG it can read \(21 bytes: /],
+      [PNG.subarray(0, PNG.length - 20), /is not a PNG it can (read|decode) /],
+      [JPEG, /is not a PNG \(\d+ bytes\)/],
+      [BIG_PNG, /is a 300×300 image, larger than the 280×280 canvas/],
+    ];
+    for (const [bytes, message] of refused) {
+      await deliver({ file, png: bytes.toString('base64') });
+      const r = errorAt(replies, -1);
+      assert.equal(r.status, 'error');
+      assert.match(r.message, message);
+      assert.doesNotMatch(r.message, /\n/);
+      assert.deepEqual(fs.readFileSync(file), PNG, 'the drawing as it was');
+    }
+    assert.deepEqual(
+      fs.readdirSync(path.dirname(file)).filter((f) => f.endsWith('.tmp')),
+      [],
+      'no temporary file left',
+    );
 
     // malformed messages and a file that cannot be written: one line each, never a stack
     const blocker = path.join(dir, 'blocker');
@@ -95,11 +131,11 @@ test('a drawing message on the comm is written by receiveDrawing and answered ok
       assert.equal(r.status, 'error', JSON.stringify(data));
       assert.ok(r.message.length > 0 && !/\n|\s+at\s.+:\d+:\d+/.test(r.message), r.message);
     }
-    assert.equal(replies.length, 9);
+    assert.equal(replies.length, 13);
 
     // no file in the message: the default one
     const def = path.join(dir, 'default.png');
-    assert.deepEqual(handleDrawingMessage({ png: PNG.toString('base64') }, def), { status: 'ok', file: def, bytes: PNG.length });
+    assert.deepEqual(await handleDrawingMessage({ png: PNG.toString('base64') }, def), { status: 'ok', file: def, bytes: PNG.length });
     assert.deepEqual(fs.readFileSync(def), PNG);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -149,7 +185,7 @@ test('without comm support the canvas still reaches the kernel over its loopback
     assert.match(displays[0]!['text/html']!, /kernelComms = false/);
     assert.match(
       displays[0]!['text/html']!,
-      /var endpoint = \{"url":"http:\/\/127\.0\.0\.1:\d+\/drawing\/[0-9a-f]{12}","token":"[A-Za-z0-9_-]{24}"\}/,
+      /var endpoint = \{"url":"http:\/\/127\.0\.0\.1:\d+\/drawing\/[0-9a-f]{12}","claim":"[A-Za-z0-9_-]{24}"\}/,
     );
     assert.equal(log.mock.callCount(), 0);
   });
@@ -162,11 +198,16 @@ test('without comm support the canvas still reaches the kernel over its loopback
   assert.match(String(log.mock.calls[0]!.arguments[0]), /only in a notebook/);
 });
 
-/** The canvas's loopback route as its HTML names it. */
-function endpointOf(html: string): { url: string; token: string } {
+/** The canvas's loopback route as its HTML names it, and its token claimed as the page does. */
+async function endpointOf(html: string): Promise<{ url: string; claim: string; token: string }> {
   const m = /var endpoint = (\{[^}]*\})/.exec(html);
   assert.ok(m, 'the canvas names its endpoint');
-  return JSON.parse(m[1]!) as { url: string; token: string };
+  const { url, claim } = JSON.parse(m[1]!) as { url: string; claim: string };
+  assert.doesNotMatch(html, /token"?\s*:/, 'no token in the output: only the one-time claim code');
+  const res = await fetch(url, { method: 'POST', headers: { 'X-Diffusion-Claim': claim } });
+  assert.equal(res.status, 200);
+  const { token } = (await res.json()) as { token: string };
+  return { url, claim, token };
 }
 
 test("the loopback route writes the canvas's own file with the right token, and refuses everything else", async (t) => {
@@ -177,7 +218,7 @@ test("the loopback route writes the canvas's own file with the right token, and 
     const other = path.join(dir, 'elsewhere.png');
     await withFakeKernel(true, async ({ displays }) => {
       await showDrawingCanvas({ file });
-      const { url, token } = endpointOf(displays[0]!['text/html']!);
+      const { url, token } = await endpointOf(displays[0]!['text/html']!);
       const post = (body: string, headers: Record<string, string>) =>
         fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body });
       const png = JSON.stringify({ png: PNG.toString('base64'), file: other });
@@ -214,18 +255,26 @@ test("the loopback route writes the canvas's own file with the right token, and 
       assert.deepEqual(fs.readFileSync(file), PNG);
       assert.equal(fs.existsSync(other), false);
 
-      // not JSON, not a PNG, too big: one-line errors, the file as it was
+      // not JSON, not a PNG, a signature before junk, larger than the canvas, too many bytes:
+      // one-line errors, the file as it was
       const notJson = await post('{png', { 'X-Diffusion-Token': token });
       assert.equal(notJson.status, 400);
-      const notPng = await post(JSON.stringify({ png: Buffer.from('hello').toString('base64') }), { 'X-Diffusion-Token': token });
-      assert.match(((await notPng.json()) as { message: string }).message, /not a PNG \(5 bytes\)/);
-      const big = await post(JSON.stringify({ png: 'A'.repeat(9 << 20) }), { 'X-Diffusion-Token': token }).catch((e: Error) => e);
+      const message = async (png: Buffer) =>
+        (
+          (await (await post(JSON.stringify({ png: png.toString('base64') }), { 'X-Diffusion-Token': token })).json()) as {
+            message: string;
+          }
+        ).message;
+      assert.match(await message(Buffer.from('hello')), /not a PNG \(5 bytes\)/);
+      assert.match(await message(FAKE_PNG), /is not a PNG it can read/);
+      assert.match(await message(BIG_PNG), /is a 300×300 image, larger than the 280×280 canvas/);
+      const big = await post(JSON.stringify({ png: 'A'.repeat(2 << 20) }), { 'X-Diffusion-Token': token }).catch((e: Error) => e);
       if (!(big instanceof Error)) assert.equal(big.status, 413);
       assert.deepEqual(fs.readFileSync(file), PNG);
 
       // a second canvas gets its own route and token
       await showDrawingCanvas({ file });
-      const second = endpointOf(displays[1]!['text/html']!);
+      const second = await endpointOf(displays[1]!['text/html']!);
       assert.notEqual(second.url, url);
       assert.notEqual(second.token, token);
       assert.equal(await post(png, { 'X-Diffusion-Token': token }).then((r) => r.status), 200, 'the first route still works');
@@ -233,6 +282,18 @@ test("the loopback route writes the canvas's own file with the right token, and 
         await fetch(second.url, { method: 'POST', headers: { 'X-Diffusion-Token': token }, body: png }).then((r) => r.status),
         403,
       );
+
+      // a larger canvas takes a larger drawing (its own size is the bound)
+      const bigFile = path.join(dir, 'big.png');
+      await showDrawingCanvas({ file: bigFile, size: 320 });
+      const third = await endpointOf(displays[2]!['text/html']!);
+      const okBig = await fetch(third.url, {
+        method: 'POST',
+        headers: { 'X-Diffusion-Token': third.token },
+        body: JSON.stringify({ png: BIG_PNG.toString('base64') }),
+      });
+      assert.deepEqual(await okBig.json(), { status: 'ok', file: bigFile, bytes: BIG_PNG.length });
+      assert.deepEqual(fs.readFileSync(bigFile), BIG_PNG);
     });
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });

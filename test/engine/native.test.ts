@@ -64,9 +64,9 @@ const CONV_CASES: ConvCase[] = [
   { n: 1, h: 13, w: 10, cin: 2, cout: 3, k: 3, s: 1, pad: 'valid', dil: 3 },
   { n: 2, h: 12, w: 12, cin: 2, cout: 2, k: 5, s: 2, pad: 2 },
   { n: 7, h: 4, w: 4, cin: 9, cout: 17, k: 3, s: 1, pad: 1 },
-  // The Part B UNet's layers (D = 8, batch 4): ConvBlock, DownConv, the 7×7 bottleneck.
   // A 1×1 strided convolution whose dW oneDNN 2.6.3 gets wrong (heap corruption): dW falls back.
   { n: 1, h: 6, w: 6, cin: 3, cout: 1, k: 1, s: 2, pad: 'valid' },
+  // The Part B UNet's layers (D = 8, batch 4): ConvBlock, DownConv, the 7×7 bottleneck.
   { n: 4, h: 28, w: 28, cin: 1, cout: 8, k: 3, s: 1, pad: 1 },
   { n: 4, h: 28, w: 28, cin: 16, cout: 8, k: 3, s: 1, pad: 1 },
   { n: 4, h: 28, w: 28, cin: 8, cout: 8, k: 3, s: 2, pad: 1 },
@@ -308,7 +308,6 @@ test('the addon refuses arrays that do not match the geometry, with one line nam
   );
   assert.throws(() => a.bnStats(x, 5, new Float32Array(5), new Float32Array(5)), /C must be a positive divisor/);
   assert.throws(() => a.copyChunks(x, 8, 4, new Float32Array(16), 4, 0, 8, 4), /run past an array/);
-});
   // Issue 32's crashes, now one-line errors (test/engine/nativeFuzz.test.ts makes thousands more).
   const f16 = () => new Float32Array(16);
   const cases: Array<[() => unknown, RegExp]> = [
@@ -348,6 +347,7 @@ test('the primitive cache is bounded: the least recently used go, and an evicted
   assert.equal(a.cachedPrimitives(), cap);
   a.clearCache();
   assert.equal(a.cachedPrimitives(), 0);
+});
 
 const ENGINE = path.resolve(__dirname, '..', '..', 'lib', 'engine', 'index.js');
 function childEngine(env: Record<string, string>): { status: number | null; out: string } {

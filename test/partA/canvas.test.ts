@@ -5,8 +5,10 @@
  * registered; the kernel calls receiveDrawing and replies), the PNG checked where the kernel wrote
  * it and the page's status read; then a payload that is not a PNG, answered with a one-line error.
  * Then the front-end-neutral path that JupyterLab, Notebook 7 and VS Code users take: the page
- * without its Jupyter object, and the same output served from another origin with no Jupyter at
- * all, both sending over the kernel's loopback route; and the page's answer once the kernel is gone.
+ * without its Jupyter object, and an output served from another origin with no Jupyter at all,
+ * both sending over the kernel's loopback route with the token each page claimed for the output's
+ * one-time code (the same output opened by a second page is told to run the cell again); and the
+ * page's answer once the kernel is gone.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -23,13 +25,17 @@ import { receiveDrawing, drawingCanvasHtml } from '../../lib/display/drawing';
 const CHROMIUM = '/usr/bin/chromium';
 const root = path.resolve(__dirname, '..', '..', '..');
 
-test('receiveDrawing writes PNGs atomically and refuses anything else', () => {
+test('receiveDrawing writes PNGs atomically and refuses anything else', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'partA-draw-'));
   const file = path.join(dir, 'sub', 'd.png');
-  const png = Buffer.from('89504e470d0a1a0a0000', 'hex');
-  assert.match(receiveDrawing(file, png.toString('base64')), /drawing saved/);
+  const png = await sharp({ create: { width: 280, height: 280, channels: 4, background: '#000' } })
+    .png()
+    .toBuffer();
+  assert.match(await receiveDrawing(file, png.toString('base64')), /drawing saved/);
   assert.deepEqual(fs.readFileSync(file), png);
-  assert.throws(() => receiveDrawing(file, Buffer.from('hello').toString('base64')), /not a PNG/);
+  await assert.rejects(receiveDrawing(file, Buffer.from('hello').toString('base64')), /not a PNG/);
+  await assert.rejects(receiveDrawing(file, Buffer.from('89504e470d0a1a0a0000', 'hex').toString('base64')), /not a PNG it can read/);
+  assert.deepEqual(fs.readFileSync(file), png);
   assert.match(drawingCanvasHtml({ file, id: 'x' }), /<canvas id="x-canvas"/);
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -112,6 +118,8 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
     fs.rmSync(file);
     await page.evaluate(() => {
       // eslint-disable-next-line @typescript-eslint/no-explicit-any
+      (window as any).kept = (window as any).Jupyter; // for running the cell again below
+      // eslint-disable-next-line @typescript-eslint/no-explicit-any
       (window as any).Jupyter = undefined;
       delete (document.getElementById('t-canvas') as unknown as { toDataURL?: unknown }).toDataURL; // the real one again
       document.getElementById('t-status')!.removeAttribute('data-state');
@@ -122,15 +130,48 @@ test('a drawing made in the canvas reaches the kernel (Jupyter + tslab + headles
     assert.equal(await page.getAttribute('#t-status', 'data-state'), 'ok', httpText);
     assert.deepEqual(fs.readFileSync(file), written, 'the same drawing, sent over the loopback route');
 
-    // The same output shown by another front-end: a page of another origin with no Jupyter at all.
+    // The output shown by another front-end: a page of another origin with no Jupyter at all. The
+    // output already open above spent its claim code there: a second page is told so.
+    let served = outputHtml;
     const frontEnd = http.createServer((_req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/html' });
-      res.end(`<!doctype html><html><body>${outputHtml}</body></html>`);
+      res.end(`<!doctype html><html><body>${served}</body></html>`);
     });
     await new Promise<void>((resolve) => frontEnd.listen(0, '127.0.0.1', resolve));
+    const frontEndUrl = `http://127.0.0.1:${(frontEnd.address() as net.AddressInfo).port}/`;
     try {
+      fs.rmSync(file);
+      const twice = await browser.newPage();
+      await twice.goto(frontEndUrl);
+      await twice.waitForSelector('#t-canvas');
+      await twice.click('#t-send');
+      await twice.waitForSelector(settled, { timeout: 60_000 });
+      assert.equal(await twice.getAttribute('#t-status', 'data-state'), 'error');
+      assert.match(
+        (await twice.textContent('#t-status')) ?? '',
+        /^kernel error: this canvas is already connected to another page .*run its cell again/,
+      );
+      assert.equal(fs.existsSync(file), false, 'nothing written');
+      await twice.close();
+      // A fresh output for the other page: the cell run again, the classic page kept from claiming it.
+      await page.route(
+        (u) => u.pathname.startsWith('/drawing/'),
+        (r) => r.abort(),
+      );
+      served = await page.evaluate(async () => {
+        // eslint-disable-next-line @typescript-eslint/no-explicit-any
+        const J = (window as any).kept;
+        const before = J.notebook.get_cell(0).output_area.outputs[0]?.data['text/html'];
+        J.notebook.execute_cells([0]);
+        for (;;) {
+          await new Promise((r) => setTimeout(r, 200));
+          const html = J.notebook.get_cell(0).output_area.outputs[0]?.data['text/html'];
+          if (html && html !== before) return Array.isArray(html) ? html.join('') : String(html);
+        }
+      });
+      assert.notEqual(served, outputHtml);
       const other = await browser.newPage();
-      await other.goto(`http://127.0.0.1:${(frontEnd.address() as net.AddressInfo).port}/`);
+      await other.goto(frontEndUrl);
       assert.equal(await other.evaluate(() => typeof (window as unknown as { Jupyter?: unknown }).Jupyter), 'undefined');
       const box2 = (await (await other.waitForSelector('#t-canvas')).boundingBox())!;
       // a horizontal stroke this time
