@@ -1,6 +1,7 @@
 /** Shared pieces of the benchmark scripts (bench.ts, ab.ts, profile.ts, batchsize.ts). */
 import * as tf from '@tensorflow/tfjs-core';
-import { presetConfig, Trainer } from '../lib/training/trainer';
+import { Trainer } from '../lib/training/trainer';
+import { presetConfig } from '../lib/training/presets';
 import type { UNetKind } from '../lib/models/unet';
 import { Rng } from '../lib/tensor/random';
 
@@ -29,8 +30,9 @@ export function unetBench(model: UNetKind, D: number, batch: number, seed = 0): 
   const trainer = new Trainer(presetConfig(model, 'cpu', { D, batch, seed }));
   const x = tf.tidy(() => tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', rng.nextSeed())) as tf.Tensor4D;
   const labels = Array.from({ length: batch }, () => rng.int(0, 9));
-  const t = model === 'denoiser' ? undefined : (tf.fill([batch, 1], 0.5) as tf.Tensor2D);
-  const c = model === 'class' ? (tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), 10).toFloat()) as tf.Tensor2D) : undefined;
+  const t = trainer.net.hasTimeInput ? (tf.fill([batch, 1], 0.5) as tf.Tensor2D) : undefined;
+  const K = trainer.net.classCount;
+  const c = K > 0 ? (tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), K).toFloat()) as tf.Tensor2D) : undefined;
   const bench: UNetBench = {
     trainer,
     x,

@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { exitCodeFor, parseCommandLine } from '../lib/cli';
-import { writeFileAtomic } from '../lib/image/io';
+import { writeFileAtomic } from '../lib/files';
 import { PROJECT_ROOT } from '../lib/paths';
 import { findRegions, makeExerciseNotebook, type Notebook } from '../lib/teaching/exercises';
 

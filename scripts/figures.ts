@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { buildReport, type NotebookRun } from '../lib/report';
-import { writeFileAtomic } from '../lib/image/io';
+import { writeFileAtomic } from '../lib/files';
 import { CliError, parseCommandLine } from '../lib/cli';
 import { PROJECT_ROOT } from '../lib/paths';
 

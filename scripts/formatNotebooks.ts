@@ -7,7 +7,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { exitCodeFor, parseCommandLine } from '../lib/cli';
-import { writeFileAtomic } from '../lib/image/io';
+import { writeFileAtomic } from '../lib/files';
 import { formatNotebook, notebookText, teachingNotebooks } from '../lib/teaching/notebookFormat';
 import type { Notebook } from '../lib/teaching/exercises';
 

@@ -12,7 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import sharp from 'sharp';
 import { loadMnist } from '../lib/data/mnist';
-import { writeFileAtomic } from '../lib/image/io';
+import { writeFileAtomic } from '../lib/files';
 import { CAMPANILE_INDICES } from '../notebooks/support/partAData';
 import { CliError, exitCodeFor, parseCommandLine } from '../lib/cli';
 

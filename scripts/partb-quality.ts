@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { initEngine } from '../lib/engine';
 import { CliError, exitCodeFor, parseCommandLine, seedOption } from '../lib/cli';
 import { loadMnist } from '../lib/data/mnist';
-import { PRESETS } from '../lib/training/trainer';
+import { PRESETS } from '../lib/training/presets';
 import { loadUNetWeights } from '../lib/models/unetWeights';
 import { Classifier } from '../lib/models/classifier';
 import {
@@ -30,17 +30,16 @@ import type * as tf from '@tensorflow/tfjs-core';
 import { PARTB_SAMPLER } from '../lib/algorithms/ddpmSampling';
 import { FLOW_SAMPLING_STEPS } from '../lib/algorithms/flowSampling';
 import { samplePartB } from '../lib/algorithms/partBSampling';
-import { describeConfig, PARTB_REGISTRY } from '../lib/models/registry';
+import { describeConfig, findModel } from '../lib/models/registry';
 import { DDPMScheduler, type VarianceType } from '../lib/schedulers/ddpm';
 import { manifestPath, shippedRunName, shippedWeightsPath, trainCommand, type ShippedModel } from '../lib/weights/shipped';
-import { writeFileAtomic } from '../lib/image/io';
+import { writeFileAtomic } from '../lib/files';
 import { formatTable } from '../lib/display/table';
 import { PROJECT_ROOT as REPO_ROOT } from '../lib/paths';
 
 export const SIGMAS = [0, 0.2, 0.4, 0.5, 0.6, 0.8, 1.0];
 
 function ship(model: ShippedModel): void {
-  if (model === 'classifier') throw new CliError('the classifier is shipped by npm run train -- --model classifier');
   const dir = path.join(REPO_ROOT, 'runs', 'partb', shippedRunName(model));
   const final = path.join(dir, 'final.weights');
   if (!fs.existsSync(final)) throw new Error(`${final} is missing: run \`${trainCommand(model)}\` first`);
@@ -136,7 +135,7 @@ async function main(): Promise<void> {
     ...(a.clip ? { clipSample: [0, 1] as const } : {}),
   };
   const clfFile = shippedWeightsPath('classifier');
-  const needClf = models.some((m) => m !== 'classifier' && PARTB_REGISTRY[m].sampling !== null);
+  const needClf = models.some((m) => Boolean(findModel(m)?.sampling));
   let clf: Classifier | undefined;
   let ref: QualityReference | undefined;
   if (needClf) {
@@ -229,7 +228,7 @@ async function main(): Promise<void> {
     net.dispose();
   }
   if (rows.length) {
-    if (models.includes('time') || models.includes('class')) console.log(`DDPM sampler: ${describeSampler(sampler)}`);
+    if (models.some((m) => findModel(m)?.sampling?.prediction === 'epsilon')) console.log(`DDPM sampler: ${describeSampler(sampler)}`);
     console.log(formatTable(qualityTableCells(rows)));
   }
   if (clf && fs.existsSync(manifestPath('classifier'))) {

@@ -16,7 +16,8 @@ import { loadUNetWeights } from '../lib/models/unetWeights';
 import { samplePartB } from '../lib/algorithms/partBSampling';
 import { FLOW_SAMPLING_STEPS } from '../lib/algorithms/flowSampling';
 import { describeConfig, describeModel, samplingOf } from '../lib/models/registry';
-import { savePng, writeFileAtomic } from '../lib/image/io';
+import { savePng } from '../lib/image/io';
+import { writeFileAtomic } from '../lib/files';
 import { makeGrid, makeGif } from '../lib/display';
 import { shippedWeightsPath } from '../lib/weights/shipped';
 

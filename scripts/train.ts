@@ -11,9 +11,11 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { initEngine, describeEngine } from '../lib/engine';
 import { loadMnist } from '../lib/data/mnist';
-import { PRESETS, Trainer, presetConfig, type TrainConfig } from '../lib/training/trainer';
+import { Trainer } from '../lib/training/trainer';
+import { type TrainConfig } from '../lib/weights/runConfig';
+import { PRESETS, presetConfig } from '../lib/training/presets';
 import { CliError, ENGINE_OPTION, exitCodeFor, parseCommandLine, seedOption, type CommandValues } from '../lib/cli';
-import { writeFileAtomic } from '../lib/image/io';
+import { writeFileAtomic } from '../lib/files';
 import type { MnistSet } from '../lib/data/mnist';
 import { loadUNetWeights } from '../lib/models/unetWeights';
 import { loadReflowPairs, makeReflowPairs, saveReflowPairs, type ReflowPairs } from '../lib/training/reflow';
@@ -21,8 +23,9 @@ import { Classifier } from '../lib/models/classifier';
 import { shippedWeightsPath } from '../lib/weights/shipped';
 import { trainClassifier as fitClassifier } from '../lib/training/classifier';
 import { readTensorFileMeta } from '../lib/weights/tensorFile';
-import { modelNameOf } from '../lib/models/registry';
-import { parseCheckpointHeader, parseUNetHeader, type CheckpointHeader, type PartBModel } from '../lib/weights/headers';
+import { describeModel, modelNameOf } from '../lib/models/registry';
+import { parseCheckpointHeader, parseUNetHeader, type CheckpointHeader } from '../lib/weights/headers';
+import { type PartBModel } from '../lib/weights/runConfig';
 
 const USAGE = `usage: npm run train -- --model denoiser|time|class|flow-time|flow-class [--preset cpu|reference|course] [--epochs N] [--resume] [--out DIR] [--seed S]
                           [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n] [--engine E]
@@ -108,7 +111,8 @@ async function main(): Promise<void> {
   }
   const reflowFrom = args['reflow-from'];
   if (reflowFrom !== undefined) {
-    if (!model.startsWith('flow-')) throw new CliError(`--reflow-from needs a flow model (--model flow-time or flow-class), got ${model}`);
+    if (describeModel(model).sampling?.prediction !== 'velocity')
+      throw new CliError(`--reflow-from needs a flow model (--model flow-time or flow-class), got ${model}`);
     if (args.resume) throw new CliError('--reflow-from starts a reflow run; to continue one pass --resume alone');
     if (!fs.existsSync(reflowFrom))
       throw new Error(

@@ -18,6 +18,7 @@ const RANK: Record<string, number> = {
   'config.ts': 0,
   'paths.ts': 0,
   'cli.ts': 0,
+  'files.ts': 0,
   engine: 1,
   image: 1,
   data: 1,

@@ -43,16 +43,25 @@ export function sampleClass(
   labels: number[],
   opts: Omit<SampleOptions, 'count' | 'scheduler'> & { guidance?: number; T?: number; scheduler?: DDPMSchedulerConfig },
 ): SampleResult {
-  return samplePartB(PARTB_REGISTRY.class, net, { ...partBOptions(opts), labels, ...(opts.guidance !== undefined ? { guidance: opts.guidance } : {}) });
+  return samplePartB(PARTB_REGISTRY.class, net, {
+    ...partBOptions(opts),
+    labels,
+    ...(opts.guidance !== undefined ? { guidance: opts.guidance } : {}),
+  });
 }
 
 /** Samples from the time-conditioned model (Alg. B.2). @returns images [count,28,28,1] (+ frames). */
-export function sampleTime(net: UNet, opts: Omit<SampleOptions, 'scheduler'> & { T?: number; scheduler?: DDPMSchedulerConfig }): SampleResult {
+export function sampleTime(
+  net: UNet,
+  opts: Omit<SampleOptions, 'scheduler'> & { T?: number; scheduler?: DDPMSchedulerConfig },
+): SampleResult {
   return samplePartB(PARTB_REGISTRY.time, net, { ...partBOptions(opts), count: opts.count });
 }
 
 /** The options of samplePartB from this file's (the DDPM step's settings under their old name). */
-function partBOptions(opts: Omit<SampleOptions, 'count' | 'scheduler'> & { T?: number; scheduler?: DDPMSchedulerConfig }): PartBSampleOptions {
+function partBOptions(
+  opts: Omit<SampleOptions, 'count' | 'scheduler'> & { T?: number; scheduler?: DDPMSchedulerConfig },
+): PartBSampleOptions {
   const { scheduler, noise, startLevel, ...rest } = opts;
   if (noise || startLevel !== undefined) throw new Error('sampleClass/sampleTime draw their own noise: use ddpmSample for a given start');
   return { ...rest, ...(scheduler ? { ddpmScheduler: scheduler } : {}) };

@@ -23,7 +23,8 @@ export type VelocityField = (x: tf.Tensor4D, t: number) => tf.Tensor4D;
 
 /** The time-conditioned flow model's velocity v_θ(x, t). */
 export function timeVelocity(net: UNet): VelocityField {
-  if (net.config.kind !== 'time') throw new Error(`timeVelocity needs the time-conditioned UNet, got the ${net.config.kind} model`);
+  if (!net.hasTimeInput || net.classCount > 0)
+    throw new Error(`timeVelocity needs the time-conditioned UNet, got the ${net.config.kind} model`);
   const den = mnistFlowDenoiser(net);
   const cond = den.encodePrompt(den.neutralPrompt);
   return (x, t) => den.predict(x, t, cond).eps;
@@ -35,8 +36,7 @@ export function timeVelocity(net: UNet): VelocityField {
  * one batched call (the one CFG). One label per sample.
  */
 export function classGuidedVelocity(net: UNet, labels: ArrayLike<number>, guidance: number): VelocityField {
-  if (net.config.kind !== 'class')
-    throw new Error(`classGuidedVelocity needs the class-conditioned UNet, got the ${net.config.kind} model`);
+  if (net.classCount === 0) throw new Error(`classGuidedVelocity needs the class-conditioned UNet, got the ${net.config.kind} model`);
   const estimate = classGuidedEstimator(mnistFlowDenoiser(net), labels, guidance);
   return (x, t) => {
     if (x.shape[0] !== labels.length) throw new Error(`${labels.length} labels for a batch of ${x.shape[0]}`);

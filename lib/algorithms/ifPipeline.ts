@@ -12,7 +12,7 @@ import { leadingTimesteps, toClean } from '../schedulers/timesteps';
 import { Rng } from '../tensor/random';
 import { cfgPredict } from '../guidance/cfg';
 import type { IFDenoiser } from '../models/if/denoiser';
-import type { IFModel } from '../models/if/load';
+import type { IFModel } from '../models/if/model';
 import { denoiseLoop } from './loops';
 
 /** Options of pipeline-matching sampling. */

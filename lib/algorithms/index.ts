@@ -7,7 +7,18 @@ export * from './editing';
 export * from './illusions';
 export { stridedTimesteps, leadingTimesteps, fullChainTimesteps, toClean } from '../schedulers/timesteps';
 export { gaussianBlur, highPass, gaussianKernel1d, blurMatrix, scaledBlur, type BlurOptions } from '../image/filters';
-export { flipVertical, rotate180, rotate90, rotate270, negate, transposeImage, VIEWS, viewByName, type View, type ViewName } from '../image/views';
+export {
+  flipVertical,
+  rotate180,
+  rotate90,
+  rotate270,
+  negate,
+  transposeImage,
+  VIEWS,
+  viewByName,
+  type View,
+  type ViewName,
+} from '../image/views';
 export { FlowMatchEulerScheduler, flowTimesteps, FLOW_STEP_SIZE } from '../schedulers/flowMatching';
 export { DDPMScheduler } from '../schedulers/ddpm';
 export type { Scheduler } from '../schedulers/scheduler';

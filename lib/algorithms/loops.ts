@@ -23,12 +23,13 @@ import { alphaBarAt, type NoiseSchedule } from '../schedulers/schedule';
 import * as F from '../schedulers/formulas';
 import { courseConfig, DDPMScheduler, type DDPMSchedulerConfig, type VarianceType } from '../schedulers/ddpm';
 import { FlowMatchEulerScheduler } from '../schedulers/flowMatching';
-import type { Scheduler } from '../schedulers/scheduler';
+import type { PredictionType, Scheduler } from '../schedulers/scheduler';
 import {
   checkImage,
   ddpmScheduleOf,
   defaultVarianceType,
   resolvePrompt,
+  type DDPMDenoiser,
   type Denoiser,
   type Prediction,
   type PromptLike,
@@ -167,16 +168,38 @@ function isScheduler(s: DDPMSchedulerConfig | Scheduler | undefined): s is Sched
  * (Denoiser.prediction): flow models the Euler scheduler (h = 0.02), DDPM models a DDPMScheduler
  * on the model's schedule (see LoopOptions.varianceType).
  */
+export function loopScheduler(
+  den: DDPMDenoiser,
+  opts: Pick<LoopOptions, 'varianceType'> & { scheduler?: DDPMSchedulerConfig },
+): DDPMScheduler;
+export function loopScheduler(den: Denoiser, opts: Pick<LoopOptions, 'varianceType' | 'scheduler'>): Scheduler;
 export function loopScheduler(den: Denoiser, opts: Pick<LoopOptions, 'varianceType' | 'scheduler'>): Scheduler {
-  const family = den.prediction === 'velocity' ? 'flow' : 'ddpm';
+  const prediction = den.prediction ?? 'epsilon';
   if (isScheduler(opts.scheduler)) {
-    if (opts.scheduler.family !== family)
+    if (opts.scheduler.prediction !== prediction) {
+      const family = SCHEDULER_FOR[prediction].family;
       throw new Error(`a ${opts.scheduler.family} scheduler cannot step ${den.name}, a ${family} model: use a ${family} scheduler`);
+    }
     return opts.scheduler;
   }
-  if (family === 'flow') return new FlowMatchEulerScheduler();
-  return new DDPMScheduler(ddpmScheduleOf(den, 'the DDPM loop'), opts.scheduler ?? courseConfig(opts.varianceType ?? defaultVarianceType(den)));
+  return SCHEDULER_FOR[prediction].make(den, opts);
 }
+
+/** The scheduler family of each prediction type, and how a loop makes its default scheduler. */
+const SCHEDULER_FOR: Record<
+  PredictionType,
+  { family: Scheduler['family']; make: (den: Denoiser, opts: Pick<LoopOptions, 'varianceType' | 'scheduler'>) => Scheduler }
+> = {
+  velocity: { family: 'flow', make: () => new FlowMatchEulerScheduler() },
+  epsilon: {
+    family: 'ddpm',
+    make: (den, opts) =>
+      new DDPMScheduler(
+        ddpmScheduleOf(den, 'the DDPM loop'),
+        (opts.scheduler as DDPMSchedulerConfig | undefined) ?? courseConfig(opts.varianceType ?? defaultVarianceType(den)),
+      ),
+  },
+};
 
 /**
  * The loop shared by every algorithm of both families: from x at timesteps[iStart], for each pair

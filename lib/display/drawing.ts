@@ -21,7 +21,7 @@ import sharp from 'sharp';
 import { isNotebook, registerCommTarget, sendDisplay, type KernelComm } from './notebook';
 import { BROWSER_COMM } from './comms';
 import { LOOPBACK_CLAIM_HEADER, LOOPBACK_TOKEN_HEADER, openLoopbackRoute, type LoopbackRoute } from './loopback';
-import { writeFileAtomic } from '../image/io';
+import { writeFileAtomic } from '../files';
 import { projectPath, runsDir } from '../paths';
 import { setting } from '../config';
 

@@ -1,9 +1,11 @@
 /**
  * The illusions of Part A shown the way the course's own pages show them:
  *
- *   showAnagrams(items, meta)  visual anagrams (§1.8): each tile flips upside down (along H, as
- *                              flipVertical) when the reader hovers it or taps/clicks it, and
- *                              its caption turns from the upright prompt to the flipped one;
+ *   showAnagrams(items, meta)  visual anagrams (§1.8): each tile turns to its view (upside down
+ *                              along H, as flipVertical, unless meta.view names another of
+ *                              lib/image/views.ts: rotated, transposed, negated) when the reader
+ *                              hovers it or taps/clicks it, and its caption turns from the upright
+ *                              prompt to the viewed one;
  *   showHybrids(items, meta)   hybrid images (§1.9): each tile has a size slider (and near/far
  *                              buttons) that shrinks the displayed image from full size down to
  *                              16 px, smoothly resampled, as if seen from afar;
@@ -29,7 +31,7 @@ import { makeGrid, type GridOptions } from './grid';
 import { isNotebook, sendDisplay, escapeXml, showCaption, terminalNote } from './notebook';
 import { registerFigure, checkFigureId, type FigureMeta, type TileFiles, type AnagramTile, type HybridTile } from './registry';
 import { tensorToPng } from '../image/io';
-import { flipVertical } from '../image/views';
+import { VIEWS, type View, type ViewName } from '../image/views';
 
 /** One visual anagram: the image as generated (upright), and the prompt each orientation shows. */
 export interface AnagramItem {
@@ -69,6 +71,11 @@ export const ILLUSION_CSS = `.dn-tiles { display: flex; flex-wrap: wrap; gap: 14
 .dn-tile img.dn-px { image-rendering: pixelated; }
 .dn-anagram img { transition: transform .6s ease; }
 .dn-anagram.dn-on img { transform: scaleY(-1); }
+.dn-anagram.dn-rot180.dn-on img { transform: rotate(180deg); }
+.dn-anagram.dn-rot90.dn-on img { transform: rotate(-90deg); }
+.dn-anagram.dn-transpose.dn-on img { transform: scaleX(-1) rotate(90deg); }
+.dn-anagram.dn-negate img { transition: filter .6s ease; }
+.dn-anagram.dn-negate.dn-on img { transform: none; filter: invert(1); }
 .dn-zoom .dn-view { display: flex; align-items: center; justify-content: center; max-width: 100%; }
 .dn-zoom .dn-view img { height: auto; image-rendering: auto; }
 .dn-zoom .dn-controls { font-size: .8em; color: #555; display: flex; align-items: center; gap: .4em; margin-top: .3em; }
@@ -148,13 +155,22 @@ export const ILLUSION_SCRIPT = `(function () {
 const attr = escapeXml;
 
 /** An anagram tile: src is the upright image (a file path or data: URL) at its natural size. */
-export function anagramTileHtml(t: { src: string; width: number; height: number; uprightPrompt: string; flippedPrompt: string }): string {
+export function anagramTileHtml(t: {
+  src: string;
+  width: number;
+  height: number;
+  uprightPrompt: string;
+  flippedPrompt: string;
+  view?: ViewName;
+}): string {
   const d = tileDisplaySize(t.width, t.height, 192);
+  const view = VIEWS[t.view ?? 'flip'];
   const off = `↑ upright: ${t.uprightPrompt}`;
-  const on = `↓ flipped: ${t.flippedPrompt}`;
+  const on = `${ANAGRAM_LABEL[view.name]}: ${t.flippedPrompt}`;
+  const cls = view.name === 'flip' ? '' : ` dn-${view.name}`;
   return (
-    `<figure class="dn-tile dn-toggle dn-anagram" tabindex="0" role="button" aria-pressed="false" title="hover, click or tap to flip">` +
-    `<img src="${attr(t.src)}" alt="${attr(`visual anagram: ${t.uprightPrompt} / upside down: ${t.flippedPrompt}`)}" width="${d.width}" height="${d.height}"${d.scale > 1 ? ' class="dn-px"' : ''}/>` +
+    `<figure class="dn-tile dn-toggle dn-anagram${cls}" tabindex="0" role="button" aria-pressed="false" title="hover, click or tap to turn it">` +
+    `<img src="${attr(t.src)}" alt="${attr(`visual anagram: ${t.uprightPrompt} / ${view.description}: ${t.flippedPrompt}`)}" width="${d.width}" height="${d.height}"${d.scale > 1 ? ' class="dn-px"' : ''}/>` +
     `<figcaption class="dn-cap" data-off="${attr(off)}" data-on="${attr(on)}">${escapeXml(off)}</figcaption></figure>`
   );
 }
@@ -213,20 +229,33 @@ function display(kind: string, meta: FigureMeta, grid: Buffer, tiles: string[], 
   }
 }
 
+/** The caption of an anagram's second reading, by view. */
+const ANAGRAM_LABEL: Record<ViewName, string> = {
+  flip: '↓ flipped',
+  rot180: '↻ rotated 180°',
+  rot90: '↺ rotated 90°',
+  transpose: '⤡ transposed',
+  negate: '◐ negated',
+};
+
 /**
  * Shows visual anagrams: the static grid (upright | flipped upside down, one row per anagram, as
  * showImages with cols 2 and "upright: …" / "flipped: …" captions unless meta says otherwise) and
  * tiles that flip on hover or tap. Registers a figure of kind 'anagram' (grid + one upright PNG per
  * anagram + prompts). Does not dispose the inputs; releases the flipped views it makes.
  */
-export async function showAnagrams(items: AnagramItem[], meta: FigureMeta & GridOptions): Promise<void> {
+export async function showAnagrams(items: AnagramItem[], meta: FigureMeta & GridOptions & { view?: View }): Promise<void> {
+  const view = meta.view ?? VIEWS.flip;
+  const viewName = view.name as ViewName;
+  if (!Object.hasOwn(VIEWS, viewName))
+    throw new Error(`showAnagrams: unknown view "${view.name}": use one of ${Object.keys(VIEWS).join(', ')}`);
   checkFigureId(meta.id);
   checkItems(
     'showAnagrams',
     items.map((it, k) => [`items[${k}].upright`, it?.upright]),
     items.length,
   );
-  const flipped = items.map((it) => flipVertical(it.upright));
+  const flipped = items.map((it) => view.view(it.upright));
   let grid: Buffer;
   try {
     grid = await makeGrid(
@@ -234,7 +263,9 @@ export async function showAnagrams(items: AnagramItem[], meta: FigureMeta & Grid
       {
         title: meta.title,
         cols: meta.cols ?? 2,
-        captions: meta.captions ?? items.flatMap((it) => [`upright: ${it.uprightPrompt}`, `flipped: ${it.flippedPrompt}`]),
+        captions:
+          meta.captions ??
+          items.flatMap((it) => [`upright: ${it.uprightPrompt}`, `${ANAGRAM_LABEL[viewName].slice(2)}: ${it.flippedPrompt}`]),
         range: meta.range,
         scale: meta.scale,
       },
@@ -251,6 +282,7 @@ export async function showAnagrams(items: AnagramItem[], meta: FigureMeta & Grid
       height,
       uprightPrompt: it.uprightPrompt,
       flippedPrompt: it.flippedPrompt,
+      ...(viewName === 'flip' ? {} : { view: viewName }),
     });
   }
   const saved = registerFigure({ id: meta.id, title: meta.title, caption: meta.caption, kind: 'anagram' }, { png: grid, anagrams: tiles });

@@ -44,15 +44,7 @@ export {
   type HybridTile,
 } from './registry';
 export { showAnagrams, showHybrids, type AnagramItem, type HybridItem } from './illusions';
-export {
-  liveTraining,
-  withEmaWeights,
-  movingAverage,
-  windowMeans,
-  type LiveTraining,
-  type LiveTrainingOptions,
-  type LiveGridOptions,
-} from './live';
+export { liveTraining, movingAverage, windowMeans, type LiveTraining, type LiveTrainingOptions, type LiveGridOptions } from './live';
 
 /**
  * Shows a grid of images [B,H,W,C] (or a list of batches) with the title drawn on top and one

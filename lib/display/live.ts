@@ -12,11 +12,9 @@
  * it shows in untrusted notebooks and viewers that run no scripts; its text/plain fallback holds
  * the latest numbers. In a terminal (see isNotebook) only the progress line is printed (with
  * `total`), nothing else is written, and `inNotebook` is false so callers can skip making samples.
- * Nothing here disposes the caller's tensors, and nothing here creates tensors, except
- * withEmaWeights's temporary network, which it releases.
+ * Nothing here disposes the caller's tensors, and nothing here creates tensors.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import { UNet } from '../models/unet';
 import { makeGrid, type GridOptions } from './grid';
 import { isNotebook, sendDisplay } from './notebook';
 import { linePlotPng, type LossCurveOptions, type Series } from './plot';
@@ -201,34 +199,4 @@ export function liveTraining(opts: LiveTrainingOptions): LiveTraining {
       bar?.done();
     },
   };
-}
-
-/**
- * Runs fn with the network to sample from: `net` itself without an EMA, else a temporary copy of it
- * holding the EMA parameters (`ema.shadow`, by parameter name) and net's BatchNorm statistics
- * (what Trainer.saveWeights writes for an EMA run). The copy is disposed when fn's promise settles;
- * net and the EMA are left as they were.
- */
-export async function withEmaWeights<T>(
-  net: UNet,
-  ema: { shadow: Map<string, tf.Variable> } | null | undefined,
-  fn: (net: UNet) => T | Promise<T>,
-): Promise<T> {
-  if (!ema) return await fn(net);
-  const copy = new UNet(net.config);
-  try {
-    for (const [name, v] of copy.store.params) {
-      const s = ema.shadow.get(name);
-      if (!s) throw new Error(`withEmaWeights: the EMA has no parameter "${name}"`);
-      v.assign(s);
-    }
-    for (const [name, v] of copy.store.buffers) {
-      const b = net.store.buffers.get(name);
-      if (!b) throw new Error(`withEmaWeights: the network has no buffer "${name}"`);
-      v.assign(b);
-    }
-    return await fn(copy);
-  } finally {
-    copy.dispose();
-  }
 }

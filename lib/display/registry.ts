@@ -12,9 +12,10 @@
  * nothing is written. Fields added since the first format (poster, anagrams, hybrids) are
  * optional: a manifest written without them still reads and renders.
  */
+import type { ViewName } from '../image/views';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../image/io';
+import { writeFileAtomic } from '../files';
 import { setting } from '../config';
 
 export type FigureKind = 'image' | 'plot' | 'gif' | 'anagram' | 'hybrid';
@@ -33,6 +34,8 @@ export interface AnagramTile {
   height: number;
   uprightPrompt: string;
   flippedPrompt: string;
+  /** The anagram's view (lib/image/views.ts); absent = the vertical flip. */
+  view?: ViewName;
 }
 
 /** One hybrid image of a 'hybrid' figure: the hybrid (native size) and what it shows far and near. */

@@ -340,6 +340,9 @@ export const NATIVE_POINTWISE = {
 
 const registeredOn = new Set<string>();
 
+/** The most OpenMP threads the addon takes (setThreads). */
+export const NATIVE_MAX_THREADS = 256;
+
 /** The kernel names the addon takes over. */
 export const NATIVE_KERNEL_NAMES = [Conv2D, FusedConv2D, Conv2DBackpropInput, Conv2DBackpropFilter] as const;
 
@@ -351,7 +354,9 @@ export const NATIVE_KERNEL_NAMES = [Conv2D, FusedConv2D, Conv2DBackpropInput, Co
 export function registerNativeKernels(backendName: 'wasm' | 'cpu', threads: number): { version?: string; why?: string } {
   const s = nativeStatus();
   if (!s.addon) return { why: s.why };
-  s.addon.setThreads(threads);
+  // The addon takes 1..256 OpenMP threads (OpenMP aborts when it cannot make the threads it was
+  // told to); DIFFUSION_THREADS allows up to 1024 for the wasm pool.
+  s.addon.setThreads(Math.max(1, Math.min(NATIVE_MAX_THREADS, Math.floor(threads))));
   if (registeredOn.has(backendName)) return { version: s.version };
   const fallback = new Map<string, KernelFunc>();
   for (const name of NATIVE_KERNEL_NAMES) {

@@ -94,4 +94,3 @@ export function gaussianBlur(x: tf.Tensor4D, opts: BlurOptions): tf.Tensor4D {
 export function highPass(x: tf.Tensor4D, opts: BlurOptions): tf.Tensor4D {
   return tf.tidy(() => tf.sub(x, gaussianBlur(x, opts)) as tf.Tensor4D);
 }
-

@@ -111,8 +111,20 @@ export interface Denoiser {
    */
   predictMany?(items: PredictItem[], t: number): Prediction[];
 
-  /** Frees the model's weights and cached handles. */
+  /**
+   * Frees the model's weights and cached handles. Afterwards every method that needs them throws
+   * `releasedModelError` (a released network would otherwise compute with whatever its weights
+   * became: noise, and no error).
+   */
   dispose?(): void;
+
+  /** True once dispose() has run (models that can be released). */
+  readonly released?: boolean;
+}
+
+/** The one-line error of a model used after dispose(). */
+export function releasedModelError(name: string): Error {
+  return new Error(`${name}: this model was released; run the cell that loads it again`);
 }
 
 /** A DDPM (epsilon) model: one with a noise schedule (DeepFloyd IF, the MNIST DDPMs, the oracle). */
@@ -123,6 +135,12 @@ export function ddpmScheduleOf(den: Denoiser, fn: string): NoiseSchedule {
   if (den.prediction === 'velocity' || !den.schedule)
     throw new Error(`${fn} needs a DDPM model with a noise schedule; ${den.name} is a flow-matching model (use the flow scheduler's grid)`);
   return den.schedule;
+}
+
+/** The model as a DDPM model (one with a noise schedule); one line naming it for a flow model. */
+export function requireDDPM(den: Denoiser, fn: string): DDPMDenoiser {
+  ddpmScheduleOf(den, fn);
+  return den as DDPMDenoiser;
 }
 
 /** Evaluates every item, batched when the model supports it (same results as one by one). */

@@ -23,6 +23,7 @@ import {
   batchItems,
   checkHandle,
   checkImage,
+  releasedModelError,
   unknownPromptError,
   type CondHandle,
   type Denoiser,
@@ -33,7 +34,6 @@ import { oneHot, timeInputs } from './conditioning';
 import { flowTimeInputs } from '../schedulers/flowMatching';
 import type { PredictionType } from '../schedulers/scheduler';
 import type { UNet } from './unet';
-import { loadUNetWeights } from './unetWeights';
 
 const WORDS = ['zero', 'one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine'];
 export const MNIST_NEUTRAL_PROMPT = 'a handwritten digit';
@@ -63,8 +63,10 @@ export function digitPrompt(d: number): string {
 export interface MnistDenoiserOptions {
   /** Diffusion steps the model was trained with (default 300). */
   T?: number;
-  /** Display name; default from the UNet's D and T. */
+  /** Display name; default from the UNet's D and T (and `source`). */
   name?: string;
+  /** Where the weights came from (a file name), added to the default name. */
+  source?: string;
 }
 
 /** A Denoiser over an MNIST UNet, with per-sample class handles. */
@@ -91,19 +93,28 @@ export function mnistFlowDenoiser(net: UNet, opts: Omit<MnistDenoiserOptions, 'T
 
 function makeMnistDenoiser(net: UNet, prediction: PredictionType, opts: MnistDenoiserOptions): MnistDenoiser {
   const kind = net.config.kind;
-  if (kind !== 'class' && kind !== 'time') {
+  if (!net.hasTimeInput) {
     throw new Error(`an MNIST Denoiser needs a time- or class-conditioned UNet, got kind '${kind}': load the time or class model's weights`);
   }
   const flow = prediction === 'velocity';
   const T = opts.T ?? 300;
   const schedule: NoiseSchedule | undefined = flow ? undefined : ddpmSchedule(T);
   const size = net.config.size;
-  const K = kind === 'class' ? net.config.numClasses : 0;
-  const name = opts.name ?? (flow ? `MNIST ${kind}-conditioned flow UNet (D=${net.config.D})` : `MNIST ${kind}-conditioned UNet (D=${net.config.D}, T=${T})`);
+  const K = net.classCount;
+  const from = opts.source ? `, ${opts.source}` : '';
+  const name =
+    opts.name ?? (flow ? `MNIST ${kind}-conditioned flow UNet (D=${net.config.D}${from})` : `MNIST ${kind}-conditioned UNet (D=${net.config.D}, T=${T}${from})`);
   const prompts = [...Array.from({ length: K }, (_, d) => digitPrompt(d)), MNIST_NEUTRAL_PROMPT, ''];
   const handles = new Map<string, MnistHandle>();
 
+  let released = false;
+  /** Every method that needs the network calls this first. */
+  function live(): void {
+    if (released || net.released) throw releasedModelError(name);
+  }
+
   function encodePrompt(prompt: string): CondHandle {
+    live();
     if (typeof prompt !== 'string') throw new Error(`prompt must be a string, got ${typeof prompt}`);
     const d = parseDigitPrompt(prompt);
     if (d === undefined || d >= K) {
@@ -120,7 +131,8 @@ function makeMnistDenoiser(net: UNet, prediction: PredictionType, opts: MnistDen
   }
 
   function encodeLabels(labels: ArrayLike<number>): CondHandle {
-    if (kind !== 'class') throw new Error(`${name} is not class-conditioned: it takes no digit labels`);
+    live();
+    if (K === 0) throw new Error(`${name} is not class-conditioned: it takes no digit labels`);
     return { prompt: `digits [${Array.from(labels).join(',')}]`, owner: name, c: oneHot(labels, K), n: labels.length } as MnistHandle;
   }
 
@@ -153,11 +165,13 @@ function makeMnistDenoiser(net: UNet, prediction: PredictionType, opts: MnistDen
   }
 
   function predict(xt: tf.Tensor4D, t: number, cond: CondHandle): Prediction {
+    live();
     checkImage(den, xt, 'MNIST predict: x_t');
     return { eps: evalBatch(xt, t, rowsFor([{ n: xt.shape[0], cond }])) };
   }
 
   function predictMany(items: PredictItem[], t: number): Prediction[] {
+    live();
     for (const it of items) checkImage(den, it.xt, 'MNIST predictMany: x_t');
     const rows = rowsFor(items.map((it) => ({ n: it.xt.shape[0], cond: it.cond })));
     return tf.tidy(() => {
@@ -182,20 +196,13 @@ function makeMnistDenoiser(net: UNet, prediction: PredictionType, opts: MnistDen
     encodeLabels,
     predict,
     predictMany,
-    dispose: () => net.dispose(),
+    get released() {
+      return released || net.released;
+    },
+    dispose: () => {
+      released = true;
+      net.dispose();
+    },
   };
   return den;
-}
-
-/**
- * Loads Part B weights (a time or class model's .weights file, DDPM or flow) as a Denoiser; the
- * family (the header's objective) and T come from the file.
- */
-export function loadMnistDenoiser(file: string): MnistDenoiser {
-  const { net, meta } = loadUNetWeights(file);
-  const base = file.split('/').pop();
-  if (meta.config.objective === 'flow')
-    return mnistFlowDenoiser(net, { name: `MNIST ${net.config.kind}-conditioned flow UNet (D=${net.config.D}, ${base})` });
-  const T = meta.config.T;
-  return mnistDenoiser(net, { T, name: `MNIST ${net.config.kind}-conditioned UNet (D=${net.config.D}, T=${T}, ${base})` });
 }

@@ -8,7 +8,7 @@
  * The reflow variant ("flow-time-reflow") is flow-time's network and sampler trained on a flow
  * model's own noise–image pairs (lib/training/reflow.ts): a description of its own, same behaviour.
  */
-import type { UNetKind, Objective, TrainConfig, PartBModel } from '../weights/headers';
+import type { UNetKind, Objective, TrainConfig, PartBModel } from '../weights/runConfig';
 import { courseConfig, DDPMScheduler, type DDPMSchedulerConfig } from '../schedulers/ddpm';
 import { eulerTimes, FlowMatchEulerScheduler } from '../schedulers/flowMatching';
 import { ddpmSchedule } from '../schedulers/schedule';
@@ -16,9 +16,13 @@ import type { PredictionType, Scheduler } from '../schedulers/scheduler';
 import { fullChainTimesteps, stridedTimesteps, toClean } from '../schedulers/timesteps';
 import { mnistDenoiser, mnistFlowDenoiser, type MnistDenoiser } from './mnistDenoiser';
 import type { UNet, UNetConfig } from './unet';
+import { loadUNetWeights } from './unetWeights';
 
 /** A Part B model's name, the shipped reflow variant included. */
 export type PartBModelName = PartBModel | 'flow-time-reflow';
+
+/** The training loss of a model (lib/training/objectives.ts). */
+export type LossName = 'denoise' | 'epsilon' | 'velocity';
 
 /** How a Part B model samples (absent for the single-step denoiser). */
 export interface SamplingDescription {
@@ -33,8 +37,8 @@ export interface SamplingDescription {
   grid(steps: number, T: number): number[];
   /** The scheduler: DDPM Alg. B.2's fixed_large step (or `ddpm` settings), flow the Euler step. */
   scheduler(T: number, ddpm?: DDPMSchedulerConfig): Scheduler;
-  /** The model as a Denoiser (the UNet stays the caller's until the Denoiser is disposed). */
-  denoiser(net: UNet, T: number, name?: string): MnistDenoiser;
+  /** The model as a Denoiser (the UNet stays the caller's until the Denoiser is disposed); `source` names its file. */
+  denoiser(net: UNet, T: number, source?: string): MnistDenoiser;
   /** Describes `steps` for captions: "full chain of 300 steps", "32 Euler steps". */
   describeSteps(steps: number, T: number): string;
   /** The default number of steps for a model trained with T steps (DDPM: T, the full chain; flow: 32). */
@@ -59,6 +63,8 @@ export interface PartBModelDescription {
   readonly imageShape: readonly [number, number, number];
   /** The diffusion steps T of its training (DDPM; flow models keep the field for old headers). */
   readonly T: number;
+  /** Its training loss (lib/training/objectives.ts). */
+  readonly loss: LossName;
   /** The y label of its loss curve. */
   readonly lossLabel: string;
   /** Sampling, or null (the single-step denoiser maps a noisy image to a clean one in one call). */
@@ -79,7 +85,7 @@ const DDPM_SAMPLING = (guidance: number | null): SamplingDescription => ({
   startLevel: (T) => T,
   grid: ddpmGrid,
   scheduler: (T, ddpm) => new DDPMScheduler(ddpmSchedule(T), ddpm ?? courseConfig('fixed_large')),
-  denoiser: (net, T, name) => mnistDenoiser(net, { T, ...(name ? { name } : {}) }),
+  denoiser: (net, T, source) => mnistDenoiser(net, { T, ...(source ? { source } : {}) }),
   describeSteps: (steps, T) => (steps === T ? `full chain of ${T} steps` : `${steps} strided steps`),
 });
 
@@ -91,7 +97,7 @@ const FLOW_SAMPLING = (guidance: number | null): SamplingDescription => ({
   startLevel: () => 0,
   grid: (steps) => eulerTimes(steps),
   scheduler: () => new FlowMatchEulerScheduler(),
-  denoiser: (net, _T, name) => mnistFlowDenoiser(net, name ? { name } : {}),
+  denoiser: (net, _T, source) => mnistFlowDenoiser(net, source ? { source } : {}),
   describeSteps: (steps) => `${steps} Euler step${steps === 1 ? '' : 's'}`,
 });
 
@@ -108,6 +114,7 @@ export const PARTB_REGISTRY: Readonly<Record<PartBModelName, PartBModelDescripti
     objective: 'ddpm',
     timeInput: false,
     numClasses: 0,
+    loss: 'denoise',
     lossLabel: 'L2 loss',
     sampling: null,
   },
@@ -119,6 +126,7 @@ export const PARTB_REGISTRY: Readonly<Record<PartBModelName, PartBModelDescripti
     objective: 'ddpm',
     timeInput: true,
     numClasses: 0,
+    loss: 'epsilon',
     lossLabel: 'L2 loss on ε',
     sampling: DDPM_SAMPLING(null),
   },
@@ -130,6 +138,7 @@ export const PARTB_REGISTRY: Readonly<Record<PartBModelName, PartBModelDescripti
     objective: 'ddpm',
     timeInput: true,
     numClasses: 10,
+    loss: 'epsilon',
     lossLabel: 'L2 loss on ε',
     sampling: DDPM_SAMPLING(5),
   },
@@ -141,6 +150,7 @@ export const PARTB_REGISTRY: Readonly<Record<PartBModelName, PartBModelDescripti
     objective: 'flow',
     timeInput: true,
     numClasses: 0,
+    loss: 'velocity',
     lossLabel: 'L2 loss on the velocity',
     sampling: FLOW_SAMPLING(null),
   },
@@ -152,6 +162,7 @@ export const PARTB_REGISTRY: Readonly<Record<PartBModelName, PartBModelDescripti
     objective: 'flow',
     timeInput: true,
     numClasses: 10,
+    loss: 'velocity',
     lossLabel: 'L2 loss on the velocity',
     sampling: FLOW_SAMPLING(5),
   },
@@ -163,10 +174,16 @@ export const PARTB_REGISTRY: Readonly<Record<PartBModelName, PartBModelDescripti
     objective: 'flow',
     timeInput: true,
     numClasses: 0,
+    loss: 'velocity',
     lossLabel: 'L2 loss on the velocity',
     sampling: FLOW_SAMPLING(null),
   },
 };
+
+/** The description of a Part B model by name, or undefined (e.g. for the judge classifier's name). */
+export function findModel(name: string): PartBModelDescription | undefined {
+  return Object.hasOwn(PARTB_REGISTRY, name) ? (PARTB_REGISTRY as Record<string, PartBModelDescription>)[name] : undefined;
+}
 
 /** The description of a model by name; one line listing the names for an unknown one. */
 export function describeModel(name: string): PartBModelDescription {
@@ -211,4 +228,18 @@ export function unetConfigFor(d: PartBModelDescription, c: Pick<TrainConfig, 'D'
     size: d.imageShape[0],
     ...(c.timeConditioning ? { timeConditioning: c.timeConditioning } : {}),
   };
+}
+
+/**
+ * Loads Part B weights (a time or class model's .weights file, DDPM or flow) as a Denoiser through
+ * its description: the family (the header's objective) and T come from the file.
+ */
+export function loadMnistDenoiser(file: string): MnistDenoiser {
+  const { net, meta } = loadUNetWeights(file);
+  const d = describeConfig(meta.config);
+  if (!d.sampling) {
+    net.dispose();
+    throw new Error(`${file} holds the ${d.title}, which is not a Denoiser of the sampling algorithms: load a time or class model`);
+  }
+  return d.sampling.denoiser(net, meta.config.T, file.split('/').pop());
 }

@@ -17,7 +17,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../tensor/random';
 import { batchNormTrain, gelu } from '../tensor/fusedOps';
 import { levers } from '../engine/levers';
-import type { UNetKind } from '../weights/headers';
+import { releasedModelError } from './denoiser';
+import type { UNetKind } from '../weights/runConfig';
 
 /** Which of the three Part B networks (defined with the weights headers that store it). */
 export type { UNetKind };
@@ -38,6 +39,13 @@ export interface UNetConfig {
    */
   timeConditioning?: TimeConditioning;
 }
+
+/** The inputs each UNet kind takes besides the image (Figures 1, 8 and 9 of SPEC.md). */
+export const UNET_INPUTS: Readonly<Record<UNetKind, { readonly time: boolean; readonly classes: boolean }>> = {
+  denoiser: { time: false, classes: false },
+  time: { time: true, classes: false },
+  class: { time: true, classes: true },
+};
 
 /** The time-only UNet's injection of t: added (2024 course) or multiplied (current course). */
 export type TimeConditioning = 'additive' | 'multiplicative';
@@ -352,11 +360,12 @@ export interface UNetInputs {
 export class UNet {
   readonly store: ParamStore;
   readonly config: Required<UNetConfig>;
+  private isReleased = false;
 
   /** @param seed initialization seed (PyTorch-like uniform init) */
   constructor(config: UNetConfig, seed = 0) {
     this.config = { numClasses: 10, size: 28, timeConditioning: 'additive', ...config };
-    if (!['denoiser', 'time', 'class'].includes(config.kind)) throw new Error(`unknown UNet kind "${config.kind}": use denoiser, time or class`);
+    if (!Object.hasOwn(UNET_INPUTS, config.kind)) throw new Error(`unknown UNet kind "${config.kind}": use ${Object.keys(UNET_INPUTS).join(', ')}`);
     if (this.config.timeConditioning !== 'additive' && this.config.timeConditioning !== 'multiplicative')
       throw new Error(`unknown time conditioning "${String(this.config.timeConditioning)}": use additive or multiplicative`);
     if (!(Number.isInteger(config.D) && config.D > 0)) throw new Error(`UNet hidden size D must be a positive integer, got ${config.D}`);
@@ -369,8 +378,8 @@ export class UNet {
     const { size, numClasses, kind } = this.config;
     tf.tidy(() => {
       const x = tf.zeros([1, size, size, 1]) as tf.Tensor4D;
-      const t = kind === 'denoiser' ? undefined : (tf.zeros([1, 1]) as tf.Tensor2D);
-      const c = kind === 'class' ? (tf.zeros([1, numClasses]) as tf.Tensor2D) : undefined;
+      const t = UNET_INPUTS[kind].time ? (tf.zeros([1, 1]) as tf.Tensor2D) : undefined;
+      const c = UNET_INPUTS[kind].classes ? (tf.zeros([1, numClasses]) as tf.Tensor2D) : undefined;
       this.apply({ x, t, c }, false);
     });
   }
@@ -382,10 +391,10 @@ export class UNet {
       throw new Error(`UNet expects images of shape [B,${size},${size},1] (NHWC grayscale), got [${x.shape.join(',')}]; reshape MNIST batches to [B,28,28,1]`);
     }
     const B = x.shape[0];
-    if (kind !== 'denoiser' && (!t || t.rank !== 2 || t.shape[0] !== B || t.shape[1] !== 1)) {
+    if (UNET_INPUTS[kind].time && (!t || t.rank !== 2 || t.shape[0] !== B || t.shape[1] !== 1)) {
       throw new Error(`the ${kind}-conditioned UNet needs t of shape [${B},1] (t/T in [0,1]), got ${t ? `[${t.shape.join(',')}]` : 'none'}`);
     }
-    if (kind === 'class' && (!c || c.rank !== 2 || c.shape[0] !== B || c.shape[1] !== numClasses)) {
+    if (UNET_INPUTS[kind].classes && (!c || c.rank !== 2 || c.shape[0] !== B || c.shape[1] !== numClasses)) {
       throw new Error(`the class-conditioned UNet needs c of shape [${B},${numClasses}] (one-hot or zeros), got ${c ? `[${c.shape.join(',')}]` : 'none'}`);
     }
   }
@@ -397,6 +406,8 @@ export class UNet {
    * convolutions for this pass (foldBatchNorm), from the current weights.
    */
   apply(inputs: UNetInputs, training = false): tf.Tensor4D {
+    // After dispose() the store is empty and a pass would make fresh random weights (param()).
+    if (this.released) throw releasedModelError(`the ${this.config.kind} UNet (D=${this.config.D})`);
     this.checkInputs(inputs);
     const s = this.store;
     s.training = training;
@@ -438,7 +449,23 @@ export class UNet {
     }));
   }
 
+  /** Whether the network takes a time input (every kind but the denoiser). */
+  get hasTimeInput(): boolean {
+    return UNET_INPUTS[this.config.kind].time;
+  }
+
+  /** Classes of its one-hot class input; 0 for networks without one. */
+  get classCount(): number {
+    return UNET_INPUTS[this.config.kind].classes ? this.config.numClasses : 0;
+  }
+
+  /** True once dispose() has freed the weights; apply then throws. */
+  get released(): boolean {
+    return this.isReleased;
+  }
+
   dispose(): void {
+    this.isReleased = true;
     this.store.dispose();
   }
 }

@@ -4,7 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { loadTensorFile, type StoredTensor } from '../weights/tensorFile';
-import { parseUNetHeader, type CheckpointHeader, type TrainConfig, type WeightsHeader } from '../weights/headers';
+import { parseUNetHeader, type CheckpointHeader, type WeightsHeader } from '../weights/headers';
+import { type TrainConfig } from '../weights/runConfig';
 import { UNet, type UNetConfig } from './unet';
 
 /** The UNet a run's config describes (kind, width, conditioning variant). */

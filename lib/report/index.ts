@@ -14,7 +14,7 @@ import { readManifest, type FigureRecord } from '../display/registry';
 import { chartHtml, plotlyPath, type PlotlySpec } from '../display/plot';
 import { escapeXml } from '../display/notebook';
 import { ILLUSION_CSS, ILLUSION_SCRIPT, anagramTileHtml, hybridTileHtml, gifTileHtml } from '../display/illusions';
-import { writeFileAtomic } from '../image/io';
+import { writeFileAtomic } from '../files';
 
 /** What happened to one notebook in this run (shown at the top of the report). */
 export interface NotebookRun {

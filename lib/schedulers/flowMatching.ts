@@ -130,7 +130,8 @@ export class FlowMatchEulerScheduler implements Scheduler {
   /** Euler: x_{t'} = x_t + (t' − t)·v̂(x_t, t). Deterministic: `noise` is not drawn from. */
   step(xt: tf.Tensor4D, pred: NoisePrediction, t: number, tNext: number, noise?: Rng | tf.Tensor4D): tf.Tensor4D {
     void noise;
-    if (!(tNext > t)) throw new Error(`flow step from t=${t} to t'=${tNext}: t' must be larger (flow time runs from noise at 0 to the image at 1)`);
+    if (!(tNext > t))
+      throw new Error(`flow step from t=${t} to t'=${tNext}: t' must be larger (flow time runs from noise at 0 to the image at 1)`);
     return eulerStep(xt, pred.eps, tNext - t);
   }
 }

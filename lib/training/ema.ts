@@ -8,6 +8,7 @@
  * EMA copy is saved (ema-pytorch's default), since they are already running averages.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { UNet } from '../models/unet';
 
 /** The decay of update number n (0-based) for a target decay: diffusers' EMAModel.get_decay with update_after_step = 0. */
 export function emaDecayAt(decay: number, n: number): number {
@@ -49,5 +50,35 @@ export class Ema {
   dispose(): void {
     for (const v of this.shadow.values()) v.dispose();
     this.shadow.clear();
+  }
+}
+
+/**
+ * Runs fn with the network to sample from: `net` itself without an EMA, else a temporary copy of it
+ * holding the EMA parameters (`ema.shadow`, by parameter name) and net's BatchNorm statistics
+ * (what Trainer.saveWeights writes for an EMA run). The copy is disposed when fn's promise settles;
+ * net and the EMA are left as they were.
+ */
+export async function withEmaWeights<T>(
+  net: UNet,
+  ema: { shadow: Map<string, tf.Variable> } | null | undefined,
+  fn: (net: UNet) => T | Promise<T>,
+): Promise<T> {
+  if (!ema) return await fn(net);
+  const copy = new UNet(net.config);
+  try {
+    for (const [name, v] of copy.store.params) {
+      const s = ema.shadow.get(name);
+      if (!s) throw new Error(`withEmaWeights: the EMA has no parameter "${name}"`);
+      v.assign(s);
+    }
+    for (const [name, v] of copy.store.buffers) {
+      const b = net.store.buffers.get(name);
+      if (!b) throw new Error(`withEmaWeights: the network has no buffer "${name}"`);
+      v.assign(b);
+    }
+    return await fn(copy);
+  } finally {
+    copy.dispose();
   }
 }

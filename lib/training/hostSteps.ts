@@ -16,7 +16,8 @@ import { type NoiseSchedule, ddpmSchedule } from '../schedulers/schedule';
 import { Rng } from '../tensor/random';
 import { classGuidedEstimator } from '../algorithms/ddpmSampling';
 import { Adam } from './adam';
-import { PRESETS, trainingLoss } from './trainer';
+import { trainingLoss } from './trainer';
+import { PRESETS } from './presets';
 
 /** Predicts ε̂ for x_t [B,28,28,1] at schedule index t (same t for the whole batch). */
 export type NoisePredictor = (xt: tf.Tensor4D, t: number) => tf.Tensor4D;
@@ -151,9 +152,9 @@ export function trainStep(net: UNet, adam: Adam, batch: HostBatch, schedule: Noi
  * label per sample, γ = 5); the denoiser maps x to its one-step estimate and ignores t.
  */
 export function predictorFor(net: UNet, labels?: ArrayLike<number>, guidance = 5, T = 300): NoisePredictor {
-  if (net.config.kind === 'denoiser') return (x) => net.apply({ x }, false);
+  if (!net.hasTimeInput) return (x) => net.apply({ x }, false);
   const den = mnistDenoiser(net, { T });
-  if (net.config.kind === 'time') {
+  if (net.classCount === 0) {
     const cond = den.encodePrompt(den.neutralPrompt);
     return (x, t) => den.predict(x, t, cond).eps;
   }

@@ -40,9 +40,10 @@ export function makeReflowPairs(net: UNet, o: PairOptions): ReflowPairs {
   const rng = new Rng(o.seed);
   for (let start = 0; start < o.count; start += chunk) {
     const B = Math.min(chunk, o.count - start);
-    const lab = Array.from({ length: B }, (_, i) => (net.config.kind === 'class' ? (start + i) % 10 : 0));
+    const K = net.classCount;
+    const lab = Array.from({ length: B }, (_, i) => (K > 0 ? (start + i) % K : 0));
     const x0 = rng.normal([B, 28, 28, 1]) as tf.Tensor4D;
-    const field = net.config.kind === 'class' ? classGuidedVelocity(net, lab, o.guidance ?? 5) : timeVelocity(net);
+    const field = K > 0 ? classGuidedVelocity(net, lab, o.guidance ?? 5) : timeVelocity(net);
     const res = eulerSample(field, { count: B, seed: 0, steps: o.steps, noise: x0 });
     noise.set(x0.dataSync(), start * PX);
     images.set(res.images.dataSync(), start * PX);

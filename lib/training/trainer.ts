@@ -19,100 +19,20 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../tensor/random';
 import { ddpmSchedule, type NoiseSchedule } from '../schedulers/schedule';
-import { addNoise, forward } from '../schedulers/formulas';
 import { UNet } from '../models/unet';
-import { timeInputs, oneHot } from '../models/conditioning';
-import { flowInterpolate, flowTimeInputs, flowVelocityTarget } from '../schedulers/flowMatching';
+import { oneHot } from '../models/conditioning';
 import { assignTensors, storedTensors, unetConfigOf } from '../models/unetWeights';
-import { modelParts } from '../models/registry';
-import {
-  parseCheckpointHeader,
-  type CheckpointHeader,
-  type PartBModel,
-  type TrainConfig,
-  type TrainState,
-  type WeightsHeader,
-} from '../weights/headers';
+import { describeConfig, type PartBModelDescription } from '../models/registry';
+import { TRAINING_OBJECTIVES, type TrainingBatch } from './objectives';
+
+export type { TrainingBatch };
+import { parseCheckpointHeader, type CheckpointHeader, type WeightsHeader } from '../weights/headers';
+import { type TrainConfig, type TrainState } from '../weights/runConfig';
 import { Adam } from './adam';
 import { Ema } from './ema';
 import { loadTensorFile, saveTensorFile, type StoredTensor } from '../weights/tensorFile';
-import { removeStaleTmpFiles } from '../image/io';
+import { removeStaleTmpFiles } from '../files';
 import type { MnistSet } from '../data/mnist';
-
-export type PresetName = 'reference' | 'cpu' | 'course';
-
-export type { TrainConfig, TrainState };
-
-type PresetConfig = Omit<TrainConfig, 'model' | 'objective' | 'preset' | 'seed'>;
-
-/** A preset for some of the Part B models (the course's covers only the flow models). */
-export interface Preset {
-  description: string;
-  configs: Partial<Record<PartBModel, PresetConfig>>;
-}
-
-/** A preset for every Part B model. */
-interface FullPreset extends Preset {
-  configs: Record<PartBModel, PresetConfig>;
-}
-
-const common = { sigma: 0.5, T: 300, pUncond: 0.1 };
-
-/** Training presets. `reference` is the spec exactly; `cpu` is sized for 2 CPU cores. */
-export const PRESETS: { reference: FullPreset; cpu: FullPreset; course: Preset } = {
-  reference: {
-    description:
-      'The spec exactly (SPEC §2.3–2.5): denoiser D=128, batch 256, 5 epochs, Adam 1e-4; DDPMs D=64, batch 128, 20 epochs, Adam 1e-3 with ExponentialLR 0.1^(1/20). Meant for a GPU.',
-    configs: {
-      denoiser: { ...common, D: 128, batch: 256, epochs: 5, lr: 1e-4, lrDecay: false, imagesPerEpoch: null },
-      time: { ...common, D: 64, batch: 128, epochs: 20, lr: 1e-3, lrDecay: true, imagesPerEpoch: null },
-      class: { ...common, D: 64, batch: 128, epochs: 20, lr: 1e-3, lrDecay: true, imagesPerEpoch: null },
-      // No spec numbers for flow matching: the DDPMs' (same UNets, data and schedule), for a like-for-like comparison.
-      'flow-time': { ...common, D: 64, batch: 128, epochs: 20, lr: 1e-3, lrDecay: true, imagesPerEpoch: null },
-      'flow-class': { ...common, D: 64, batch: 128, epochs: 20, lr: 1e-3, lrDecay: true, imagesPerEpoch: null },
-    },
-  },
-  cpu: {
-    description:
-      'Sized for 2 CPU cores with the wasm engine and its oneDNN addon: batch 64, and an "epoch" is the first 12,800 images of a fresh seeded ' +
-      'shuffle of the 60k training set (6,400 for the denoiser). time: D=32, 45 epochs (576k images); class: D=16, 90 epochs (1.15M images); ' +
-      'both with an EMA of the weights (decay 0.999) and Adam 1e-3 with ExponentialLR 0.1^(1/epochs) per epoch; denoiser: D=16, 2 epochs (12.8k), ' +
-      "Adam 1e-3 constant (the spec's 1e-4 is too slow for so few steps). Everything else as the spec. flow-time and flow-class (no spec numbers): " +
-      'D=16, 10 epochs (128k images) with an EMA of decay 0.999. About 2.3 hours for the three DDPM-part models on an idle 2-core machine ' +
-      '(time about 75 min at 130 img/s, class about 65 min at 290 img/s, denoiser about 2 min).',
-    configs: {
-      denoiser: { ...common, D: 16, batch: 64, epochs: 2, lr: 1e-3, lrDecay: false, imagesPerEpoch: 6400 },
-      // Chosen by the README's quality study ("Sample quality: what the cpu budget buys"). The class model stays at D=16:
-      // every Part A figure samples it, a D=32 forward pass costs several times more, and at D=16 it is judged right 100% at γ = 5.
-      time: { ...common, D: 32, batch: 64, epochs: 45, lr: 1e-3, lrDecay: true, imagesPerEpoch: 12800, emaDecay: 0.999 },
-      class: { ...common, D: 16, batch: 64, epochs: 90, lr: 1e-3, lrDecay: true, imagesPerEpoch: 12800, emaDecay: 0.999 },
-      // A third of the DDPMs' images (128k: about 40 min each at the 55 img/s measured on an idle 2-core machine), with an EMA.
-      'flow-time': { ...common, D: 16, batch: 64, epochs: 10, lr: 1e-3, lrDecay: true, imagesPerEpoch: 12800, emaDecay: 0.999 },
-      'flow-class': { ...common, D: 16, batch: 64, epochs: 10, lr: 1e-3, lrDecay: true, imagesPerEpoch: 12800, emaDecay: 0.999 },
-    },
-  },
-  course: {
-    description:
-      "The current course's flow models exactly (SPEC-flow.md, Part B §2.2 and §2.5): D=64, batch 64, 10 epochs over all 60,000 " +
-      'training digits, Adam lr 1e-2 with ExponentialLR 0.1^(1/epochs) stepped once per epoch, no EMA; the time-only model ' +
-      'injects t multiplicatively (unflatten · t1, up1 · t2). About 600k images each: hours on 2 CPU cores.',
-    configs: {
-      'flow-time': { ...common, D: 64, batch: 64, epochs: 10, lr: 1e-2, lrDecay: true, imagesPerEpoch: null, timeConditioning: 'multiplicative' },
-      'flow-class': { ...common, D: 64, batch: 64, epochs: 10, lr: 1e-2, lrDecay: true, imagesPerEpoch: null },
-    },
-  },
-};
-
-/** The config of a model under a preset, with optional overrides (e.g. epochs from the command line). */
-export function presetConfig(model: PartBModel, preset: string, overrides: Partial<TrainConfig> = {}): TrainConfig {
-  const p = PRESETS[preset as PresetName];
-  if (!p) throw new Error(`unknown preset "${preset}": use ${Object.keys(PRESETS).join(' or ')}`);
-  const c = p.configs[model];
-  if (!c) throw new Error(`the ${preset} preset has no ${model} model: it has ${Object.keys(p.configs).join(', ')}`);
-  const { kind, objective } = modelParts(model);
-  const cfg: TrainConfig = { model: kind, ...(objective === 'flow' ? { objective } : {}), preset, seed: 0, ...c, ...overrides };
-  return cfg;
-}
 
 export interface StepInfo {
   step: number;
@@ -123,11 +43,11 @@ export interface StepInfo {
   lr: number;
 }
 
-const IMG = 28;
-
 /** Owns a model, its optimizer and the RNGs; runs steps and epochs and writes checkpoints. */
 export class Trainer {
   readonly net: UNet;
+  /** What the run trains (lib/models/registry.ts): its loss, classes and image shape. */
+  readonly model: PartBModelDescription;
   readonly adam: Adam;
   /** EMA of the parameters when config.emaDecay > 0 (what weights files and sampling use). */
   readonly ema: Ema | null;
@@ -138,6 +58,7 @@ export class Trainer {
 
   constructor(readonly config: TrainConfig) {
     validateConfig(config);
+    this.model = describeConfig({ model: config.model, objective: config.objective ?? 'ddpm' });
     this.net = new UNet(unetConfigOf(config), config.seed);
     this.adam = new Adam(this.net.store.params);
     this.ema = config.emaDecay ? new Ema(this.net.store.params, config.emaDecay) : null;
@@ -176,36 +97,27 @@ export class Trainer {
    * x: [B,28,28,1] in [0,1]; labels: B digits (class model).
    */
   private drawInputs(x: tf.Tensor4D, labels?: ArrayLike<number>, pairedNoise?: Float32Array): TrainingBatch {
-    if (x.rank !== 4 || x.shape[1] !== IMG || x.shape[2] !== IMG || x.shape[3] !== 1) {
-      throw new Error(`training batch must have shape [B,28,28,1] with values in [0,1], got [${x.shape.join(',')}]`);
+    const [H, W, C] = this.model.imageShape;
+    if (x.rank !== 4 || x.shape[1] !== H || x.shape[2] !== W || x.shape[3] !== C) {
+      throw new Error(`training batch must have shape [B,${H},${W},${C}] with values in [0,1], got [${x.shape.join(',')}]`);
     }
     const c = this.config;
     const B = x.shape[0];
     // Reflow trains on fixed (noise, image) pairs: the noise comes with the batch.
-    const eps = (pairedNoise ? tf.tensor4d(pairedNoise, [B, IMG, IMG, 1]) : this.noiseRng.normal([B, IMG, IMG, 1])) as tf.Tensor4D;
-    if (c.model === 'denoiser') return { x0: x, eps };
-    let t: Int32Array | undefined;
-    let flowT: Float32Array | undefined;
-    if (c.objective === 'flow') {
-      // Flow matching: t uniform in [0, 1).
-      flowT = new Float32Array(B);
-      for (let i = 0; i < B; i++) flowT[i] = this.noiseRng.uniform();
-    } else {
-      // t uniform over indices 0..T−1 (≡ the spec's 1..T).
-      t = new Int32Array(B);
-      for (let i = 0; i < B; i++) t[i] = this.noiseRng.int(0, c.T - 1);
-    }
+    const eps = (pairedNoise ? tf.tensor4d(pairedNoise, [B, H, W, C]) : this.noiseRng.normal([B, H, W, C])) as tf.Tensor4D;
+    const times = TRAINING_OBJECTIVES[this.model.loss].drawTimes(this.noiseRng, B, c.T);
     let classes: Float32Array | undefined;
-    if (c.model === 'class') {
+    const K = this.model.numClasses;
+    if (K > 0) {
       if (!labels || labels.length !== B) {
         eps.dispose();
         throw new Error(`class-conditioned training needs ${B} labels for the batch, got ${labels?.length ?? 0}`);
       }
       // Alg. B.3: one-hot c, replaced by the zero vector with probability p_uncond.
       const keep = Array.from({ length: B }, () => this.noiseRng.uniform() >= c.pUncond);
-      classes = oneHot(labels, 10, keep);
+      classes = oneHot(labels, K, keep);
     }
-    return { x0: x, eps, t, flowT, classes };
+    return { x0: x, eps, ...times, ...(classes ? { classes } : {}) };
   }
 
   /** Loss and gradients of one step (the loss is not read yet). */
@@ -337,14 +249,14 @@ export class Trainer {
     } = {},
   ): Promise<void> {
     const c = this.config;
-    if (data.images.length !== data.count * IMG * IMG) {
-      throw new Error(`training images must be ${data.count}×28×28 = ${data.count * IMG * IMG} values, got ${data.images.length}`);
+    const [H, W, C] = this.model.imageShape;
+    const px = H * W * C;
+    if (data.images.length !== data.count * px) {
+      throw new Error(`training images must be ${data.count}×${H}×${W}×${C} = ${data.count * px} values, got ${data.images.length}`);
     }
     const until = Math.min(opts.untilEpoch ?? c.epochs, c.epochs);
     if (opts.pairedNoise && opts.pairedNoise.length !== data.images.length) {
-      throw new Error(
-        `reflow pairs: ${opts.pairedNoise.length / (IMG * IMG)} noise images for ${data.count} data images; regenerate the pairs`,
-      );
+      throw new Error(`reflow pairs: ${opts.pairedNoise.length / px} noise images for ${data.count} data images; regenerate the pairs`);
     }
     // Temporary files of an atomic write that a killed run left behind.
     if (opts.outDir) removeStaleTmpFiles(opts.outDir);
@@ -361,17 +273,17 @@ export class Trainer {
       while (this.state.stepInEpoch < spe) {
         const start = this.state.stepInEpoch * c.batch;
         const B = Math.min(c.batch, n - start);
-        const buf = new Float32Array(B * IMG * IMG);
+        const buf = new Float32Array(B * px);
         const lab = new Uint8Array(B);
-        const noise = opts.pairedNoise ? new Float32Array(B * IMG * IMG) : undefined;
+        const noise = opts.pairedNoise ? new Float32Array(B * px) : undefined;
         for (let i = 0; i < B; i++) {
           const j = perm[start + i];
-          buf.set(data.images.subarray(j * IMG * IMG, (j + 1) * IMG * IMG), i * IMG * IMG);
-          noise?.set(opts.pairedNoise!.subarray(j * IMG * IMG, (j + 1) * IMG * IMG), i * IMG * IMG);
+          buf.set(data.images.subarray(j * px, (j + 1) * px), i * px);
+          noise?.set(opts.pairedNoise!.subarray(j * px, (j + 1) * px), i * px);
           lab[i] = data.labels[j];
         }
         const t0 = performance.now();
-        const x = tf.tensor4d(buf, [B, IMG, IMG, 1]);
+        const x = tf.tensor4d(buf, [B, H, W, C]);
         let loss: number;
         try {
           loss = await this.trainStepAsync(x, lab, lr, noise);
@@ -509,19 +421,6 @@ export class Trainer {
 }
 
 /** The random inputs of one training step, drawn by the trainer (or given, for cross-engine checks). */
-export interface TrainingBatch {
-  /** clean images [B,28,28,1] in [0,1] */
-  x0: tf.Tensor4D;
-  /** noise like x0 */
-  eps: tf.Tensor4D;
-  /** timestep indices in [0,T−1], one per sample (DDPMs) */
-  t?: Int32Array;
-  /** flow times in [0,1), one per sample (flow matching; t = 0 is the noise eps, t = 1 the image x0) */
-  flowT?: Float32Array;
-  /** class vectors [B·10], one-hot or all-zero (class model) */
-  classes?: Float32Array;
-}
-
 /**
  * The training objective of each Part B model on one batch (a scalar, for variableGrads):
  * denoiser ‖D(x + σε) − x‖² (Eq. B.1–B.2); DDPMs ‖ε_θ(x_t, t[, c]) − ε‖² with x_t by Eq. A.2
@@ -534,30 +433,16 @@ export function trainingLoss(
   schedule: NoiseSchedule,
   config: Pick<TrainConfig, 'sigma' | 'objective'>,
 ): tf.Scalar {
+  const model = describeConfig({ model: net.config.kind, objective: config.objective ?? 'ddpm' });
   return tf.tidy(() => {
-    const { x0, eps } = batch;
-    const B = x0.shape[0];
-    if (net.config.kind === 'denoiser') {
-      return tf.mean(tf.squaredDifference(net.apply({ x: addNoise(x0, config.sigma, eps) }, true), x0)) as tf.Scalar;
-    }
+    const B = batch.x0.shape[0];
+    const K = model.numClasses;
     let c: tf.Tensor2D | undefined;
-    if (net.config.kind === 'class') {
-      if (!batch.classes || batch.classes.length !== B * 10) throw new Error(`the class-conditioned loss needs ${B}×10 class values`);
-      c = tf.tensor2d(batch.classes, [B, 10]);
+    if (K > 0) {
+      if (!batch.classes || batch.classes.length !== B * K) throw new Error(`the class-conditioned loss needs ${B}×${K} class values`);
+      c = tf.tensor2d(batch.classes, [B, K]);
     }
-    if (config.objective === 'flow') {
-      if (!batch.flowT || batch.flowT.length !== B)
-        throw new Error(`the flow-matching loss needs ${B} flow times, got ${batch.flowT?.length ?? 0}`);
-      const xt = flowInterpolate(eps, x0, batch.flowT);
-      const v = net.apply({ x: xt, t: flowTimeInputs(batch.flowT, B), c }, true);
-      return tf.mean(tf.squaredDifference(v, flowVelocityTarget(eps, x0))) as tf.Scalar;
-    }
-    if (!batch.t || batch.t.length !== B)
-      throw new Error(`the ${net.config.kind}-conditioned loss needs ${B} timesteps, got ${batch.t?.length ?? 0}`);
-    const abar = tf.tensor1d(Float32Array.from(batch.t, (t) => schedule.alphasCumprod[t]));
-    const xt = forward(x0, abar, eps);
-    const tIn = timeInputs(batch.t, schedule.T, B);
-    return tf.mean(tf.squaredDifference(net.apply({ x: xt, t: tIn, c }, true), eps)) as tf.Scalar;
+    return TRAINING_OBJECTIVES[model.loss].loss(net, batch, c, schedule, config.sigma);
   });
 }
 
@@ -566,7 +451,8 @@ function validateConfig(c: TrainConfig): void {
     if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new Error(`training option ${k} must be a positive integer, got ${c[k]}`);
   }
   if (!(c.lr > 0)) throw new Error(`learning rate must be positive, got ${c.lr}`);
-  if (c.objective === 'flow' && c.model === 'denoiser') throw new Error('flow matching needs a time input: train flow-time or flow-class');
+  // The registry has no flow model on the denoiser's network (it has no time input).
+  describeConfig({ model: c.model, objective: c.objective ?? 'ddpm' });
   if (c.emaDecay !== undefined && !(c.emaDecay >= 0 && c.emaDecay < 1))
     throw new Error(`EMA decay must be in [0, 1) (0 = off), got ${c.emaDecay}`);
 }

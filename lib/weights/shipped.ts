@@ -4,9 +4,37 @@ import { weightsDir } from '../paths';
 
 export type ShippedModel = 'denoiser' | 'time' | 'class' | 'flow-time' | 'flow-class' | 'flow-time-reflow' | 'classifier';
 
-/** The run folder under runs/partb/ whose weights `npm run partb-quality -- --ship` copies. */
-export function shippedRunName(model: Exclude<ShippedModel, 'classifier'>): string {
-  return model === 'flow-time-reflow' ? model : `${model}-cpu`;
+/** A model of the cpu preset: trained into runs/partb/<model>-cpu, then shipped by partb-quality. */
+function cpuRun(model: string): { run: string; command: string } {
+  return {
+    run: `${model}-cpu`,
+    command:
+      `npm run train -- --model ${model} --preset cpu --seed 0 --out runs/partb/${model}-cpu && ` +
+      `npm run partb-quality -- --ship --models ${model}`,
+  };
+}
+
+/** Where each shipped model's run lives under runs/partb/ (null: shipped by the trainer itself) and the commands that make it. */
+const SHIPPING: Readonly<Record<ShippedModel, { run: string | null; command: string }>> = {
+  denoiser: cpuRun('denoiser'),
+  time: cpuRun('time'),
+  class: cpuRun('class'),
+  'flow-time': cpuRun('flow-time'),
+  'flow-class': cpuRun('flow-class'),
+  'flow-time-reflow': {
+    run: 'flow-time-reflow',
+    command:
+      'npm run train -- --model flow-time --reflow-from weights/partb-flow-time.weights --pairs 3200 --pair-steps 16 --out runs/partb/flow-time-reflow && ' +
+      'npm run partb-quality -- --ship --models flow-time-reflow',
+  },
+  classifier: { run: null, command: 'npm run train -- --model classifier' },
+};
+
+/** The run folder under runs/partb/ whose weights `npm run partb-quality -- --ship` copies; one line for the classifier. */
+export function shippedRunName(model: ShippedModel): string {
+  const run = SHIPPING[model].run;
+  if (run === null) throw new Error(`the ${model} is shipped by \`${SHIPPING[model].command}\`, not from a run folder`);
+  return run;
 }
 
 /** weights/partb-<model>.weights; `early` = the early checkpoint shown in the notebook. */
@@ -21,15 +49,5 @@ export function manifestPath(model: ShippedModel): string {
 
 /** The commands that make a model's shipped weights (for "weights missing" messages). */
 export function trainCommand(model: ShippedModel): string {
-  if (model === 'classifier') return 'npm run train -- --model classifier';
-  if (model === 'flow-time-reflow') {
-    return (
-      'npm run train -- --model flow-time --reflow-from weights/partb-flow-time.weights --pairs 3200 --pair-steps 16 --out runs/partb/flow-time-reflow && ' +
-      'npm run partb-quality -- --ship --models flow-time-reflow'
-    );
-  }
-  return (
-    `npm run train -- --model ${model} --preset cpu --seed 0 --out runs/partb/${model}-cpu && ` +
-    `npm run partb-quality -- --ship --models ${model}`
-  );
+  return SHIPPING[model].command;
 }

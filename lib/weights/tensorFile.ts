@@ -15,7 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
-import { writeFileAtomic } from '../image/io';
+import { writeFileAtomic } from '../files';
 
 const MAGIC = 'DNBTENS1';
 /** Largest JSON header accepted (real ones are well under 1 MB: the loss history of a long run). */

@@ -9,8 +9,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Denoiser } from '../../lib/models/denoiser';
-import { loadMnistDenoiser, mnistDenoiser } from '../../lib/models/mnistDenoiser';
+import { requireDDPM, type DDPMDenoiser } from '../../lib/models/denoiser';
+import { mnistDenoiser } from '../../lib/models/mnistDenoiser';
+import { describeConfig, loadMnistDenoiser, PARTB_REGISTRY } from '../../lib/models/registry';
+import { shippedWeightsPath } from '../../lib/weights/shipped';
 import { UNet } from '../../lib/models/unet';
 import { loadTensorFile } from '../../lib/weights/tensorFile';
 import { setting } from '../../lib/config';
@@ -20,7 +22,7 @@ import { parseUNetHeader } from '../../lib/weights/headers';
 export type PartAModelKind = 'if' | 'mnist' | 'untrained';
 
 export interface PartAModel {
-  den: Denoiser;
+  den: DDPMDenoiser;
   kind: PartAModelKind;
   /** One line saying which model was chosen and why. */
   why: string;
@@ -33,7 +35,9 @@ export interface PartAModel {
  */
 export function findMnistClassWeights(dir = weightsDir()): string | undefined {
   if (!fs.existsSync(dir)) return undefined;
-  const rank = (f: string) => (f === 'partb-class.weights' ? 0 : f.includes('early') ? 3 : f.includes('class') ? 1 : 2);
+  // The shipped class DDPM first, early checkpoints last.
+  const shipped = path.basename(shippedWeightsPath('class'));
+  const rank = (f: string) => (f === shipped ? 0 : f.includes('-early') ? 2 : 1);
   const files = fs
     .readdirSync(dir)
     .filter((f) => f.endsWith('.weights'))
@@ -41,7 +45,8 @@ export function findMnistClassWeights(dir = weightsDir()): string | undefined {
   for (const f of files) {
     try {
       const { meta } = loadTensorFile(path.join(dir, f));
-      if (parseUNetHeader(meta, f).config.model === 'class') return path.join(dir, f);
+      // The class-conditioned DDPM (the notebook's cells use its noise schedule).
+      if (describeConfig(parseUNetHeader(meta, f).config) === PARTB_REGISTRY.class) return path.join(dir, f);
     } catch {
       // not a Part B weights file: skip it
     }
@@ -81,7 +86,7 @@ export async function selectPartAModel(opts: SelectOptions = {}): Promise<PartAM
   if (forced && !fs.existsSync(path.resolve(root, forced))) throw new Error(`PARTA_WEIGHTS: no such file ${forced}`);
   const file = forced ? path.resolve(root, forced) : findMnistClassWeights(opts.weightsDir ?? weightsDir());
   if (file) {
-    const den = loadMnistDenoiser(file);
+    const den = requireDDPM(loadMnistDenoiser(file), 'Part A (its cells use the noise schedule)');
     return { den, kind: 'mnist', why: `${notes.length ? notes.join('; ') + ' → ' : ''}using Part B's class-conditioned MNIST model ${path.relative(root, file)}` };
   }
   notes.push(`no Part B class weights in ${path.relative(root, opts.weightsDir ?? weightsDir()) || '.'}`);

@@ -8,6 +8,7 @@ import * as fs from 'node:fs';
 import { qualityTableCells, type QualityRow } from '../../lib/evaluation/quality';
 import { formatTable, showTable, type Table } from '../../lib/display/table';
 import { manifestPath, type ShippedModel } from '../../lib/weights/shipped';
+import { findModel } from '../../lib/models/registry';
 
 export interface QualityText {
   /** The table as aligned text (or why there is none). */
@@ -34,7 +35,7 @@ export function qualityTable(model: ShippedModel, retrained = false): QualityTex
   if (retrained) return { text: `(retrained weights are not measured here: run \`${MEASURE} ${model} --weights <file> --no-write\`)`, summary: 'not measured' };
   const f = manifestPath(model);
   const q = fs.existsSync(f) ? (JSON.parse(fs.readFileSync(f, 'utf8')) as { quality?: unknown }).quality : undefined;
-  if (model === 'denoiser') {
+  if (findModel(model)?.sampling === null) {
     const mse = (q as { testMseBySigma?: Record<string, number> } | undefined)?.testMseBySigma;
     if (!mse) return { text: `(not measured: \`${MEASURE} denoiser\`)`, summary: 'not measured' };
     const table = { columns: ['noise level σ', 'test MSE'], rows: Object.entries(mse).map(([sg, v]) => [sg, v.toPrecision(3)]) };
@@ -64,7 +65,7 @@ export function trainingSummary(models: readonly ShippedModel[]): Table {
     const f = manifestPath(m);
     if (!fs.existsSync(f)) return [m, '—', '—', '—', '—', `no manifest (${f})`];
     const j = JSON.parse(fs.readFileSync(f, 'utf8')) as { preset?: string; epochs?: number; finalLoss?: number; trainSeconds?: number; testAccuracy?: number };
-    const quality = m === 'classifier' ? `test accuracy ${(100 * (j.testAccuracy ?? NaN)).toPrecision(4)}%` : qualityTable(m).summary;
+    const quality = findModel(m) ? qualityTable(m).summary : `test accuracy ${(100 * (j.testAccuracy ?? NaN)).toPrecision(4)}%`;
     return [m, j.preset ?? '—', String(j.epochs ?? '—'), j.finalLoss === undefined ? '—' : j.finalLoss.toPrecision(3), j.trainSeconds === undefined ? '—' : String(j.trainSeconds), quality];
   });
   return { columns: ['model', 'preset', 'epochs', 'final loss', 'training (s)', 'quality'], rows };

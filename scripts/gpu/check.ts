@@ -28,19 +28,10 @@ import { classGuidedEstimator, ddpmSample } from '../../lib/algorithms/ddpmSampl
 import { toClean } from '../../lib/schedulers/timesteps';
 import { describeAdapter } from '../../lib/engine/webgpu';
 import { CliError, ENGINE_CHOICES, exitCodeFor, parseCommandLine } from '../../lib/cli';
-import { UNet, UNetKind } from '../../lib/models/unet';
-import { Rng } from '../../lib/tensor/random';
-import {
-  PARTB_KINDS,
-  REFERENCE,
-  HostBatch,
-  makeBatch,
-  trainStep,
-  newAdam,
-  sampleStep,
-  predictorFor,
-  ddpmSchedule,
-} from '../../lib/training/hostSteps';
+import { UNet, UNET_INPUTS, UNetKind } from '../../lib/models/unet';
+import { PARTB_KINDS, REFERENCE, HostBatch, makeBatch, trainStep, newAdam, ddpmSchedule } from '../../lib/training/hostSteps';
+import { describeConfig } from '../../lib/models/registry';
+import { samplePartB } from '../../lib/algorithms/partBSampling';
 
 const MNIST_TRAIN = 60000;
 
@@ -287,26 +278,18 @@ async function timeTraining(
   return { result, net };
 }
 
-/** Times `steps` DDPM sampling steps on a batch of 40 (the class model: 4 per class, with CFG), from t = T−1 down. */
+/** Times `steps` DDPM sampling steps on a batch of 40 (the class model: 4 per class, with CFG), from t = T−1 down, on the one loop. */
 async function timeSampling(net: UNet, steps: number): Promise<number> {
-  const schedule = ddpmSchedule();
-  const rng = new Rng(3);
-  const labels = Int32Array.from({ length: 40 }, (_, i) => i % 10);
-  const eps = predictorFor(net, labels);
-  let x = rng.normal([40, 28, 28, 1]) as tf.Tensor4D;
+  const desc = describeConfig({ model: net.config.kind, objective: 'ddpm' });
+  const T = desc.T;
+  const timesteps = Array.from({ length: Math.min(steps, T - 1) + 1 }, (_, i) => T - 1 - i);
+  const labels = Array.from({ length: 40 }, (_, i) => i % 10);
   const t0 = performance.now();
-  for (let i = 0; i < steps; i++) {
-    const t = schedule.T - 1 - i;
-    const z = rng.normal([40, 28, 28, 1]) as tf.Tensor4D;
-    const next = sampleStep(eps, x, t, t - 1, z, schedule);
-    z.dispose();
-    x.dispose();
-    x = next;
-    await x.data();
-  }
-  x.dispose();
+  const res = samplePartB(desc, net, { seed: 3, timesteps, ...(desc.numClasses > 0 ? { labels } : { count: 40 }) });
+  await res.images.data();
+  res.images.dispose();
   checkGpuErrors('sampling');
-  return (performance.now() - t0) / 1000 / steps;
+  return (performance.now() - t0) / 1000 / (timesteps.length - 1);
 }
 
 /**
@@ -401,17 +384,17 @@ async function main(): Promise<void> {
   let gridSeconds: number | undefined;
   for (const kind of args.models) {
     const { result, net } = await timeTraining(kind, args, mnist);
-    if (args.sampleSteps > 0 && kind !== 'denoiser') result.sampleSecondsPerStep = await timeSampling(net, args.sampleSteps);
+    if (args.sampleSteps > 0 && UNET_INPUTS[kind].time) result.sampleSecondsPerStep = await timeSampling(net, args.sampleSteps);
     results.push(result);
     console.log(
       `train ${kind.padEnd(8)} D=${result.D} B=${result.batch}: ${result.steps} steps in ${result.seconds.toFixed(2)} s = ` +
         `${result.imagesPerSecond.toFixed(1)} img/s (${(result.secondsPerStep * 1000).toFixed(1)} ms/step), loss ${result.firstLoss.toFixed(4)} → ${result.lastLoss.toFixed(4)}` +
         (args.preset === 'reference' ? `; full reference run (${result.referenceSteps} steps) ≈ ${hms(result.projectedSeconds)}` : '') +
         (result.sampleSecondsPerStep !== undefined
-          ? `; sampling 40 images${kind === 'class' ? ' (CFG: 2 passes)' : ''} ${(result.sampleSecondsPerStep * 1000).toFixed(1)} ms/step`
+          ? `; sampling 40 images${UNET_INPUTS[kind].classes ? ' (CFG: 2 passes)' : ''} ${(result.sampleSecondsPerStep * 1000).toFixed(1)} ms/step`
           : ''),
     );
-    if (kind === 'class' && args.gridSteps > 0 && args.out) {
+    if (UNET_INPUTS[kind].classes && args.gridSteps > 0 && args.out) {
       const file = path.join(args.out, `grid-class-${info.name}.png`);
       gridSeconds = await sampleGrid(net, args.gridSteps, file);
       console.log(

@@ -15,7 +15,7 @@ import { eulerTimes, FlowMatchEulerScheduler, flowTimesteps } from '../../lib/sc
 import { DDPMScheduler, courseConfig } from '../../lib/schedulers/ddpm';
 import { ddpmSchedule } from '../../lib/schedulers/schedule';
 import { velocityFunctionDenoiser, type Denoiser } from '../../lib/models/denoiser';
-import { loadMnistDenoiser } from '../../lib/models/mnistDenoiser';
+import { loadMnistDenoiser } from '../../lib/models/registry';
 import { shippedWeightsPath } from '../../lib/weights/shipped';
 import { Rng } from '../../lib/tensor/random';
 import { mulberry32, randArray } from '../helpers';
@@ -41,7 +41,10 @@ test('flow grid: h = 0.02 takes 50 updates from 0 and 25 from 0.5; from 0.93 fou
   assert.throws(() => flowTimesteps(0, 0), /step h/);
   assert.throws(() => flowTimesteps(0.02, 1), /start time/);
   assert.throws(() => s.checkTimesteps([0.5, 0.4, 1], 0, 'f'), /increase strictly/);
-  assert.throws(() => s.step(tf.zeros([1, 2, 2, 1]) as tf.Tensor4D, { eps: tf.zeros([1, 2, 2, 1]) as tf.Tensor4D }, 0.5, 0.4), /must be larger/);
+  assert.throws(
+    () => s.step(tf.zeros([1, 2, 2, 1]) as tf.Tensor4D, { eps: tf.zeros([1, 2, 2, 1]) as tf.Tensor4D }, 0.5, 0.4),
+    /must be larger/,
+  );
 });
 
 test('Euler on a constant velocity field lands on the analytic endpoint x + (1 − t₀)·c, from 0 and from 0.93', async () => {
@@ -54,16 +57,26 @@ test('Euler on a constant velocity field lands on the analytic endpoint x + (1 �
     const x0 = tf.tensor4d(randArray(mulberry32(3), 16), [1, 4, 4, 1]);
     const before0 = tf.memory().numTensors;
     const seen: number[] = [];
-    const out = A.denoiseLoop(den, x0, 0, (x, t) => den.predict(x, t, cond), {
-      rng: new Rng(1),
-      timesteps: ts,
-      onStep: ({ x }) => seen.push(tf.tidy(() => tf.all(tf.isFinite(x)).dataSync()[0])),
-    }, 'test');
+    const out = A.denoiseLoop(
+      den,
+      x0,
+      0,
+      (x, t) => den.predict(x, t, cond),
+      {
+        rng: new Rng(1),
+        timesteps: ts,
+        onStep: ({ x }) => seen.push(tf.tidy(() => tf.all(tf.isFinite(x)).dataSync()[0])),
+      },
+      'test',
+    );
     const got = out.dataSync();
     const start0 = x0.dataSync();
     for (let i = 0; i < 16; i++) assert.ok(Math.abs(got[i] - (start0[i] + (1 - start) * c)) < 1e-5, `start ${start}, pixel ${i}`);
     assert.equal(seen.length, ts.length - 1);
-    assert.ok(seen.every((f) => f === 1), 'every Euler state is finite');
+    assert.ok(
+      seen.every((f) => f === 1),
+      'every Euler state is finite',
+    );
     out.dispose();
     assert.equal(tf.memory().numTensors, before0, 'the loop leaves no tensor behind');
     x0.dispose();
@@ -135,7 +148,9 @@ test('SDEdit, inpainting, an anagram with every view and a hybrid run through th
     // the original noised to index 0 (√ᾱ₀ ≈ 0.99995, tiny noise) for DDPM.
     const inp = A.inpaint(den, im, mask, { rng: new Rng(5), timesteps: sampleGrid, prompt: 'a handwritten 7', gamma: 5 });
     finite(inp, 'inpaint');
-    const keptErr = tf.tidy(() => tf.max(tf.abs(tf.sub(tf.slice(inp, [0, 0, 0, 0], [1, 14, 28, 1]), tf.slice(im, [0, 0, 0, 0], [1, 14, 28, 1])))).dataSync()[0]);
+    const keptErr = tf.tidy(
+      () => tf.max(tf.abs(tf.sub(tf.slice(inp, [0, 0, 0, 0], [1, 14, 28, 1]), tf.slice(im, [0, 0, 0, 0], [1, 14, 28, 1])))).dataSync()[0],
+    );
     if (family === 'flow') assert.equal(keptErr, 0, 'flow inpainting leaves the kept region exactly unchanged');
     else assert.ok(keptErr < 0.05, `DDPM inpainting keeps the region up to the last noise: ${keptErr}`);
     for (const view of Object.values(A.VIEWS)) {

@@ -23,7 +23,8 @@ import {
   ddpmSchedule,
 } from '../../lib/training/hostSteps';
 import { Rng } from '../../lib/tensor/random';
-import { presetConfig, Trainer } from '../../lib/training/trainer';
+import { Trainer } from '../../lib/training/trainer';
+import { presetConfig } from '../../lib/training/presets';
 import * as os from 'node:os';
 import * as path from 'node:path';
 

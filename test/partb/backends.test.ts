@@ -9,7 +9,8 @@ import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
-import { Trainer, presetConfig } from '../../lib/training/trainer';
+import { Trainer } from '../../lib/training/trainer';
+import { presetConfig } from '../../lib/training/presets';
 import { mulberry32 } from '../helpers';
 
 function twoSteps(): Map<string, Float32Array> {

@@ -6,7 +6,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { initEngine } from '../../lib/engine';
-import { Trainer, presetConfig } from '../../lib/training/trainer';
+import { Trainer } from '../../lib/training/trainer';
+import { presetConfig } from '../../lib/training/presets';
 import { loadTensorFile, saveTensorFile } from '../../lib/weights/tensorFile';
 
 const script = path.resolve(__dirname, '..', '..', 'scripts', 'sample.js');

@@ -6,10 +6,10 @@
  */
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkHandle, checkImage, unknownPromptError, type CondHandle, type Denoiser, type Prediction, type PredictItem } from '../denoiser';
+import { checkHandle, checkImage, releasedModelError, unknownPromptError, type CondHandle, type Denoiser, type Prediction, type PredictItem } from '../denoiser';
 import { ifSchedule } from '../../schedulers/ddpm';
 import type { PromptEmbeddings } from '../../weights/embeddings';
-import type { IFModel } from './load';
+import type { IFModel } from './model';
 
 /** Embeddings [1,S,D] tensors kept per prompt, uploaded once. */
 class EmbeddingTable {
@@ -60,6 +60,9 @@ export class IFDenoiser implements Denoiser {
   private readonly table: EmbeddingTable;
   private readonly ownsTable: boolean;
   private readonly handles = new Map<string, IFCond>();
+  /** The stage-I denoiser a stage-II view shares its prompts with (withImage). */
+  private readonly parent?: IFDenoiser;
+  private releasedSelf = false;
 
   /**
    * @param model a loaded IF UNet (stage I, or stage II for a view made by withImage)
@@ -82,6 +85,7 @@ export class IFDenoiser implements Denoiser {
     this.channels = inC;
     this.table = embeddings instanceof IFDenoiser ? embeddings.table : new EmbeddingTable(emb);
     this.ownsTable = !(embeddings instanceof IFDenoiser);
+    if (embeddings instanceof IFDenoiser) this.parent = embeddings;
     this.prompts = [...emb.byPrompt.keys()];
   }
 
@@ -93,7 +97,18 @@ export class IFDenoiser implements Denoiser {
     throw e;
   }
 
+  /** True once this denoiser (or, for a stage-II view, its stage-I parent) was disposed. */
+  get released(): boolean {
+    return this.releasedSelf || (this.parent?.released ?? false);
+  }
+
+  /** Every method that needs the weights or the prompt table calls this first. */
+  private live(): void {
+    if (this.released) throw releasedModelError(this.name);
+  }
+
   encodePrompt(prompt: string): IFCond {
+    this.live();
     let h = this.handles.get(prompt);
     if (!h) {
       this.checkPrompt(prompt);
@@ -106,6 +121,7 @@ export class IFDenoiser implements Denoiser {
 
   /** One handle conditioning sample i on prompts[i] (Part 0's three prompts in one batch). */
   encodePrompts(prompts: readonly string[]): IFCond {
+    this.live();
     for (const p of prompts) this.checkPrompt(p);
     return { prompt: prompts.join(' | '), owner: this.name, perSample: [...prompts] };
   }
@@ -115,6 +131,7 @@ export class IFDenoiser implements Denoiser {
    * x_t, SPEC §3.3) with class_labels = noise level, sharing this denoiser's prompts.
    */
   withImage(stage2: IFModel, extra: StageIIImage): IFDenoiser {
+    this.live();
     const c = stage2.unet.config;
     if (c.classEmbedType !== 'timestep' || c.inChannels !== 2 * extra.image.shape[3]) {
       throw new Error(`${stage2.dir} is not a stage-II model (needs class_embed_type "timestep" and in_channels ${2 * extra.image.shape[3]})`);
@@ -127,6 +144,7 @@ export class IFDenoiser implements Denoiser {
   }
 
   predictMany(items: PredictItem[], t: number): Prediction[] {
+    this.live();
     for (const it of items) {
       checkImage(this, it.xt, 'IF predict: x_t');
       checkHandle(this, it.cond);
@@ -155,6 +173,7 @@ export class IFDenoiser implements Denoiser {
 
   /** Frees the prompt table and the model's weights (a stage-II view frees neither: its parent and caller own them). */
   dispose(): void {
+    this.releasedSelf = true;
     this.handles.clear();
     if (this.extra) return;
     if (this.ownsTable) this.table.dispose();

@@ -14,7 +14,8 @@ import { openSafetensors } from '../../weights/safetensors';
 import { loadPromptEmbeddings } from '../../weights/embeddings';
 import { disposeWeights, IFUnet, loadUnetWeights, planUnet } from './unet';
 import { IFDenoiser } from './denoiser';
-import { loadSchedulerConfig, STAGE_I_CONFIG, STAGE_II_CONFIG, type LoadedScheduler } from '../../schedulers/ddpm';
+import type { IFModel } from './model';
+import { loadSchedulerConfig, STAGE_I_CONFIG, STAGE_II_CONFIG } from '../../schedulers/ddpm';
 
 /** Default folders of the course's two stages and the embeddings file. */
 export function defaultPaths(root = modelsRoot()): { stage1: string; stage2: string; embeddings: string } {
@@ -37,15 +38,6 @@ export function planUnetFromDir(dir: string): IFUnet {
   return planUnet(raw, config);
 }
 
-/** A UNet with its weights loaded. */
-export interface IFModel {
-  unet: IFUnet;
-  weights: Map<string, tf.Tensor>;
-  dir: string;
-  /** The folder's scheduler/scheduler_config.json, else IF's published settings for the stage. */
-  scheduler: LoadedScheduler;
-  dispose(): void;
-}
 
 /** Loads a model folder: plan from config.json, strict key check, streamed weights. */
 export function loadIFModel(dir: string, onProgress?: (done: number, total: number) => void): IFModel {
