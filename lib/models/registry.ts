@@ -104,6 +104,19 @@ const FLOW_SAMPLING = (guidance: number | null): SamplingDescription => ({
 const MNIST = [28, 28, 1] as const;
 const common = { imageShape: MNIST, T: 300 };
 
+const FLOW_TIME: PartBModelDescription = {
+  ...common,
+  name: 'flow-time',
+  title: 'time-conditioned flow matching',
+  network: 'time',
+  objective: 'flow',
+  timeInput: true,
+  numClasses: 0,
+  loss: 'velocity',
+  lossLabel: 'L2 loss on the velocity',
+  sampling: FLOW_SAMPLING(null),
+};
+
 /** Every Part B model, by name. */
 export const PARTB_REGISTRY: Readonly<Record<PartBModelName, PartBModelDescription>> = {
   denoiser: {
@@ -142,18 +155,7 @@ export const PARTB_REGISTRY: Readonly<Record<PartBModelName, PartBModelDescripti
     lossLabel: 'L2 loss on ε',
     sampling: DDPM_SAMPLING(5),
   },
-  'flow-time': {
-    ...common,
-    name: 'flow-time',
-    title: 'time-conditioned flow matching',
-    network: 'time',
-    objective: 'flow',
-    timeInput: true,
-    numClasses: 0,
-    loss: 'velocity',
-    lossLabel: 'L2 loss on the velocity',
-    sampling: FLOW_SAMPLING(null),
-  },
+  'flow-time': FLOW_TIME,
   'flow-class': {
     ...common,
     name: 'flow-class',
@@ -166,18 +168,8 @@ export const PARTB_REGISTRY: Readonly<Record<PartBModelName, PartBModelDescripti
     lossLabel: 'L2 loss on the velocity',
     sampling: FLOW_SAMPLING(5),
   },
-  'flow-time-reflow': {
-    ...common,
-    name: 'flow-time-reflow',
-    title: 'time-conditioned flow matching after one reflow round',
-    network: 'time',
-    objective: 'flow',
-    timeInput: true,
-    numClasses: 0,
-    loss: 'velocity',
-    lossLabel: 'L2 loss on the velocity',
-    sampling: FLOW_SAMPLING(null),
-  },
+  // The reflow variant: flow-time's network, loss and sampler, trained on the model's own pairs.
+  'flow-time-reflow': { ...FLOW_TIME, name: 'flow-time-reflow', title: 'time-conditioned flow matching after one reflow round' },
 };
 
 /** The description of a Part B model by name, or undefined (e.g. for the judge classifier's name). */

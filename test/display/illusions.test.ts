@@ -14,6 +14,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import sharp from 'sharp';
 import { initEngine } from '../../lib/engine';
 import { showAnagrams, showHybrids, showGif, gridLayout, readManifest } from '../../lib/display';
+import { anagramTileHtml } from '../../lib/display/illusions';
+import { VIEWS } from '../../lib/image/views';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'illusions-test-'));
 
@@ -197,4 +199,41 @@ test('showGif writes the first frame as poster (the report shows it until hovere
   const L = gridLayout(1, 8, 8, { scale: 4, title: 'Anim' });
   assert.deepEqual(await rgbAt(poster, L.x0 + 16, L.y0 + 16), [0, 0, 0], 'poster = first frame');
   assert.deepEqual(await rgbAt(last, L.x0 + 16, L.y0 + 16), [255, 255, 255], 'png = last frame');
+});
+
+test('showAnagrams with another view: the grid shows that view, the manifest and the tile carry it, the caption names it', async () => {
+  await initEngine({ engine: 'cpu', quiet: true });
+  // Left column white, the rest black (4×4): a quarter turn counter-clockwise puts the white on the bottom row.
+  const img = tf.tensor4d(
+    Array.from({ length: 16 }, (_, i) => (i % 4 === 0 ? 1 : 0)),
+    [1, 4, 4, 1],
+  );
+  const before = tf.memory().numTensors;
+  const dir = path.join(tmp, 'figs-views');
+  await registering(dir, 'nbV', () =>
+    showAnagrams([{ upright: img, uprightPrompt: 'a handwritten 1', flippedPrompt: 'a handwritten 7' }], {
+      id: 'rot90',
+      title: 'Rot 90',
+      view: VIEWS.rot90,
+      scale: 8,
+    }),
+  );
+  assert.equal(tf.memory().numTensors, before, 'no tensor left behind');
+  const [rec] = readManifest(path.join(dir, 'nbV', 'manifest.jsonl'));
+  assert.equal(rec.anagrams![0].view, 'rot90');
+  const html = anagramTileHtml({ src: 'x.png', width: 4, height: 4, uprightPrompt: 'a 1', flippedPrompt: 'a 7', view: 'rot90' });
+  assert.match(html, /class="dn-tile dn-toggle dn-anagram dn-rot90"/);
+  assert.match(html, /data-on="↺ rotated 90°: a 7"/);
+  // The flip stays as before: no view class, "flipped" caption.
+  const flip = anagramTileHtml({ src: 'x.png', width: 4, height: 4, uprightPrompt: 'a 6', flippedPrompt: 'a 9' });
+  assert.match(flip, /class="dn-tile dn-toggle dn-anagram"/);
+  assert.match(flip, /data-on="↓ flipped: a 9"/);
+  // The grid's second tile is the rotated image: its bottom-left pixel is white, its top-left black.
+  const gridPng = fs.readFileSync(path.join(dir, 'nbV', 'rot90.png'));
+  const L = gridLayout(2, 4, 4, { cols: 2, captions: true, title: 'Rot 90', scale: 8 });
+  const x1 = L.x0 + L.cellW + 6; // the second tile (6 px between tiles)
+  assert.deepEqual(await rgbAt(gridPng, x1 + 4, L.y0 + 28), [255, 255, 255], 'the rotated tile: white on the bottom row');
+  assert.deepEqual(await rgbAt(gridPng, x1 + 4, L.y0 + 4), [0, 0, 0], 'the rotated tile: black at the top left');
+  assert.deepEqual(await rgbAt(gridPng, L.x0 + 4, L.y0 + 12), [255, 255, 255], 'upright: white left column');
+  img.dispose();
 });
