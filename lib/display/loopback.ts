@@ -109,8 +109,8 @@ export function jsonDepth(text: string, limit = Infinity): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c)
-        i++; // a backslash escapes the next character
+      // A backslash escapes the next character; a quote ends the string.
+      if (c === 0x5c) i++;
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x5b || c === 0x7b) {
@@ -143,7 +143,13 @@ function serve(routes: Map<string, Route>, req: http.IncomingMessage, res: http.
     res.end();
     return;
   }
-  const route = routes.get(new URL(req.url ?? '/', 'http://127.0.0.1').pathname);
+  let pathname: string;
+  try {
+    pathname = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
+  } catch {
+    return refuse(res, 400, 'the request target is not a path');
+  }
+  const route = routes.get(pathname);
   if (!route) return refuse(res, 404, 'no such route on the kernel (restarted? run the cell again)');
   if (req.method !== 'POST') return refuse(res, 405, `use POST, not ${req.method}`);
   // First contact: the one-time code from the output for the token, which is never in the output.
@@ -198,7 +204,14 @@ function start(): Promise<Server> {
       keepAliveTimeout: 1000,
       maxHeaderSize: 16 << 10,
     },
-    (req, res) => serve(routes, req, res),
+    (req, res) => {
+      // Nothing a client sends may throw out of here: it would end the kernel process.
+      try {
+        serve(routes, req, res);
+      } catch (e) {
+        refuse(res, 500, oneLine(e));
+      }
+    },
   );
   srv.maxConnections = LOOPBACK_LIMITS.maxConnections;
   srv.maxRequestsPerSocket = 1;

@@ -3,7 +3,8 @@
  * (issue 32), over real sockets: the cap on open connections; idle, slow-header and slow-body
  * clients cut off by the server's timeouts (counted in the bytes a client dripped before the cut,
  * 2 a second: the limits are 10 s, the bounds below 30 s, and Node's defaults were 60–300 s);
- * refused requests answered and closed without their body being read; the one-time claim of the
+ * refused requests answered and closed without their body being read; request targets that are
+ * not URLs (which used to throw out of the request handler); the one-time claim of the
  * token; JSON nested too deep refused before it is parsed; and a process whose work is done
  * exiting at once while a client still holds a connection. The drawing route on top of it is tested in
  * drawing.test.ts.
@@ -135,6 +136,18 @@ test('refused requests are answered and closed without reading their body', { ti
   assert.ok((await drip(big.socket, 'x'.repeat(100))) < 4);
   assert.match(big.received(), /^HTTP\/1\.1 413 /);
   assert.equal(r.got.length, 0);
+});
+
+test('request targets that are not URLs are answered 400, and the server goes on', async () => {
+  const r = await route();
+  for (const target of ['http://[', '//[', 'http://a:99999/x']) {
+    const c = await client(r.port);
+    c.socket.write(`POST ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n`);
+    await c.closed;
+    assert.match(c.received(), /^HTTP\/1\.1 400 /, target);
+  }
+  const res = await fetch(r.url, { method: 'POST', headers: { 'X-Diffusion-Token': r.token }, body: '{}' });
+  assert.equal(res.status, 200, 'still serving');
 });
 
 test('the token is handed over once for the claim code in the output, and only the token works', async () => {

@@ -17,7 +17,8 @@ import { describeEngine, initEngine } from '../../lib/engine';
 import { withLevers } from '../../lib/engine/levers';
 import { NATIVE_POINTWISE, nativeStatus, type NativeAddon } from '../../lib/engine/native';
 import { batchNormTrain, gelu } from '../../lib/tensor/fusedOps';
-import { presetConfig, Trainer } from '../../lib/training/trainer';
+import { Trainer } from '../../lib/training/trainer';
+import { presetConfig } from '../../lib/training/presets';
 import { setting } from '../../lib/config';
 import { maxRelErr as relErr, mulberry32, randArray as rand } from '../helpers';
 
