@@ -12,7 +12,7 @@ const root = path.resolve(__dirname, '..', '..');
 
 /**
  * The order of the rooms: a file may import from its own rank or a lower one, never a higher one.
- * image/data -> tensor -> schedulers -> models -> guidance/algorithms/training -> display/report.
+ * image/data -> tensor -> schedulers -> models -> guidance/algorithms/training -> display/teaching/gpu -> report.
  */
 const RANK: Record<string, number> = {
   'config.ts': 0,
@@ -31,6 +31,7 @@ const RANK: Record<string, number> = {
   training: 6,
   evaluation: 6,
   display: 7,
+  gpu: 7,
   teaching: 7,
   report: 8,
 };

@@ -29,7 +29,7 @@ import { toClean } from '../../lib/schedulers/timesteps';
 import { describeAdapter } from '../../lib/engine/webgpu';
 import { CliError, ENGINE_CHOICES, exitCodeFor, parseCommandLine } from '../../lib/cli';
 import { UNet, UNET_INPUTS, UNetKind } from '../../lib/models/unet';
-import { PARTB_KINDS, REFERENCE, HostBatch, makeBatch, trainStep, newAdam, ddpmSchedule } from '../../lib/training/hostSteps';
+import { PARTB_KINDS, REFERENCE, HostBatch, makeBatch, trainStep, newAdam, ddpmSchedule } from '../../lib/gpu/hostSteps';
 import { describeConfig } from '../../lib/models/registry';
 import { samplePartB } from '../../lib/algorithms/partBSampling';
 

@@ -21,7 +21,7 @@ import {
   sampleStep,
   predictorFor,
   ddpmSchedule,
-} from '../../lib/training/hostSteps';
+} from '../../lib/gpu/hostSteps';
 import { Rng } from '../../lib/tensor/random';
 import { Trainer } from '../../lib/training/trainer';
 import { presetConfig } from '../../lib/training/presets';

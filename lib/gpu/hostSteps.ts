@@ -15,9 +15,9 @@ import { DDPMScheduler } from '../schedulers/ddpm';
 import { type NoiseSchedule, ddpmSchedule } from '../schedulers/schedule';
 import { Rng } from '../tensor/random';
 import { classGuidedEstimator } from '../algorithms/ddpmSampling';
-import { Adam } from './adam';
-import { trainingLoss } from './trainer';
-import { PRESETS } from './presets';
+import { Adam } from '../training/adam';
+import { trainingLoss } from '../training/trainer';
+import { PRESETS } from '../training/presets';
 
 /** Predicts ε̂ for x_t [B,28,28,1] at schedule index t (same t for the whole batch). */
 export type NoisePredictor = (xt: tf.Tensor4D, t: number) => tf.Tensor4D;
