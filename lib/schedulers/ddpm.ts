@@ -1,7 +1,8 @@
 /**
- * The DDPM scheduler: ONE reverse step x_t → x_{t'} for every sampler of the project (Part A's
+ * The DDPM scheduler: ONE reverse step x_t → x_{t'} for every DDPM sampler of the project (Part A's
  * strided loops, Part B's Algorithms B.2/B.4, DeepFloyd IF's pipeline, the GPU check), configured
- * as diffusers' DDPMScheduler is (variance_type, thresholding, clip_sample).
+ * as diffusers' DDPMScheduler is (variance_type, thresholding, clip_sample). It implements the
+ * Scheduler interface (lib/schedulers/scheduler.ts) that the flow family's Euler scheduler shares.
  *
  * The step (DDPM eqs. 6–7, SPEC Eq. A.3): x̂₀ = (x_t − √(1−ᾱ_t) ε̂)/√ᾱ_t, optionally thresholded
  * or clipped; mean = √ᾱ_{t'} β/(1−ᾱ_t) · x̂₀ + √α (1−ᾱ_{t'})/(1−ᾱ_t) · x_t with α = ᾱ_t/ᾱ_{t'};

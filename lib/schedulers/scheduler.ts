@@ -1,9 +1,9 @@
 /**
- * The one step interface of the project's two scheduler families (docs/equations.md, "Schedulers"),
- * modelled on diffusers: a model predicts, a scheduler steps. The loop (lib/algorithms/loops.ts) and
- * every Part A algorithm see only this interface, so they run unchanged on DDPM models (ε̂, integer
- * timestep indices stepping down to 0) and on flow-matching models (the velocity v̂, flow times
- * stepping up to 1).
+ * The one step interface of the project's two scheduler families (docs/equations.md, "Shared
+ * conventions"), modelled on diffusers: a model predicts, a scheduler steps. The loop
+ * (lib/algorithms/loops.ts) and every Part A algorithm see only this interface, so they run
+ * unchanged on DDPM models (ε̂, integer timestep indices stepping down to 0) and on flow-matching
+ * models (the velocity v̂, flow times stepping up to 1).
  *
  * A grid is the list of levels a loop visits: the loop steps from each entry to the next. A start
  * index iStart into the grid is the editing level of SDEdit and the start of inpainting.
