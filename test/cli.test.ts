@@ -226,7 +226,7 @@ test('train: --images-per-epoch 0, -64, 100.5 or below the batch, and --out --re
   refused('scripts/train.js', ['--model', 'class', '--out', '--resume'], /--out needs a value \(got the flag --resume\)/);
   refused('scripts/train.js', [...base, '--seed', '0.5'], /--seed must be an integer, got 0\.5/);
   refused('scripts/train.js', [...base, '--epochs', '0'], /--epochs must be at least 1, got 0/);
-  refused('scripts/train.js', [...base, '--preset', 'gpu'], /--preset must be one of cpu, reference, got "gpu"/);
+  refused('scripts/train.js', [...base, '--preset', 'gpu'], /--preset must be one of cpu, reference, course, got "gpu"/);
   refused('scripts/train.js', ['--preset', 'cpu'], /--model is required \(denoiser, time, class, flow-time, flow-class, classifier\)/);
   refused(
     'scripts/train.js',
