@@ -12,16 +12,7 @@ import * as fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
 import { UNet, UNetKind } from '../../lib/models/unet';
-import {
-  PARTB_KINDS,
-  makeBatch,
-  lossAndGrads,
-  trainStep,
-  newAdam,
-  sampleStep,
-  predictorFor,
-  ddpmSchedule,
-} from '../../lib/gpu/hostSteps';
+import { PARTB_KINDS, makeBatch, lossAndGrads, trainStep, newAdam, sampleStep, predictorFor, ddpmSchedule } from '../../lib/gpu/hostSteps';
 import { Rng } from '../../lib/tensor/random';
 import { Trainer } from '../../lib/training/trainer';
 import { presetConfig } from '../../lib/training/presets';
