@@ -21,6 +21,8 @@ import {
   upConv,
 } from '../../lib/models/unet';
 import { mulberry32 } from '../helpers';
+import { unetConfigOf } from '../../lib/models/unetWeights';
+import { parseTrainConfig } from '../../lib/weights/headers';
 
 const D = 4;
 
@@ -204,4 +206,61 @@ test('wrong image, time or class shapes give one-line errors', async () => {
   });
   assert.throws(() => new UNet({ kind: 'class', D: 0 }), /positive integer/);
   net.dispose();
+});
+
+test('time conditioning variants: multiplicative with t1 = t2 = 1 and additive with t1 = t2 = 0 are both the bare network; with real t they differ; the header carries the variant', async () => {
+  await initEngine({ quiet: true });
+  const add = new UNet({ kind: 'time', D: 4 }, 3);
+  const mul = new UNet({ kind: 'time', D: 4, timeConditioning: 'multiplicative' }, 3);
+  assert.equal(add.config.timeConditioning, 'additive');
+  // Same seed, same parameters: the variant changes the forward pass only.
+  for (const [name, v] of add.store.params)
+    assert.deepEqual(Array.from(v.dataSync()), Array.from(mul.store.params.get(name)!.dataSync()), name);
+  const x = tf.tensor4d(
+    Float32Array.from({ length: 2 * 784 }, (_, i) => Math.sin(i)),
+    [2, 28, 28, 1],
+  );
+  const t = tf.tensor2d([0.3, 0.8], [2, 1]);
+  const out = (net: UNet) => tf.tidy(() => Array.from(net.apply({ x, t }, false).dataSync()));
+  const withReal = [out(add), out(mul)];
+  assert.ok(
+    withReal[0].some((v, i) => Math.abs(v - withReal[1][i]) > 1e-4),
+    'with a real t the variants differ',
+  );
+  // Make both time blocks constant: the last linear layer's weight 0 and bias c (t1 = t2 = c).
+  const setTimeOutput = (net: UNet, c: number) => {
+    for (const block of ['fc1_t', 'fc2_t']) {
+      const w = net.store.params.get(`${block}.fc2.weight`)!;
+      const b = net.store.params.get(`${block}.fc2.bias`)!;
+      w.assign(tf.zerosLike(w));
+      b.assign(tf.fill(b.shape, c));
+    }
+  };
+  setTimeOutput(add, 0);
+  setTimeOutput(mul, 1);
+  const [a, m] = [out(add), out(mul)];
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - m[i]));
+  // × 1 and + 0 are exact in float32: the same numbers.
+  assert.ok(worst < 1e-7, `unflatten + 0, up1 + 0 against unflatten · 1, up1 · 1: max difference ${worst}`);
+  // And multiplying by 3 is not adding 0: the injection points are live (a small effect at
+  // initialization, where the skip connections dominate, but far above float32 rounding).
+  setTimeOutput(mul, 3);
+  const m3 = out(mul);
+  const moved = Math.max(...m3.map((v, i) => Math.abs(v - a[i])));
+  assert.ok(moved > 1e-5, `unflatten · 3, up1 · 3 moved the output by only ${moved}`);
+  assert.deepEqual(unetConfigOf({ model: 'time', D: 4, timeConditioning: 'multiplicative' }), {
+    kind: 'time',
+    D: 4,
+    timeConditioning: 'multiplicative',
+  });
+  assert.deepEqual(unetConfigOf({ model: 'time', D: 4 }), { kind: 'time', D: 4 });
+  assert.throws(
+    () => parseTrainConfig({ model: 'time', D: 4, T: 300, timeConditioning: 'sideways' }, 'x.weights'),
+    /timeConditioning "sideways"/,
+  );
+  assert.throws(() => new UNet({ kind: 'time', D: 4, timeConditioning: 'sideways' as 'additive' }), /unknown time conditioning "sideways"/);
+  tf.dispose([x, t]);
+  add.dispose();
+  mul.dispose();
 });
