@@ -14,7 +14,7 @@ import {
   type Prediction,
   type PromptLike,
 } from '../models/denoiser';
-import { cfgNoise } from '../guidance/cfg';
+import { cfgNoise, PART_A_GUIDANCE } from '../guidance/cfg';
 import { gaussianBlur, gaussianKernel1d, highPass, scaledBlur, type BlurOptions } from '../image/filters';
 import { VIEWS, type View } from '../image/views';
 import { denoiseLoop, fromNoise, type CfgOptions, type NoiseEstimator } from './loops';
@@ -72,7 +72,7 @@ export function visualAnagrams(
   opts: Omit<CfgOptions, 'prompt'> & { n?: number; view?: View },
 ): tf.Tensor4D {
   const u = resolvePrompt(den, opts.uncondPrompt ?? den.emptyPrompt);
-  const estimate = anagramEstimator(den, resolvePrompt(den, p1), resolvePrompt(den, p2), u, opts.gamma ?? 7, opts.view);
+  const estimate = anagramEstimator(den, resolvePrompt(den, p1), resolvePrompt(den, p2), u, opts.gamma ?? PART_A_GUIDANCE, opts.view);
   return fromNoise(den, opts.n ?? 1, opts.rng, (x) => denoiseLoop(den, x, 0, estimate, opts, 'visualAnagrams'));
 }
 
@@ -131,6 +131,6 @@ export function makeHybrids(
   const u = resolvePrompt(den, opts.uncondPrompt ?? den.emptyPrompt);
   const blur = opts.blur ?? hybridBlur(den.imageSize[1]);
   gaussianKernel1d(blur.kernelSize, blur.sigma); // validate before drawing
-  const estimate = hybridEstimator(den, resolvePrompt(den, pLow), resolvePrompt(den, pHigh), u, opts.gamma ?? 7, blur);
+  const estimate = hybridEstimator(den, resolvePrompt(den, pLow), resolvePrompt(den, pHigh), u, opts.gamma ?? PART_A_GUIDANCE, blur);
   return fromNoise(den, opts.n ?? 1, opts.rng, (x) => denoiseLoop(den, x, 0, estimate, opts, 'makeHybrids'));
 }

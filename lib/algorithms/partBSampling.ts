@@ -54,7 +54,9 @@ export function samplePartB(d: PartBModelDescription, net: UNet, opts: PartBSamp
   let count: number;
   if (d.numClasses > 0) {
     if (!opts.labels) throw new Error(`the ${d.title} needs one digit label per sample`);
-    estimate = classGuidedEstimator(den, opts.labels, opts.guidance ?? s.guidance ?? 5);
+    const guidance = opts.guidance ?? s.guidance;
+    if (guidance === null) throw new Error(`the ${d.title} has no default guidance scale: pass one`);
+    estimate = classGuidedEstimator(den, opts.labels, guidance);
     count = opts.labels.length;
   } else {
     if (opts.labels) throw new Error(`the ${d.title} takes no digit labels: pass a count`);

@@ -73,11 +73,14 @@ export interface GuidanceOptions {
   gamma?: number;
 }
 
-/** Fills the defaults of SPEC §1.0/§1.6: den.neutralPrompt, den.emptyPrompt and γ = 7. */
+/** The course's guidance scale γ of Part A (SPEC §1.0, from §1.7 on): the default of every guided algorithm. */
+export const PART_A_GUIDANCE = 7;
+
+/** Fills the defaults of SPEC §1.0/§1.6: den.neutralPrompt, den.emptyPrompt and γ = PART_A_GUIDANCE. */
 export function guidanceFor(den: Denoiser, o: GuidanceOptions): Guidance {
   return {
     cond: resolvePrompt(den, o.prompt ?? den.neutralPrompt),
     uncond: resolvePrompt(den, o.uncondPrompt ?? den.emptyPrompt),
-    gamma: o.gamma ?? 7,
+    gamma: o.gamma ?? PART_A_GUIDANCE,
   };
 }
