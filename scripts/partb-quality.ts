@@ -19,6 +19,7 @@ import { Classifier } from '../lib/models/classifier';
 import {
   denoiserMse,
   describeSampler,
+  meanImageReport,
   qualityTableCells,
   judgeImages,
   qualityReference,
@@ -80,7 +81,7 @@ const QUALITY_OPTIONS = {
   models: {
     type: 'string',
     list: true,
-    choices: ['class', 'time', 'denoiser', 'flow-time', 'flow-class', 'flow-time-reflow'],
+    choices: ['class', 'time', 'denoiser', 'denoiser-pure-noise', 'flow-time', 'flow-class', 'flow-time-reflow'],
     default: ['class', 'time', 'denoiser'],
     help: 'models to ship and measure',
   },
@@ -216,6 +217,15 @@ async function main(): Promise<void> {
           bySteps: merged,
         });
       }
+    } else if (desc.judge === 'mean-image') {
+      const n = a['test-images'];
+      const r = meanImageReport(net, loadMnist('train'), loadMnist('test'), n, seed);
+      console.log(
+        `${model}: outputs for ${n} noise draws: MSE ${r.mseToMean.toExponential(2)} to the mean training digit, ` +
+          `spread ${r.outputSpread.toExponential(2)} across draws; MSE to test digits ${r.outputToTest.toFixed(4)} ` +
+          `(the mean digit itself: ${r.meanToTest.toFixed(4)})`,
+      );
+      if (write) addQuality(model, { noiseDraws: n, noiseSeed: seed, ...r });
     } else {
       const test = loadMnist('test');
       const n = a['test-images'];

@@ -1,7 +1,7 @@
 /**
  * Trains a Part B model (SPEC §2.3–2.5).
  *   npm run train -- --model classifier [--epochs 3] [--init FILE --start-epoch K]   (the digit judge, into weights/)
- *   npm run train -- --model denoiser|time|class|flow-time|flow-class --preset cpu|reference|course [--epochs N] [--resume]
+ *   npm run train -- --model denoiser|denoiser-pure-noise|time|class|flow-time|flow-class --preset cpu|reference|course [--epochs N] [--resume]
  *                    [--out DIR] [--seed S] [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n]
  * Writes DIR/last.ckpt (every epoch and every N steps), DIR/epoch-K.weights, DIR/final.weights and
  * DIR/manifest.json. --resume continues from DIR/last.ckpt with the same loss history (options that
@@ -27,7 +27,7 @@ import { describeModel, modelNameOf } from '../lib/models/registry';
 import { parseCheckpointHeader, parseUNetHeader, type CheckpointHeader } from '../lib/weights/headers';
 import { type PartBModel } from '../lib/weights/runConfig';
 
-const USAGE = `usage: npm run train -- --model denoiser|time|class|flow-time|flow-class [--preset cpu|reference|course] [--epochs N] [--resume] [--out DIR] [--seed S]
+const USAGE = `usage: npm run train -- --model denoiser|denoiser-pure-noise|time|class|flow-time|flow-class [--preset cpu|reference|course] [--epochs N] [--resume] [--out DIR] [--seed S]
                           [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n] [--engine E]
        npm run train -- --model classifier [--epochs 3] [--seed S] [--out FILE] [--init FILE --start-epoch K]
 Trains a Part B model: DIR/last.ckpt, DIR/epoch-K.weights, DIR/final.weights, DIR/manifest.json (--resume continues DIR/last.ckpt).`;
@@ -35,7 +35,7 @@ Trains a Part B model: DIR/last.ckpt, DIR/epoch-K.weights, DIR/final.weights, DI
 const TRAIN_OPTIONS = {
   model: {
     type: 'string',
-    choices: ['denoiser', 'time', 'class', 'flow-time', 'flow-class', 'classifier'],
+    choices: ['denoiser', 'denoiser-pure-noise', 'time', 'class', 'flow-time', 'flow-class', 'classifier'],
     required: true,
     help: 'what to train (classifier: the digit judge)',
   },

@@ -227,7 +227,11 @@ test('train: --images-per-epoch 0, -64, 100.5 or below the batch, and --out --re
   refused('scripts/train.js', [...base, '--seed', '0.5'], /--seed must be an integer, got 0\.5/);
   refused('scripts/train.js', [...base, '--epochs', '0'], /--epochs must be at least 1, got 0/);
   refused('scripts/train.js', [...base, '--preset', 'gpu'], /--preset must be one of cpu, reference, course, got "gpu"/);
-  refused('scripts/train.js', ['--preset', 'cpu'], /--model is required \(denoiser, time, class, flow-time, flow-class, classifier\)/);
+  refused(
+    'scripts/train.js',
+    ['--preset', 'cpu'],
+    /--model is required \(denoiser, denoiser-pure-noise, time, class, flow-time, flow-class, classifier\)/,
+  );
   refused(
     'scripts/train.js',
     ['--model', 'classifier', '--epochs', '2', '--start-epoch', '2', '--out', path.join(dir, 'c.weights')],
@@ -250,7 +254,7 @@ test('the other commands: bad options refused with one line, exit 2', () => {
   refused(
     'scripts/partb-quality.js',
     ['--models', 'class,unet'],
-    /--models must be one of class, time, denoiser, flow-time, flow-class, flow-time-reflow, got "unet"/,
+    /--models must be one of class, time, denoiser, denoiser-pure-noise, flow-time, flow-class, flow-time-reflow, got "unet"/,
   );
   refused('scripts/partb-quality.js', ['--per-digit', '2.5'], /--per-digit must be an integer, got 2\.5/);
   refused('scripts/weights.js', [], /missing command: use if-i-l, .*embeddings, check/);

@@ -29,6 +29,58 @@ export function denoiserMse(net: UNet, data: MnistSet, sigma: number, count = da
   return sum / (n * 784);
 }
 
+/** The mean image of a set: [1,28,28,1] as 784 values. */
+export function meanImage(data: MnistSet): Float32Array {
+  const m = new Float64Array(784);
+  for (let i = 0; i < data.count; i++) for (let p = 0; p < 784; p++) m[p] += data.images[i * 784 + p];
+  return Float32Array.from(m, (v) => v / data.count);
+}
+
+/** How close a pure-noise denoiser's outputs come to the mean training digit (SPEC-flow Part B §1.2.3). */
+export interface MeanImageReport {
+  /** Per-pixel MSE between its outputs for n noise draws and the mean training image. */
+  mseToMean: number;
+  /** Per-pixel variance of its outputs across the n draws (0 = one image whatever the noise). */
+  outputSpread: number;
+  /** Per-pixel MSE of the mean training image to n test digits: the best any constant output does. */
+  meanToTest: number;
+  /** Per-pixel MSE of its outputs to n test digits (paired). */
+  outputToTest: number;
+}
+
+/**
+ * Feeds n seeded noise draws to a denoiser and compares its outputs with the mean training image;
+ * the MSE-optimal output of a network that sees only noise is that mean.
+ */
+export function meanImageReport(net: UNet, train: MnistSet, test: MnistSet, n: number, seed = 0): MeanImageReport {
+  const mean = meanImage(train);
+  const rng = new Rng(seed);
+  const m = Math.min(n, test.count);
+  let toMean = 0;
+  let toTest = 0;
+  let meanTest = 0;
+  const sum = new Float64Array(784);
+  const sumSq = new Float64Array(784);
+  for (let s = 0; s < m; s += 250) {
+    const B = Math.min(250, m - s);
+    const y = tf.tidy(() => net.apply({ x: rng.normal([B, 28, 28, 1]) as tf.Tensor4D }, false).dataSync());
+    for (let b = 0; b < B; b++)
+      for (let p = 0; p < 784; p++) {
+        const v = y[b * 784 + p];
+        const t = test.images[(s + b) * 784 + p];
+        toMean += (v - mean[p]) ** 2;
+        toTest += (v - t) ** 2;
+        meanTest += (mean[p] - t) ** 2;
+        sum[p] += v;
+        sumSq[p] += v * v;
+      }
+  }
+  let spread = 0;
+  for (let p = 0; p < 784; p++) spread += sumSq[p] / m - (sum[p] / m) ** 2;
+  const px = m * 784;
+  return { mseToMean: toMean / px, outputSpread: spread / 784, meanToTest: meanTest / px, outputToTest: toTest / px };
+}
+
 /** Digits [B,28,28,1] (clipped to [0,1]) → predicted class and its probability. */
 export function judge(clf: Classifier, images: tf.Tensor4D): { pred: Int32Array; conf: Float32Array } {
   return tf.tidy(() => {

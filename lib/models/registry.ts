@@ -22,7 +22,7 @@ import { loadUNetWeights } from './unetWeights';
 export type PartBModelName = PartBModel | 'flow-time-reflow';
 
 /** The training loss of a model (lib/training/objectives.ts). */
-export type LossName = 'denoise' | 'epsilon' | 'velocity';
+export type LossName = 'denoise' | 'denoise-pure-noise' | 'epsilon' | 'velocity';
 
 /** How a Part B model samples (absent for the single-step denoiser). */
 export interface SamplingDescription {
@@ -67,8 +67,13 @@ export interface PartBModelDescription {
   readonly loss: LossName;
   /** The y label of its loss curve. */
   readonly lossLabel: string;
-  /** Sampling, or null (the single-step denoiser maps a noisy image to a clean one in one call). */
+  /** Sampling, or null (the single-step denoisers map their input to a clean image in one call). */
   readonly sampling: SamplingDescription | null;
+  /**
+   * How `npm run partb-quality` judges it: 'samples' (the classifier judge on samples), 'denoising'
+   * (test MSE against σ), 'mean-image' (how close its outputs are to the mean training digit).
+   */
+  readonly judge: 'samples' | 'denoising' | 'mean-image';
 }
 
 function ddpmGrid(steps: number, T: number): number[] {
@@ -102,7 +107,7 @@ const FLOW_SAMPLING = (guidance: number | null): SamplingDescription => ({
 });
 
 const MNIST = [28, 28, 1] as const;
-const common = { imageShape: MNIST, T: 300 };
+const common = { imageShape: MNIST, T: 300, judge: 'samples' as const };
 
 const FLOW_TIME: PartBModelDescription = {
   ...common,
@@ -130,6 +135,21 @@ export const PARTB_REGISTRY: Readonly<Record<PartBModelName, PartBModelDescripti
     loss: 'denoise',
     lossLabel: 'L2 loss',
     sampling: null,
+    judge: 'denoising',
+  },
+  // SPEC-flow Part B §1.2.3: the denoiser's network and training fed pure noise.
+  'denoiser-pure-noise': {
+    ...common,
+    name: 'denoiser-pure-noise',
+    title: 'denoiser trained on pure noise',
+    network: 'denoiser',
+    objective: 'pure-noise',
+    timeInput: false,
+    numClasses: 0,
+    loss: 'denoise-pure-noise',
+    lossLabel: 'L2 loss',
+    sampling: null,
+    judge: 'mean-image',
   },
   time: {
     ...common,

@@ -3,6 +3,8 @@
  * model's description (lib/models/registry.ts) names its loss; the trainer looks it up here and
  * knows nothing else about the model:
  *  - denoise:  ‖D(x + σε) − x‖² (Eqs. B.1–B.2), no time input;
+ *  - denoise-pure-noise: ‖D(ε) − x‖², the same network fed pure noise (SPEC-flow Part B §1.2.3):
+ *              the input says nothing about x, so the MSE-optimal output is the mean training image;
  *  - epsilon:  ‖ε_θ(x_t, t[, c]) − ε‖², t uniform over 0..T−1, x_t by Eq. A.2 (Alg. B.1 / B.3),
  *              time input timeInput(t, T) = (t+1)/T;
  *  - velocity: ‖v_θ(x_t, t[, c]) − (x₁ − x₀)‖², t uniform in [0, 1), x_t = (1 − t)x₀ + t x₁ with the
@@ -32,6 +34,10 @@ export interface TrainingBatch {
 }
 
 export interface TrainingObjective {
+  /** Denoisers: what the network is fed for a clean batch x0 and its noise draw (the loss's input, and previews'). */
+  denoiserInput?(x0: tf.Tensor4D, eps: tf.Tensor4D, sigma: number): tf.Tensor4D;
+  /** Denoisers: that input in a caption ("σ = 0.5", "pure noise"). */
+  denoiserInputLabel?(sigma: number): string;
   /** Draws each sample's time from the run's noise RNG (nothing for the denoiser). */
   drawTimes(rng: Rng, B: number, T: number): Pick<TrainingBatch, 't' | 'flowT'>;
   /**
@@ -41,12 +47,29 @@ export interface TrainingObjective {
   loss(net: UNet, batch: TrainingBatch, c: tf.Tensor2D | undefined, schedule: NoiseSchedule, sigma: number): tf.Scalar;
 }
 
-export const TRAINING_OBJECTIVES: Readonly<Record<LossName, TrainingObjective>> = {
-  denoise: {
+/** A denoiser's objective: ‖D(input(x0, ε, σ)) − x0‖², no time input. */
+function denoiserObjective(
+  input: (x0: tf.Tensor4D, eps: tf.Tensor4D, sigma: number) => tf.Tensor4D,
+  label: (sigma: number) => string,
+): TrainingObjective {
+  return {
+    denoiserInput: input,
+    denoiserInputLabel: label,
     drawTimes: () => ({}),
     loss: (net, { x0, eps }, _c, _schedule, sigma) =>
-      tf.mean(tf.squaredDifference(net.apply({ x: addNoise(x0, sigma, eps) }, true), x0)) as tf.Scalar,
-  },
+      tf.mean(tf.squaredDifference(net.apply({ x: input(x0, eps, sigma) }, true), x0)) as tf.Scalar,
+  };
+}
+
+export const TRAINING_OBJECTIVES: Readonly<Record<LossName, TrainingObjective>> = {
+  denoise: denoiserObjective(
+    (x0, eps, sigma) => addNoise(x0, sigma, eps),
+    (sigma) => `σ = ${sigma}`,
+  ),
+  'denoise-pure-noise': denoiserObjective(
+    (_x0, eps) => eps,
+    () => 'pure noise',
+  ),
   epsilon: {
     drawTimes: (rng, B, T) => {
       // t uniform over indices 0..T−1 (≡ the spec's 1..T).

@@ -45,6 +45,8 @@ export function parseTrainConfig(v: unknown, file: string): TrainConfig {
   if (v.objective !== undefined && !OBJECTIVES.includes(v.objective as Objective)) throw bad(`objective ${JSON.stringify(v.objective)} is not ${OBJECTIVES.join(' or ')}`);
   // The flow objective needs a time input (lib/models/registry.ts: no flow model has the denoiser's network).
   if (v.objective === OBJECTIVES[1] && v.model === UNET_KINDS[0]) throw bad('pairs the flow objective with the denoiser, which has no time input');
+  // Pure noise in, the image out: only the denoiser is trained so (SPEC-flow Part B §1.2.3).
+  if (v.objective === OBJECTIVES[2] && v.model !== UNET_KINDS[0]) throw bad(`pairs the pure-noise objective with the ${v.model} network; only the denoiser has it`);
   // A loader needs the model, D and T; the run's other numbers, when present, must be sane too.
   for (const k of ['D', 'T', 'batch', 'epochs'] as const) {
     const optional = k === 'batch' || k === 'epochs';

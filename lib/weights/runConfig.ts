@@ -7,19 +7,26 @@
 /** Which of the three Part B networks (SPEC §2.2, §2.4, §2.5). */
 export type UNetKind = 'denoiser' | 'time' | 'class';
 
-/** What a Part B UNet learns: the DDPM noise ε (SPEC §2.4–2.5) or the flow-matching velocity (lib/schedulers/flowMatching.ts). */
-export type Objective = 'ddpm' | 'flow';
+/**
+ * What a Part B UNet learns: the DDPM noise ε (SPEC §2.4–2.5; for the denoiser, the clean image from a
+ * noisy one, §2.3), the flow-matching velocity (lib/schedulers/flowMatching.ts), or, for the
+ * denoiser only, the clean image from pure noise ('pure-noise', SPEC-flow Part B §1.2.3).
+ */
+export type Objective = 'ddpm' | 'flow' | 'pure-noise';
 
-/** The Part B models by name: the three of the spec and the two flow-matching ones on the same UNets. */
-export type PartBModel = UNetKind | 'flow-time' | 'flow-class';
+/**
+ * The Part B models by name: the three of the spec, the two flow-matching ones on the same UNets,
+ * and the denoiser trained on pure noise (the current course's §1.2.3).
+ */
+export type PartBModel = UNetKind | 'flow-time' | 'flow-class' | 'denoiser-pure-noise';
 
-export const PARTB_MODELS: readonly PartBModel[] = ['denoiser', 'time', 'class', 'flow-time', 'flow-class'];
+export const PARTB_MODELS: readonly PartBModel[] = ['denoiser', 'time', 'class', 'flow-time', 'flow-class', 'denoiser-pure-noise'];
 
 /** The UNet kinds a header may name. */
 export const UNET_KINDS: readonly UNetKind[] = ['denoiser', 'time', 'class'];
 
 /** The objectives a header may name. */
-export const OBJECTIVES: readonly Objective[] = ['ddpm', 'flow'];
+export const OBJECTIVES: readonly Objective[] = ['ddpm', 'flow', 'pure-noise'];
 
 /** Everything that defines a Part B training run (stored in every checkpoint and weights file). */
 export interface TrainConfig {

@@ -2,7 +2,15 @@
 import * as path from 'node:path';
 import { weightsDir } from '../paths';
 
-export type ShippedModel = 'denoiser' | 'time' | 'class' | 'flow-time' | 'flow-class' | 'flow-time-reflow' | 'classifier';
+export type ShippedModel =
+  | 'denoiser'
+  | 'denoiser-pure-noise'
+  | 'time'
+  | 'class'
+  | 'flow-time'
+  | 'flow-class'
+  | 'flow-time-reflow'
+  | 'classifier';
 
 /** A model of the cpu preset: trained into runs/partb/<model>-cpu, then shipped by partb-quality. */
 function cpuRun(model: string): { run: string; command: string } {
@@ -17,6 +25,7 @@ function cpuRun(model: string): { run: string; command: string } {
 /** Where each shipped model's run lives under runs/partb/ (null: shipped by the trainer itself) and the commands that make it. */
 const SHIPPING: Readonly<Record<ShippedModel, { run: string | null; command: string }>> = {
   denoiser: cpuRun('denoiser'),
+  'denoiser-pure-noise': cpuRun('denoiser-pure-noise'),
   time: cpuRun('time'),
   class: cpuRun('class'),
   'flow-time': cpuRun('flow-time'),

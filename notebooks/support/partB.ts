@@ -16,6 +16,7 @@ import { type TrainConfig } from '../../lib/weights/runConfig';
 import { presetConfig } from '../../lib/training/presets';
 import { samplePartB } from '../../lib/algorithms/partBSampling';
 import { describeModel, modelNameOf } from '../../lib/models/registry';
+import { TRAINING_OBJECTIVES } from '../../lib/training/objectives';
 import { loadUNetWeights } from '../../lib/models/unetWeights';
 import type { WeightsHeader } from '../../lib/weights/headers';
 import type { PartBModel } from '../../lib/weights/runConfig';
@@ -42,7 +43,10 @@ export function weightFiles(model: PartBModel, retrained: boolean): { final: str
 }
 
 /** Lines naming every missing weights file and the command that makes it (empty when all exist). */
-export function missingWeights(retrained: boolean, models: readonly PartBModel[] = ['denoiser', 'time', 'class']): string[] {
+export function missingWeights(
+  retrained: boolean,
+  models: readonly PartBModel[] = ['denoiser', 'denoiser-pure-noise', 'time', 'class'],
+): string[] {
   const out: string[] = [];
   for (const m of models) {
     for (const f of Object.values(weightFiles(m, retrained))) {
@@ -81,7 +85,7 @@ export async function retrain(
     label: `training ${model} (${preset})`,
     epochs: c.epochs,
     gridTitle: !desc.sampling
-      ? `Denoiser (σ = ${c.sigma}) on 8 test digits`
+      ? `${desc.title} on 8 test digits' inputs`
       : desc.numClasses === 0
         ? 'Time-conditioned samples'
         : `Class-conditioned samples (γ = ${desc.sampling.guidance})`,
@@ -95,8 +99,11 @@ export async function retrain(
       const d = opts.previewData ?? loadMnist('test');
       const n = Math.min(8, d.count);
       clean = tf.tensor4d(d.images.slice(0, n * 784), [n, 28, 28, 1]);
-      const z = noiseSweep(clean, [c.sigma], sampleSeed);
-      noisy = z[0];
+      // What the network is fed: the digits at σ (the denoiser), or pure noise (§1.2.3).
+      const input = TRAINING_OBJECTIVES[desc.loss].denoiserInput!;
+      const eps = new Rng(sampleSeed).normal(clean.shape) as tf.Tensor4D;
+      noisy = tf.tidy(() => input(clean!, eps, c.sigma));
+      eps.dispose();
     }
     /** The grid of the current weights after an epoch. */
     const preview = (epoch: number) =>
@@ -109,7 +116,8 @@ export async function retrain(
           const out = denoise(net, noisy!);
           try {
             const n = out.shape[0];
-            const captions = [...Array(n).fill('clean'), ...Array(n).fill(`σ = ${c.sigma}`), ...Array(n).fill('output')];
+            const fed = TRAINING_OBJECTIVES[desc.loss].denoiserInputLabel!(c.sigma);
+            const captions = [...Array(n).fill('clean'), ...Array(n).fill(fed), ...Array(n).fill('output')];
             await live.epoch(epoch, [clean!, noisy!, out], caption, { cols: n, captions });
           } finally {
             out.dispose();
