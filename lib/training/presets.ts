@@ -50,7 +50,7 @@ export const PRESETS: { reference: FullPreset; cpu: FullPreset; course: Preset }
       '(time about 75 min at 130 img/s, class about 65 min at 290 img/s, denoiser about 2 min).',
     configs: {
       denoiser: { ...common, D: 16, batch: 64, epochs: 2, lr: 1e-3, lrDecay: false, imagesPerEpoch: 6400 },
-      // Five epochs (the course shows epochs 1 and 5) of the denoiser's 6,400 images: under 2 minutes.
+      // Five epochs (the course shows epochs 1 and 5) of the denoiser's 6,400 images.
       'denoiser-pure-noise': { ...common, D: 16, batch: 64, epochs: 5, lr: 1e-3, lrDecay: false, imagesPerEpoch: 6400 },
       // Chosen by the README's quality study ("Sample quality: what the cpu budget buys"). The class model stays at D=16:
       // every Part A figure samples it, a D=32 forward pass costs several times more, and at D=16 it is judged right 100% at γ = 5.
