@@ -1,12 +1,14 @@
 /**
  * `npm run bench`: training and inference images/s of the Part B class-conditioned UNet on the
- * chosen engine, and of the same network in PyTorch (bench/torch_unet.py) in the same run when
- * `/usr/bin/python3 -c 'import torch'` works. Warm-up excluded, median of several steps. When the
- * oneDNN addon is loaded, one row per engine variant: without it (lever native off) and with it.
+ * chosen engine and, in the same run, of the same network in PyTorch 2.13 (bench/torch_unet.py,
+ * installed on first use into .venv/bench-torch by scripts/pip-venv.sh): eager, channels_last and
+ * torch.compile in fp32, and bf16 autocast where the CPU has bf16. Every row is compared with
+ * PyTorch's best fp32 variant at its D and with its bf16 autocast. Warm-up excluded, median of
+ * several steps. When the oneDNN addon is loaded, one row per engine variant: without it (lever
+ * native off) and with it.
  *
- * Options: --D 32,64  --batch 64  --steps 5  --warmup 2  --no-torch  (--help lists them)
- * Environment: DIFFUSION_ENGINE / DIFFUSION_THREADS choose the engine (see README).
- * The last line printed is one JSON object (the machine-readable result).
+ * Options: see USAGE (--help). Environment: DIFFUSION_ENGINE / DIFFUSION_THREADS choose the engine (see README).
+ * The last line printed is one JSON object (the machine-readable result), every row in it.
  */
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
@@ -23,9 +25,23 @@ interface Row {
   batch: number;
   train_img_s: number;
   infer_img_s: number;
-  torch_train_img_s?: number;
-  torch_infer_img_s?: number;
 }
+
+/** One PyTorch variant's row (bench/torch_unet.py). */
+interface TorchRow {
+  /** e.g. 'PyTorch 2.13.0 compile' */
+  engine: string;
+  version: string;
+  variant: 'eager' | 'channels_last' | 'compile' | 'bf16';
+  D: number;
+  train_img_s: number;
+  infer_img_s: number;
+}
+
+/** The PyTorch the bench compares with, installed into its own virtual environment on first use. */
+const TORCH_REQUIREMENTS = ['torch==2.13.0', 'numpy==2.3.5'];
+const TORCH_VENV = projectPath('.venv', 'bench-torch');
+const TORCH_VARIANTS = ['eager', 'channels_last', 'compile', 'bf16'] as const;
 
 /** Seconds per call of fn: warm-up calls excluded, median of `steps` timed calls. */
 function timeMedian(fn: () => void, warmup: number, steps: number): number {
@@ -51,39 +67,74 @@ function benchTfjs(engine: string, D: number, batch: number, warmup: number, ste
   return { engine, D, batch, train_img_s: batch / trainS, infer_img_s: batch / inferS };
 }
 
+/**
+ * Runs bench/torch_unet.py under `python` for every D and variant; returns a row per result (a
+ * variant the CPU cannot run, bf16 without AVX512-BF16/AMX, is reported and left out).
+ */
 function benchTorch(
+  python: string,
+  variants: readonly string[],
   Ds: number[],
   batch: number,
   warmup: number,
   steps: number,
   threads: number,
-): Map<number, { train: number; infer: number }> {
-  const out = new Map<number, { train: number; infer: number }>();
-  const probe = spawnSync('/usr/bin/python3', ['-c', 'import torch'], { encoding: 'utf8' });
-  if (probe.status !== 0) {
-    console.log('PyTorch: not available (/usr/bin/python3 -c "import torch" failed); torch columns left out');
-    return out;
-  }
+): TorchRow[] {
+  const probe = spawnSync(python, ['-c', 'import torch; print(torch.__version__.split("+")[0])'], { encoding: 'utf8' });
+  if (probe.status !== 0) throw new Error(`${python} cannot import torch: ${probe.stderr.split('\n').filter(Boolean).pop()}`);
+  const version = probe.stdout.trim();
   const script = projectPath('bench', 'torch_unet.py');
-  const r = spawnSync('/usr/bin/python3', [script, JSON.stringify({ D: Ds, batch, warmup, steps, threads })], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`PyTorch reference failed: ${r.stderr.split('\n').filter(Boolean).pop()}`);
+  const r = spawnSync(python, [script, JSON.stringify({ D: Ds, batch, warmup, steps, threads, variants })], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  if (r.status !== 0) throw new Error(`PyTorch ${version} failed: ${r.stderr.split('\n').filter(Boolean).pop()}`);
+  const rows: TorchRow[] = [];
   for (const line of r.stdout.split('\n').filter((l) => l.startsWith('{'))) {
-    const o = JSON.parse(line) as { D: number; train_img_s: number; infer_img_s: number };
-    out.set(o.D, { train: o.train_img_s, infer: o.infer_img_s });
+    const o = JSON.parse(line) as Omit<TorchRow, 'engine' | 'version'> & { skipped?: string };
+    if (o.skipped) {
+      console.log(`PyTorch ${version} ${o.variant}: skipped (${o.skipped})`);
+      continue;
+    }
+    rows.push({ ...o, engine: `PyTorch ${version} ${o.variant}`, version });
+    console.log(
+      `${rows[rows.length - 1]!.engine}: D=${o.D} train ${o.train_img_s.toFixed(1)} img/s, infer ${o.infer_img_s.toFixed(1)} img/s`,
+    );
   }
-  return out;
+  return rows;
 }
 
-const USAGE = `usage: npm run bench -- [--D 32,64] [--batch 64] [--steps 5] [--warmup 2] [--no-torch]
-Training and inference images/s of the Part B class-conditioned UNet on the chosen engine (DIFFUSION_ENGINE), and in PyTorch when available.`;
+/** The bench's PyTorch: its virtual environment's python, made on first use (scripts/pip-venv.sh). */
+function torchPython(): string {
+  const r = spawnSync('bash', [projectPath('scripts', 'pip-venv.sh'), TORCH_VENV, ...TORCH_REQUIREMENTS], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`could not install ${TORCH_REQUIREMENTS.join(' ')} into ${TORCH_VENV}`);
+  return `${TORCH_VENV}/bin/python`;
+}
+
+const USAGE = `usage: npm run bench -- [--D 32,64] [--batch 64] [--steps 5] [--warmup 2] [--torch-variants eager,channels_last,compile,bf16] [--debian-torch] [--no-torch]
+Training and inference images/s of the Part B class-conditioned UNet on the chosen engine (DIFFUSION_ENGINE), and in
+PyTorch ${TORCH_REQUIREMENTS[0]!.split('==')[1]} (installed into .venv/bench-torch on first use) in the same run, with the ratios.`;
 
 const BENCH_OPTIONS = {
   D: { type: 'number', list: true, integer: true, min: 1, default: [32, 64], help: 'UNet widths to measure' },
   batch: { type: 'number', integer: true, min: 1, default: 64, help: 'batch size' },
   steps: { type: 'number', integer: true, min: 1, default: 5, help: 'timed steps (the median is reported)' },
   warmup: { type: 'number', integer: true, min: 0, default: 2, help: 'untimed steps before timing' },
-  'no-torch': { type: 'boolean', help: 'skip the PyTorch reference' },
+  'torch-variants': {
+    type: 'string',
+    list: true,
+    choices: TORCH_VARIANTS,
+    default: [...TORCH_VARIANTS],
+    help: 'PyTorch variants: eager fp32, channels_last fp32, torch.compile fp32, bf16 autocast',
+  },
+  'debian-torch': { type: 'boolean', help: "also Debian's PyTorch (/usr/bin/python3, 1.13), eager" },
+  'no-torch': { type: 'boolean', help: 'skip PyTorch' },
 } as const;
+
+/** a / b as "1.23×", or – when b is missing. */
+function ratio(a: number, b?: number): string {
+  return b === undefined ? '–' : `${(a / b).toFixed(2)}×`;
+}
 
 async function main(): Promise<void> {
   const { values: a } = parseCommandLine(process.argv.slice(2), BENCH_OPTIONS, USAGE);
@@ -109,35 +160,47 @@ async function main(): Promise<void> {
       );
     }
   }
+  const torch: TorchRow[] = [];
   if (!a['no-torch']) {
-    const torch = benchTorch(Ds, batch, warmup, steps, info.threads || os.cpus().length);
-    for (const row of rows) {
-      const t = torch.get(row.D);
-      if (!t) continue;
-      row.torch_train_img_s = t.train;
-      row.torch_infer_img_s = t.infer;
-    }
+    const threads = info.threads || os.cpus().length;
+    torch.push(...benchTorch(torchPython(), a['torch-variants'], Ds, batch, warmup, steps, threads));
+    if (a['debian-torch']) torch.push(...benchTorch('/usr/bin/python3', ['eager'], Ds, batch, warmup, steps, threads));
   }
-  console.log('\n| engine | D | batch | train img/s | infer img/s | torch train | torch infer | train ratio | infer ratio |');
+  // The references: PyTorch's best fp32 variant (per D, per measure) and its bf16 autocast.
+  const best = (D: number, key: 'train_img_s' | 'infer_img_s') => {
+    const fp32 = torch.filter((t) => t.D === D && t.variant !== 'bf16' && t.version === torch[0]?.version);
+    return fp32.length ? Math.max(...fp32.map((t) => t[key])) : undefined;
+  };
+  const bf16 = (D: number, key: 'train_img_s' | 'infer_img_s') => torch.find((t) => t.D === D && t.variant === 'bf16')?.[key];
+  console.log(
+    '\n| engine | D | batch | train img/s | infer img/s | train vs best fp32 | infer vs best fp32 | train vs bf16 | infer vs bf16 |',
+  );
   console.log('|---|---|---|---|---|---|---|---|---|');
-  for (const r of rows) {
-    const f = (v?: number) => (v === undefined ? '–' : v.toFixed(1));
-    const ratio = (a: number, b?: number) => (b === undefined ? '–' : `${(a / b).toFixed(2)}×`);
+  const all = [...rows, ...torch.map((t) => ({ ...t, batch }))].sort((x, y) => x.D - y.D);
+  const ratios = all.map((r) => ({
+    train_vs_best_fp32: best(r.D, 'train_img_s') && r.train_img_s / best(r.D, 'train_img_s')!,
+    infer_vs_best_fp32: best(r.D, 'infer_img_s') && r.infer_img_s / best(r.D, 'infer_img_s')!,
+    train_vs_bf16: bf16(r.D, 'train_img_s') && r.train_img_s / bf16(r.D, 'train_img_s')!,
+    infer_vs_bf16: bf16(r.D, 'infer_img_s') && r.infer_img_s / bf16(r.D, 'infer_img_s')!,
+  }));
+  all.forEach((r) => {
     console.log(
-      `| ${r.engine} | ${r.D} | ${r.batch} | ${f(r.train_img_s)} | ${f(r.infer_img_s)} | ${f(r.torch_train_img_s)} | ${f(r.torch_infer_img_s)} | ${ratio(r.train_img_s, r.torch_train_img_s)} | ${ratio(r.infer_img_s, r.torch_infer_img_s)} |`,
+      `| ${r.engine} | ${r.D} | ${r.batch} | ${r.train_img_s.toFixed(1)} | ${r.infer_img_s.toFixed(1)} | ` +
+        `${ratio(r.train_img_s, best(r.D, 'train_img_s'))} | ${ratio(r.infer_img_s, best(r.D, 'infer_img_s'))} | ` +
+        `${ratio(r.train_img_s, bf16(r.D, 'train_img_s'))} | ${ratio(r.infer_img_s, bf16(r.D, 'infer_img_s'))} |`,
     );
-  }
-  const round = (v?: number) => (v === undefined ? undefined : Math.round(v * 10) / 10);
+  });
+  const round = (v?: number) => (v === undefined ? undefined : Math.round(v * 100) / 100);
   console.log(
     JSON.stringify({
       engine: info.name,
       threads: info.threads,
-      rows: rows.map((r) => ({
+      cpu: os.cpus()[0]?.model,
+      rows: all.map((r, i) => ({
         ...r,
         train_img_s: round(r.train_img_s),
         infer_img_s: round(r.infer_img_s),
-        torch_train_img_s: round(r.torch_train_img_s),
-        torch_infer_img_s: round(r.torch_infer_img_s),
+        ...Object.fromEntries(Object.entries(ratios[i]!).map(([k, v]) => [k, round(v)])),
       })),
     }),
   );

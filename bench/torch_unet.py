@@ -1,7 +1,10 @@
 """PyTorch reference for `npm run bench`: the Part B class-conditioned UNet (SPEC §2.1–2.5), timed
 the same way as the TF.js side (batch B, warm-up excluded, median of several steps).
 
-Prints one JSON object per D on stdout: {"D":..,"batch":..,"train_img_s":..,"infer_img_s":..}.
+Prints one JSON object per D and variant on stdout:
+{"D":..,"batch":..,"variant":..,"train_img_s":..,"infer_img_s":..}. Variants (VARIANTS): eager fp32;
+channels_last (NHWC); torch.compile on channels_last; bf16 autocast on channels_last (fp32 master
+weights and loss), skipped with a "skipped" reason on a CPU without bf16.
 This file is the only copy of the reference network; it exists for the benchmark alone.
 """
 import json
@@ -72,35 +75,65 @@ def median_time(fn, warmup, steps):
     return statistics.median(times)
 
 
+VARIANTS = ("eager", "channels_last", "compile", "bf16")
+
+
+def make_steps(model, opt, x, c, t, eps, variant):
+    """The training step and the inference pass of one variant (see VARIANTS)."""
+    if variant in ("channels_last", "compile", "bf16"):
+        # NHWC activations and weights, the layout oneDNN's kernels prefer (as ours do).
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+        eps = eps.contiguous(memory_format=torch.channels_last)
+    fwd = torch.compile(model) if variant == "compile" else model
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16, enabled=variant == "bf16")
+
+    def train_step():
+        model.train()
+        opt.zero_grad()
+        with autocast:
+            out = fwd(x, c, t)
+        # The loss in fp32 (autocast's output is bf16), as mixed-precision training does.
+        loss = F.mse_loss(out.float(), eps)
+        loss.backward()
+        opt.step()
+
+    def infer_step():
+        model.eval()
+        with torch.no_grad(), autocast:
+            fwd(x, c, t).float()
+
+    return train_step, infer_step
+
+
 def main():
     args = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
     threads = int(args.get("threads", 2))
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
     batch = int(args.get("batch", 64))
+    variants = args.get("variants", ["eager"])
+    bf16_ok = torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
     for D in args.get("D", [32, 64]):
-        model = ClassConditionalUNet(D)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-        x = torch.rand(batch, 1, 28, 28)
-        c = F.one_hot(torch.randint(0, 10, (batch,)), 10).float()
-        t = torch.rand(batch, 1)
-        eps = torch.randn(batch, 1, 28, 28)
-
-        def train_step():
-            model.train()
-            opt.zero_grad()
-            loss = F.mse_loss(model(x, c, t), eps)
-            loss.backward()
-            opt.step()
-
-        def infer_step():
-            model.eval()
-            with torch.no_grad():
-                model(x, c, t)
-
-        tr = median_time(train_step, int(args.get("warmup", 2)), int(args.get("steps", 5)))
-        inf = median_time(infer_step, int(args.get("warmup", 2)), int(args.get("steps", 5)))
-        print(json.dumps({"D": D, "batch": batch, "train_img_s": batch / tr, "infer_img_s": batch / inf}), flush=True)
+        for variant in variants:
+            if variant not in VARIANTS:
+                raise SystemExit(f"unknown variant {variant!r}: one of {', '.join(VARIANTS)}")
+            if variant == "bf16" and not bf16_ok:
+                print(json.dumps({"D": D, "variant": variant, "skipped": "this CPU has no bf16 support"}), flush=True)
+                continue
+            torch.manual_seed(0)
+            model = ClassConditionalUNet(D)
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            x = torch.rand(batch, 1, 28, 28)
+            c = F.one_hot(torch.randint(0, 10, (batch,)), 10).float()
+            t = torch.rand(batch, 1)
+            eps = torch.randn(batch, 1, 28, 28)
+            train_step, infer_step = make_steps(model, opt, x, c, t, eps, variant)
+            # torch.compile traces and compiles on its first calls: more warm-up for it.
+            warmup = int(args.get("warmup", 2)) + (3 if variant == "compile" else 0)
+            tr = median_time(train_step, warmup, int(args.get("steps", 5)))
+            inf = median_time(infer_step, warmup, int(args.get("steps", 5)))
+            out = {"D": D, "batch": batch, "variant": variant, "train_img_s": batch / tr, "infer_img_s": batch / inf}
+            print(json.dumps(out), flush=True)
 
 
 if __name__ == "__main__":
