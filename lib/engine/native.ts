@@ -67,6 +67,23 @@ export interface NativeAddon {
     chunk: number,
     outer: number,
   ): void;
+  /** Per-channel sums out [C] of x [rows, C]. */
+  channelSum(x: Float32Array, c: number, out: Float32Array): void;
+  /**
+   * out = a op b (0 add, 1 sub, 2 mul) over out [outer, inner, C]; each operand of a kind:
+   * 0 the whole tensor, 1 [outer, C] (one value per sample and channel), 2 [C], 3 one value.
+   */
+  binary(
+    op: 0 | 1 | 2,
+    a: Float32Array,
+    kindA: 0 | 1 | 2 | 3,
+    b: Float32Array,
+    kindB: 0 | 1 | 2 | 3,
+    out: Float32Array,
+    outer: number,
+    inner: number,
+    c: number,
+  ): void;
   setThreads(n: number): void;
   threads(): number;
   version(): string;

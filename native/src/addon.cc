@@ -520,6 +520,53 @@ Napi::Value BnGrad(const Napi::CallbackInfo& info) {
   return Run(c, [&] { pointwise::BatchNormGrad(dy, x, rows, ch, mean, invStd, gamma, dx, dgamma, dbeta); });
 }
 
+// Per-channel sums of x [rows, C] into out [C].
+Napi::Value ChannelSum(const Napi::CallbackInfo& info) {
+  Call c(info, "channelSum", 3, "(x, C, out)");
+  float *x = nullptr, *out = nullptr;
+  size_t n = 0, ch = 0, rows = 0;
+  c.Floats(0, "x (argument 0)", &x, &n) && Channels(c, 1, n, false, &ch, &rows) && c.Floats(2, "out (argument 2)", ch, &out);
+  return Run(c, [&] { pointwise::ChannelSum(x, rows, ch, out); });
+}
+
+// The number of values an operand of this kind holds against the output [outer, inner, C].
+bool OperandLength(int64_t kind, uint64_t outer, uint64_t inner, uint64_t ch, uint64_t* n) {
+  switch (kind) {
+    case pointwise::kFull:
+      return Mul(outer, inner, n) && Mul(*n, ch, n);
+    case pointwise::kPerSample:
+      return Mul(outer, ch, n);
+    case pointwise::kPerChannel:
+      *n = ch;
+      return true;
+    default:
+      *n = 1;
+      return true;
+  }
+}
+
+// out = a op b (0 add, 1 sub, 2 mul) over out [outer, inner, C], each operand of a kind
+// (0 the whole tensor, 1 [outer, C], 2 [C], 3 one value).
+Napi::Value Binary(const Napi::CallbackInfo& info) {
+  Call c(info, "binary", 9, "(op, a, kindA, b, kindB, out, outer, inner, C)");
+  int64_t op = 0, ka = 0, kb = 0, outer = 0, inner = 0, ch = 0;
+  float *a = nullptr, *b = nullptr, *out = nullptr;
+  size_t na = 0, nb = 0, nout = 0;
+  c.Int(0, "op", 0, 2, &op) && c.Floats(1, "a", &a, &na) && c.Int(2, "kindA", 0, 3, &ka) && c.Floats(3, "b", &b, &nb) && c.Int(4, "kindB", 0, 3, &kb) &&
+      c.Floats(5, "out", &out, &nout) && c.Int(6, "outer", 1, kMaxWhole, &outer) && c.Int(7, "inner", 1, kMaxWhole, &inner) &&
+      c.Int(8, "C", 1, kMaxWhole, &ch);
+  if (c.ok()) {
+    uint64_t wantA = 0, wantB = 0, wantOut = 0;
+    const bool fits = OperandLength(ka, outer, inner, ch, &wantA) && OperandLength(kb, outer, inner, ch, &wantB) &&
+                      OperandLength(pointwise::kFull, outer, inner, ch, &wantOut);
+    if (!fits) c.Fail("outer·inner·C is too large");
+    else if (na != wantA || nb != wantB || nout != wantOut)
+      c.Fail("array lengths do not match the shape: a, b, out hold " + std::to_string(na) + ", " + std::to_string(nb) + ", " + std::to_string(nout) +
+             " values, the kinds and shape need " + std::to_string(wantA) + ", " + std::to_string(wantB) + ", " + std::to_string(wantOut));
+  }
+  return Run(c, [&] { pointwise::Binary(int(op), a, int(ka), b, int(kb), out, size_t(outer), size_t(inner), size_t(ch)); });
+}
+
 // outer copies of `chunk` floats, src[o·srcStride + srcOff …] → dst[o·dstStride + dstOff …].
 Napi::Value CopyChunks(const Napi::CallbackInfo& info) {
   Call c(info, "copyChunks", 8, "(src, srcStride, srcOff, dst, dstStride, dstOff, chunk, outer)");
@@ -586,6 +633,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bnApply", Napi::Function::New(env, BnApply));
   exports.Set("bnGrad", Napi::Function::New(env, BnGrad));
   exports.Set("copyChunks", Napi::Function::New(env, CopyChunks));
+  exports.Set("channelSum", Napi::Function::New(env, ChannelSum));
+  exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("threads", Napi::Function::New(env, Threads));
   exports.Set("version", Napi::Function::New(env, Version));

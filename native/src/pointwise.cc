@@ -190,4 +190,101 @@ void CopyChunks(const float* src, int64_t srcStride, int64_t srcOff, float* dst,
   });
 }
 
+// Per-channel sums of x [rows, c]: float sums over blocks of 256 rows (vectorized over the
+// channels), the blocks added in float64 per thread, then the threads' partial sums.
+void ChannelSum(const float* x, size_t rows, size_t c, float* out) {
+  const int nt = omp_get_max_threads();
+  std::vector<double> part(size_t(nt) * c, 0.0);
+  ParallelRanges(rows, 256, [&](size_t b, size_t e) {
+    double* p = &part[size_t(omp_get_thread_num()) * c];
+    std::vector<float> block(c);
+    for (size_t r0 = b; r0 < e; r0 += 256) {
+      std::fill(block.begin(), block.end(), 0.0f);
+      float* __restrict acc = block.data();
+      const size_t r1 = std::min(e, r0 + 256);
+      for (size_t r = r0; r < r1; r++) {
+        const float* __restrict xr = x + r * c;
+        for (size_t k = 0; k < c; k++) acc[k] += xr[k];
+      }
+      for (size_t k = 0; k < c; k++) p[k] += acc[k];
+    }
+  });
+  for (size_t k = 0; k < c; k++) {
+    double v = 0;
+    for (int t = 0; t < nt; t++) v += part[size_t(t) * c + k];
+    out[k] = float(v);
+  }
+}
+
+namespace {
+
+// The value of an operand of shape kind `kind` (see Binary) at sample o, channel k, flat index i.
+inline float Operand(const float* v, int kind, size_t o, size_t k, size_t c, size_t i) {
+  switch (kind) {
+    case kFull:
+      return v[i];
+    case kPerSample:
+      return v[o * c + k];
+    case kPerChannel:
+      return v[k];
+    default:
+      return v[0];
+  }
+}
+
+template <int Op, int KindA, int KindB>
+void BinaryRange(const float* __restrict a, const float* __restrict b, float* __restrict out, size_t inner, size_t c, size_t r0, size_t r1) {
+  // Rows r of [outer·inner, c]; sample o = r / inner. Each row's loop over the channels vectorizes.
+  for (size_t r = r0; r < r1; r++) {
+    const size_t o = r / inner;
+    float* __restrict dst = out + r * c;
+    for (size_t k = 0; k < c; k++) {
+      const float x = Operand(a, KindA, o, k, c, r * c + k);
+      const float y = Operand(b, KindB, o, k, c, r * c + k);
+      dst[k] = Op == kAdd ? x + y : Op == kSub ? x - y : x * y;
+    }
+  }
+}
+
+template <int Op, int KindA>
+void BinaryB(int kindB, const float* a, const float* b, float* out, size_t inner, size_t c, size_t r0, size_t r1) {
+  switch (kindB) {
+    case kFull:
+      return BinaryRange<Op, KindA, kFull>(a, b, out, inner, c, r0, r1);
+    case kPerSample:
+      return BinaryRange<Op, KindA, kPerSample>(a, b, out, inner, c, r0, r1);
+    case kPerChannel:
+      return BinaryRange<Op, KindA, kPerChannel>(a, b, out, inner, c, r0, r1);
+    default:
+      return BinaryRange<Op, KindA, kScalar>(a, b, out, inner, c, r0, r1);
+  }
+}
+
+template <int Op>
+void BinaryAB(int kindA, int kindB, const float* a, const float* b, float* out, size_t inner, size_t c, size_t r0, size_t r1) {
+  switch (kindA) {
+    case kFull:
+      return BinaryB<Op, kFull>(kindB, a, b, out, inner, c, r0, r1);
+    case kPerSample:
+      return BinaryB<Op, kPerSample>(kindB, a, b, out, inner, c, r0, r1);
+    case kPerChannel:
+      return BinaryB<Op, kPerChannel>(kindB, a, b, out, inner, c, r0, r1);
+    default:
+      return BinaryB<Op, kScalar>(kindB, a, b, out, inner, c, r0, r1);
+  }
+}
+
+}  // namespace
+
+void Binary(int op, const float* a, int kindA, const float* b, int kindB, float* out, size_t outer, size_t inner, size_t c) {
+  const size_t rows = outer * inner;
+  // Rows per thread at least what keeps a thread busy for a few microseconds.
+  const size_t grain = (size_t(1) << 14) / std::max<size_t>(c, 1) + 1;
+  ParallelRanges(rows, grain, [&](size_t r0, size_t r1) {
+    if (op == kAdd) BinaryAB<kAdd>(kindA, kindB, a, b, out, inner, c, r0, r1);
+    else if (op == kSub) BinaryAB<kSub>(kindA, kindB, a, b, out, inner, c, r0, r1);
+    else BinaryAB<kMul>(kindA, kindB, a, b, out, inner, c, r0, r1);
+  });
+}
+
 }  // namespace pointwise

@@ -19,4 +19,13 @@ void BatchNormGrad(const float* dy, const float* x, size_t rows, size_t c, const
 // outer copies of `chunk` floats from src + o·srcStride + srcOff to dst + o·dstStride + dstOff.
 void CopyChunks(const float* src, int64_t srcStride, int64_t srcOff, float* dst, int64_t dstStride, int64_t dstOff, int64_t chunk,
                 int64_t outer);
+// Per-channel sums out[k] = Σ_r x[r·c + k] of x [rows, c] (a bias gradient).
+void ChannelSum(const float* x, size_t rows, size_t c, float* out);
+// The operations and operand shapes of Binary.
+enum BinaryOp { kAdd = 0, kSub = 1, kMul = 2 };
+// An operand of Binary, against the output [outer, inner, c]: the whole tensor, one value per
+// sample and channel [outer, c], one per channel [c], or one value.
+enum OperandKind { kFull = 0, kPerSample = 1, kPerChannel = 2, kScalar = 3 };
+// out = a op b over out [outer, inner, c], each operand broadcast by its kind.
+void Binary(int op, const float* a, int kindA, const float* b, int kindB, float* out, size_t outer, size_t inner, size_t c);
 }  // namespace pointwise

@@ -22,6 +22,8 @@ type Fn =
   | 'bnApply'
   | 'bnGrad'
   | 'copyChunks'
+  | 'channelSum'
+  | 'binary'
   | 'setThreads'
   | 'threads'
   | 'version'
@@ -36,6 +38,8 @@ const FNS: Fn[] = [
   'bnApply',
   'bnGrad',
   'copyChunks',
+  'channelSum',
+  'binary',
   'setThreads',
   'threads',
   'version',
@@ -196,6 +200,16 @@ function validCase(): Case {
       const need = (stride: number, off: number) => (outer > 0 ? (outer - 1) * stride + off + chunk : 0);
       return v([arr(need(ss, so) + int(0, 3)), ss, so, arr(need(ds, dof) + int(0, 3)), ds, dof, chunk, outer]);
     }
+    case 'channelSum': {
+      const [c, rows] = [int(1, 8), int(0, 6)];
+      return v([arr(rows * c), c, arr(c)]);
+    }
+    case 'binary': {
+      const [outer, inner, c] = [int(1, 4), int(1, 4), int(1, 5)];
+      const len = (kind: number) => [outer * inner * c, outer * c, c, 1][kind]!;
+      const [ka, kb] = [int(0, 3), int(0, 3)];
+      return v([int(0, 2), arr(len(ka)), ka, arr(len(kb)), kb, arr(outer * inner * c), outer, inner, c]);
+    }
     case 'setThreads':
       return v([int(1, 3)]);
     default:
@@ -210,6 +224,8 @@ const NUMBER_ARGS: Partial<Record<Fn, number[]>> = {
   bnApply: [1],
   bnGrad: [2],
   copyChunks: [1, 2, 4, 5, 6, 7],
+  channelSum: [1],
+  binary: [0, 2, 4, 6, 7, 8],
   setThreads: [0],
 };
 const FLOAT_ARGS: Partial<Record<Fn, number[]>> = {
@@ -220,6 +236,8 @@ const FLOAT_ARGS: Partial<Record<Fn, number[]>> = {
   bnApply: [0, 2, 3, 4, 5, 6],
   bnGrad: [0, 1, 3, 4, 5, 6, 7, 8],
   copyChunks: [0, 3],
+  channelSum: [0, 2],
+  binary: [1, 3, 5],
 };
 
 /** A valid call made invalid by one mutation that no reading of the arguments can accept. */
@@ -253,12 +271,12 @@ function invalidCase(): Case {
       const i = pick(floats);
       const n = (args[i] as Float32Array).length;
       // Another kind of value; or a Float32Array one value too long, or detached, where its
-      // length must equal another argument's or the geometry's (bnStats' x may hold any number
-      // of rows, and copyChunks' arrays may be longer than the copies need).
+      // length must equal another argument's or the geometry's (bnStats' and channelSum's x may hold any number
+      // of rows, even none, and copyChunks' arrays may be longer than the copies need).
       const r = rng();
       if (r < 0.6) args[i] = pick(NOT_FLOATS)(n);
-      else if (r < 0.9 && c.fn !== 'copyChunks' && !(c.fn === 'bnStats' && i === 0)) args[i] = arr(n + 1);
-      else if (n > 0 && c.fn !== 'copyChunks') args[i] = detached();
+      else if (r < 0.9 && c.fn !== 'copyChunks' && !((c.fn === 'bnStats' || c.fn === 'channelSum') && i === 0)) args[i] = arr(n + 1);
+      else if (n > 0 && c.fn !== 'copyChunks' && !(c.fn === 'channelSum' && i === 0)) args[i] = detached();
       else args[i] = pick(NOT_FLOATS)(n);
       return out(`argument ${i} not a Float32Array of the right length`);
     }

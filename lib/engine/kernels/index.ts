@@ -14,6 +14,7 @@ import { castConfig, identityConfig } from './zeroCopy';
 import { meanConfig, sumConfig } from './reduce';
 import { concatConfig } from './concat';
 import { splitVConfig } from './splitV';
+import { addConfig, multiplyConfig, subConfig } from './binary';
 import { rememberStock } from './util';
 
 /** The kernels supplied to the 'wasm' backend (added, or replacing the stock ones). */
@@ -27,6 +28,9 @@ export const SUPPLIED_WASM_KERNELS: readonly KernelConfig[] = [
   meanConfig,
   concatConfig, // stock: one call per inner chunk
   splitVConfig, // stock: one Slice per output
+  addConfig, // stock: one thread (the addon's, when loaded, on its threads)
+  subConfig,
+  multiplyConfig,
 ];
 
 let registered = false;

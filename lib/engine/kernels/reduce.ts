@@ -2,12 +2,13 @@
  * Sum and Mean for wasm: a float32 tensor reduced over its leading axes [0..k) (bias gradients:
  * [B,H,W,C] → [C]; the loss: all axes) as one contiguous JS pass with float64 accumulators
  * (lever reduce). The stock kernels first transpose the reduced axes innermost (a full strided
- * copy), then reduce on one thread. Other cases run the stock kernel.
+ * copy), then reduce on one thread. Other cases run the stock kernel. With the oneDNN addon loaded,
+ * large ones run in its vectorized channelSum on its threads.
  */
 import { Mean, Sum } from '@tensorflow/tfjs-core';
 import type { KernelConfig, MeanAttrs, MeanInputs, SumAttrs, SumInputs, TensorInfo } from '@tensorflow/tfjs-core';
 import { levers } from '../levers';
-import { kernelFunc, stock, type Backend, type HeapBackend } from './util';
+import { kernelFunc, nativeFor, stock, type Backend, type HeapBackend } from './util';
 
 /** The leading-axes reduction, or null where the stock kernel must run. */
 function reduceLeading(b: Backend, x: TensorInfo, axis: number | number[], keepDims: boolean, mean: boolean): TensorInfo | null {
@@ -24,9 +25,16 @@ function reduceLeading(b: Backend, x: TensorInfo, axis: number | number[], keepD
   const out = hb.makeOutput(outShape, 'float32'); // allocate first: it may move the heap
   const xs = hb.typedArrayFromHeap(x);
   const ys = hb.typedArrayFromHeap(out);
+  const scale = mean ? 1 / outer : 1;
+  // Large ones in the addon (vectorized, on its threads) when it is loaded (lever native).
+  const addon = nativeFor(xs.length);
+  if (addon) {
+    addon.channelSum(xs, inner, ys);
+    if (mean) for (let j = 0; j < inner; j++) ys[j] *= scale;
+    return out;
+  }
   const acc = new Float64Array(inner);
   for (let i = 0; i < xs.length; i += inner) for (let j = 0; j < inner; j++) acc[j] += xs[i + j];
-  const scale = mean ? 1 / outer : 1;
   for (let j = 0; j < inner; j++) ys[j] = acc[j] * scale;
   return out;
 }

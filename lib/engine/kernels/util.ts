@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { backend_util, Conv2D, Slice, Transpose } from '@tensorflow/tfjs-core';
 import type { Conv2DAttrs, KernelFunc, NamedAttrMap, SliceAttrs, TensorInfo, TransposeAttrs } from '@tensorflow/tfjs-core';
 import { levers } from '../levers';
-import { nativeStatus } from '../native';
+import { nativeStatus, type NativeAddon } from '../native';
 
 /** The wasm backend, as far as the kernels use it. */
 export type Backend = { disposeData(dataId: object): boolean };
@@ -112,6 +112,14 @@ export function backpropConvInfo(
 }
 
 /**
+ * The addon, for a pass over `size` floats, when it is loaded and the lever native is on and the
+ * pass is large enough to repay a call into it (its OpenMP threads); else undefined.
+ */
+export function nativeFor(size: number): NativeAddon | undefined {
+  return size >= 1 << 14 && levers().native ? nativeStatus().addon : undefined;
+}
+
+/**
  * Copies `outer` chunks of `chunk` floats from src (stride srcStride, offset srcOff) to dst
  * (stride dstStride, offset dstOff): a plain loop for short chunks (a subarray/set call per chunk
  * costs more than the copy), set() for long ones.
@@ -127,10 +135,8 @@ export function copyChunks(
   outer: number,
 ): void {
   // Large copies in the addon (memcpy per chunk on oneDNN's threads) when it is loaded (lever native).
-  if (outer * chunk >= 1 << 16 && levers().native) {
-    const addon = nativeStatus().addon;
-    if (addon) return addon.copyChunks(src, srcStride, srcOff, dst, dstStride, dstOff, chunk, outer);
-  }
+  const addon = outer * chunk >= 1 << 16 ? nativeFor(outer * chunk) : undefined;
+  if (addon) return addon.copyChunks(src, srcStride, srcOff, dst, dstStride, dstOff, chunk, outer);
   if (chunk >= 256) {
     for (let o = 0; o < outer; o++) dst.set(src.subarray(o * srcStride + srcOff, o * srcStride + srcOff + chunk), o * dstStride + dstOff);
     return;
