@@ -34,6 +34,8 @@ export interface Levers {
   foldBatchNorm: boolean;
   /** The UNet convolutions' bias add fused into the convolution kernel instead of a separate add. */
   fusedBias: boolean;
+  /** With the addon loaded, a training-mode conv → BatchNorm → GELU as the conv without its bias, then one fused BN+GELU kernel (the bias taken there, its gradient from the BN gradient's second pass) instead of separate BN and GELU kernels and a bias-gradient reduction. */
+  fusedBnGelu: boolean;
   /** The native addon's kernels when it is loaded (lib/engine/native.ts): convolutions (forward, both gradients, conv2dTranspose) in oneDNN, GELU and training BatchNorm in vectorized C++; off = the wasm or cpu kernels and the JS passes. */
   native: boolean;
 }
@@ -51,6 +53,7 @@ export const DEFAULT_LEVERS: Readonly<Levers> = Object.freeze({
   geluGrad: true,
   foldBatchNorm: true,
   fusedBias: true,
+  fusedBnGelu: true,
   native: true,
 });
 

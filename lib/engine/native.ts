@@ -67,6 +67,30 @@ export interface NativeAddon {
     chunk: number,
     outer: number,
   ): void;
+  /** z = GELU(BatchNorm(x)) with the batch's mean and invStd, x and z [rows, C]. */
+  bnGeluApply(
+    x: Float32Array,
+    c: number,
+    mean: Float32Array,
+    invStd: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    z: Float32Array,
+  ): void;
+  /** Its gradient from dz and x: dx [rows, C]; dγ, dβ, and dbias = Σdx (a bias added to x before the BN) [C]. */
+  bnGeluGrad(
+    dz: Float32Array,
+    x: Float32Array,
+    c: number,
+    mean: Float32Array,
+    invStd: Float32Array,
+    gamma: Float32Array,
+    beta: Float32Array,
+    dx: Float32Array,
+    dgamma: Float32Array,
+    dbeta: Float32Array,
+    dbias: Float32Array,
+  ): void;
   /** Per-channel sums out [C] of x [rows, C]. */
   channelSum(x: Float32Array, c: number, out: Float32Array): void;
   /**
@@ -329,6 +353,21 @@ function pointwiseKernels(access: TensorAccess, addon: NativeAddon): Record<stri
       addon.bnApply(v(x), channels(x), v(mean), v(invStd), v(gamma), v(beta), y.view);
       return y.info;
     },
+    [NATIVE_POINTWISE.bnGeluApply]: ({ inputs: { x, mean, invStd, gamma, beta }, backend }) => {
+      const z = access.output(backend, x.shape);
+      const v = (t: TensorInfo) => r(backend, t);
+      addon.bnGeluApply(v(x), channels(x), v(mean), v(invStd), v(gamma), v(beta), z.view);
+      return z.info;
+    },
+    [NATIVE_POINTWISE.bnGeluGrad]: ({ inputs: { dz, x, mean, invStd, gamma, beta }, backend }) => {
+      const c = channels(x);
+      const outs = [access.output(backend, x.shape), ...[0, 1, 2].map(() => access.output(backend, [c]))];
+      const v = (t: TensorInfo) => r(backend, t);
+      // Views taken after every allocation: an allocation may grow (and so replace) the wasm heap.
+      const [dx, dgamma, dbeta, dbias] = outs.map((o) => v(o.info));
+      addon.bnGeluGrad(v(dz), v(x), c, v(mean), v(invStd), v(gamma), v(beta), dx!, dgamma!, dbeta!, dbias!);
+      return outs.map((o) => o.info);
+    },
     [NATIVE_POINTWISE.bnGrad]: ({ inputs: { dy, x, mean, invStd, gamma }, backend }) => {
       const c = channels(x);
       const dx = access.output(backend, x.shape);
@@ -345,7 +384,9 @@ function pointwiseKernels(access: TensorAccess, addon: NativeAddon): Record<stri
 /**
  * The names of the addon's element-wise kernels: GELU y = x·Φ(x) ({x}) and its gradient
  * ({dy, x}); training BatchNorm statistics ({x} → [mean, variance]), apply
- * ({x, mean, invStd, gamma, beta}) and gradient ({dy, x, mean, invStd, gamma} → [dx, dγ, dβ]).
+ * ({x, mean, invStd, gamma, beta}) and gradient ({dy, x, mean, invStd, gamma} → [dx, dγ, dβ]);
+ * BatchNorm then GELU in one pass ({x, mean, invStd, gamma, beta}) and its gradient
+ * ({dz, x, mean, invStd, gamma, beta} → [dx, dγ, dβ, dbias]).
  */
 export const NATIVE_POINTWISE = {
   gelu: 'NativeGelu',
@@ -353,6 +394,8 @@ export const NATIVE_POINTWISE = {
   bnStats: 'NativeBNStats',
   bnApply: 'NativeBNApply',
   bnGrad: 'NativeBNGrad',
+  bnGeluApply: 'NativeBNGeluApply',
+  bnGeluGrad: 'NativeBNGeluGrad',
 } as const;
 
 const registeredOn = new Set<string>();

@@ -15,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../tensor/random';
-import { batchNormTrain, gelu } from '../tensor/fusedOps';
+import { batchNormGeluTrain, batchNormTrain, fusedBatchNormGelu, gelu } from '../tensor/fusedOps';
 import { levers } from '../engine/levers';
 import { releasedModelError } from './denoiser';
 import type { UNetKind } from '../weights/runConfig';
@@ -152,35 +152,75 @@ export function batchNorm(s: ParamStore, name: string, x: tf.Tensor4D): tf.Tenso
   if (s.training) {
     // Fused BN (hand-written gradient through the batch statistics): 3x faster on wasm.
     const { y, mean, variance } = batchNormTrain(x, gamma as tf.Tensor1D, beta as tf.Tensor1D, BN_EPS);
-    const n = x.shape[0] * x.shape[1] * x.shape[2];
-    // Running stats use the unbiased variance, as PyTorch does; no gradient flows through them.
-    const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
-    s.queue(rMean, tf.add(tf.mul(rMean, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
-    s.queue(rVar, tf.add(tf.mul(rVar, 1 - BN_MOMENTUM), tf.mul(unbiased, BN_MOMENTUM)));
+    queueRunningStats(s, name, x, mean, variance);
     return y;
   }
   return tf.batchNorm(x, rMean as tf.Tensor1D, rVar as tf.Tensor1D, beta, gamma, BN_EPS) as tf.Tensor4D;
 }
 
-/** Plain Conv2d(k, stride, pad) with bias. x [B,H,W,Cin] → [B,H',W',Cout]; weight [k,k,Cin,Cout]. */
-export function conv2d(s: ParamStore, name: string, x: tf.Tensor4D, cout: number, k: number, stride: number, pad: number): tf.Tensor4D {
+/** Queues the running-statistics update of BatchNorm `name` from a training batch x's statistics. */
+function queueRunningStats(s: ParamStore, name: string, x: tf.Tensor4D, mean: tf.Tensor1D, variance: tf.Tensor1D): void {
+  const C = x.shape[3];
+  const rMean = s.buffer(`${name}.running_mean`, [C], 0);
+  const rVar = s.buffer(`${name}.running_var`, [C], 1);
+  const n = x.shape[0] * x.shape[1] * x.shape[2];
+  // Running stats use the unbiased variance, as PyTorch does; no gradient flows through them.
+  const unbiased = n > 1 ? tf.mul(variance, n / (n - 1)) : variance;
+  s.queue(rMean, tf.add(tf.mul(rMean, 1 - BN_MOMENTUM), tf.mul(mean, BN_MOMENTUM)));
+  s.queue(rVar, tf.add(tf.mul(rVar, 1 - BN_MOMENTUM), tf.mul(unbiased, BN_MOMENTUM)));
+}
+
+/**
+ * GELU(BatchNorm `P.bn`(convolution `P.conv`)), ops 1, 2, 3 and 5: `conv(withBias)` runs the
+ * convolution. In training with the addon's fused kernels (fusedBatchNormGelu) the convolution
+ * runs without its bias, which the fused BN+GELU takes (its gradient comes out of the BN
+ * gradient's pass); otherwise gelu(batchNorm(the convolution with its bias)).
+ */
+function convBatchNormGelu(s: ParamStore, name: string, conv: (withBias: boolean) => tf.Tensor4D): tf.Tensor4D {
+  if (!s.training || !fusedBatchNormGelu()) return gelu(batchNorm(s, `${name}.bn`, conv(true)));
+  const y = conv(false);
+  const C = y.shape[3];
+  const bn = `${name}.bn`;
+  const bias = s.params.get(`${name}.conv.bias`)!;
+  const gamma = s.param(`${bn}.weight`, [C], 1, 'ones');
+  const beta = s.param(`${bn}.bias`, [C], 1, 'zeros');
+  const { z, mean, variance } = batchNormGeluTrain(y, bias as tf.Tensor1D, gamma as tf.Tensor1D, beta as tf.Tensor1D, BN_EPS);
+  queueRunningStats(s, bn, y, mean, variance);
+  return z;
+}
+
+/**
+ * Plain Conv2d(k, stride, pad) with bias. x [B,H,W,Cin] → [B,H',W',Cout]; weight [k,k,Cin,Cout].
+ * `withBias` false: the bias is created but not added (a fused BatchNorm after it takes it).
+ */
+export function conv2d(
+  s: ParamStore,
+  name: string,
+  x: tf.Tensor4D,
+  cout: number,
+  k: number,
+  stride: number,
+  pad: number,
+  withBias = true,
+): tf.Tensor4D {
   const folded = s.folding?.convs.get(name);
   if (folded) return conv2dWith(x, folded.weight, folded.bias, stride, pad);
   s.convKinds.set(name, 'conv2d');
   const cin = x.shape[3];
   const w = s.param(`${name}.weight`, [k, k, cin, cout], cin * k * k);
   const b = s.param(`${name}.bias`, [cout], cin * k * k);
-  return conv2dWith(x, w as tf.Tensor4D, b as tf.Tensor1D, stride, pad);
+  return conv2dWith(x, w as tf.Tensor4D, withBias ? (b as tf.Tensor1D) : null, stride, pad);
 }
 
-/** Conv2d with explicit weight [k,k,Cin,Cout] and bias [Cout]; the bias add is fused into the convolution (lever fusedBias; off = a separate add). */
-function conv2dWith(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: number, pad: number): tf.Tensor4D {
+/** Conv2d with explicit weight [k,k,Cin,Cout] and bias [Cout] (or none); the bias add is fused into the convolution (lever fusedBias; off = a separate add). */
+function conv2dWith(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D | null, stride: number, pad: number): tf.Tensor4D {
   const padding = [
     [0, 0],
     [pad, pad],
     [pad, pad],
     [0, 0],
   ] as unknown as Parameters<typeof tf.conv2d>[3];
+  if (b === null) return tf.conv2d(x, w, stride, padding);
   if (!levers().fusedBias) return tf.add(tf.conv2d(x, w, stride, padding), b);
   return tf.fused.conv2d({ x, filter: w, strides: stride, pad: padding, bias: b }) as tf.Tensor4D;
 }
@@ -255,18 +295,27 @@ function withFoldedBatchNorm<T>(s: ParamStore, fold: boolean, fn: () => T): T {
  * ConvTranspose2d(k, stride, pad) with bias, output side (H−1)·s − 2p + k as PyTorch.
  * x [B,H,W,Cin] → [B,H',W',Cout]; weight [k,k,Cout,Cin]. PyTorch's fan-in for the init is Cout·k·k.
  */
-export function convTranspose2d(s: ParamStore, name: string, x: tf.Tensor4D, cout: number, k: number, stride: number, pad: number): tf.Tensor4D {
+export function convTranspose2d(
+  s: ParamStore,
+  name: string,
+  x: tf.Tensor4D,
+  cout: number,
+  k: number,
+  stride: number,
+  pad: number,
+  withBias = true,
+): tf.Tensor4D {
   const folded = s.folding?.convs.get(name);
   if (folded) return convTranspose2dWith(x, folded.weight, folded.bias, stride, pad);
   s.convKinds.set(name, 'convTranspose2d');
   const cin = x.shape[3];
   const w = s.param(`${name}.weight`, [k, k, cout, cin], cout * k * k);
   const b = s.param(`${name}.bias`, [cout], cout * k * k);
-  return convTranspose2dWith(x, w as tf.Tensor4D, b as tf.Tensor1D, stride, pad);
+  return convTranspose2dWith(x, w as tf.Tensor4D, withBias ? (b as tf.Tensor1D) : null, stride, pad);
 }
 
-/** ConvTranspose2d with explicit weight [k,k,Cout,Cin] and bias [Cout]. */
-function convTranspose2dWith(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: number, pad: number): tf.Tensor4D {
+/** ConvTranspose2d with explicit weight [k,k,Cout,Cin] and bias [Cout] (or none). */
+function convTranspose2dWith(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D | null, stride: number, pad: number): tf.Tensor4D {
   const [B, H, W] = x.shape;
   const [k, , cout] = w.shape;
   const Ho = (H - 1) * stride - 2 * pad + k;
@@ -277,22 +326,23 @@ function convTranspose2dWith(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, str
   if (pad === 0 && Ho === (H - 1) * stride + k) mode = 'valid';
   else if (Ho === H * stride && k - stride === 2 * pad) mode = 'same';
   else throw new Error(`convTranspose2d(k=${k}, s=${stride}, p=${pad}) is not supported`);
-  return tf.add(tf.conv2dTranspose(x, w, [B, Ho, Wo, cout], stride, mode), b);
+  const y = tf.conv2dTranspose(x, w, [B, Ho, Wo, cout], stride, mode);
+  return b === null ? y : tf.add(y, b);
 }
 
 /** (1) Conv: Conv2d(3,1,1) + BN + GELU. [B,H,W,Din] → [B,H,W,Dout]. */
 export function convOp(s: ParamStore, name: string, x: tf.Tensor4D, dout: number): tf.Tensor4D {
-  return gelu(batchNorm(s, `${name}.bn`, conv2d(s, `${name}.conv`, x, dout, 3, 1, 1)));
+  return convBatchNormGelu(s, name, (bias) => conv2d(s, `${name}.conv`, x, dout, 3, 1, 1, bias));
 }
 
 /** (2) DownConv: Conv2d(3,2,1) + BN + GELU. [B,H,W,Din] → [B,H/2,W/2,Dout]. */
 export function downConv(s: ParamStore, name: string, x: tf.Tensor4D, dout: number): tf.Tensor4D {
-  return gelu(batchNorm(s, `${name}.bn`, conv2d(s, `${name}.conv`, x, dout, 3, 2, 1)));
+  return convBatchNormGelu(s, name, (bias) => conv2d(s, `${name}.conv`, x, dout, 3, 2, 1, bias));
 }
 
 /** (3) UpConv: ConvTranspose2d(4,2,1) + BN + GELU. [B,H,W,Din] → [B,2H,2W,Dout]. */
 export function upConv(s: ParamStore, name: string, x: tf.Tensor4D, dout: number): tf.Tensor4D {
-  return gelu(batchNorm(s, `${name}.bn`, convTranspose2d(s, `${name}.conv`, x, dout, 4, 2, 1)));
+  return convBatchNormGelu(s, name, (bias) => convTranspose2d(s, `${name}.conv`, x, dout, 4, 2, 1, bias));
 }
 
 /** (4) Flatten: AvgPool2d(7) + GELU. [B,7,7,D] → [B,1,1,D] (the pool covers the whole 7×7 map). */
@@ -303,7 +353,7 @@ export function flatten(x: tf.Tensor4D): tf.Tensor4D {
 
 /** (5) Unflatten: ConvTranspose2d(7,7,0) + BN + GELU. [B,1,1,D] → [B,7,7,D]. */
 export function unflatten(s: ParamStore, name: string, x: tf.Tensor4D, dout: number): tf.Tensor4D {
-  return gelu(batchNorm(s, `${name}.bn`, convTranspose2d(s, `${name}.conv`, x, dout, 7, 7, 0)));
+  return convBatchNormGelu(s, name, (bias) => convTranspose2d(s, `${name}.conv`, x, dout, 7, 7, 0, bias));
 }
 
 /** (6) Concat along channels: [B,H,W,D1], [B,H,W,D2] → [B,H,W,D1+D2] (first argument first). */

@@ -347,3 +347,63 @@ export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tens
   invStd.dispose();
   return { y, mean, variance };
 }
+
+/** Whether batchNormGeluTrain runs as the addon's fused kernels here, for float32 (else as batchNormTrain then gelu). */
+export function fusedBatchNormGelu(): boolean {
+  return levers().fusedBnGelu && native(NATIVE_POINTWISE.bnGeluGrad);
+}
+
+/**
+ * GELU(BatchNorm(x + bias)) in training mode, per channel over N,H,W: the convolution's bias
+ * taken here instead of added to its output. x [B,H,W,C], bias/gamma/beta [C] → z like x, and
+ * the batch statistics of x + bias (for the running averages; no gradient).
+ *
+ * With the addon (lever fusedBnGelu) it is one pass forward (the normalization and GELU; BN
+ * removes any per-channel shift, so the bias changes only the mean) and two backward, from x
+ * alone: the BN output is recomputed, not saved, and the bias gradient Σdx comes out of the
+ * second pass instead of a separate reduction over the conv's output gradient. Elsewhere
+ * batchNormTrain of x + bias, then gelu: the same function and gradients.
+ */
+export function batchNormGeluTrain(
+  x: tf.Tensor4D,
+  bias: tf.Tensor1D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  eps: number,
+): { z: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+  if (!fusedBatchNormGelu() || x.dtype !== 'float32') {
+    // Intermediates are left to the caller's tidy, as every op's are.
+    const { y, mean, variance } = batchNormTrain(tf.add(x, bias) as tf.Tensor4D, gamma, beta, eps);
+    return { z: gelu(y), mean, variance };
+  }
+  if (x.rank !== 4 || x.shape[0] * x.shape[1] * x.shape[2] === 0)
+    throw new Error(
+      `batchNormGeluTrain: x has shape [${x.shape.join(',')}], but training-mode BatchNorm needs [B,H,W,C] with at least one value per channel`,
+    );
+  const [meanX, variance] = run(NATIVE_POINTWISE.bnStats, { x }) as [tf.Tensor1D, tf.Tensor1D];
+  const invStd = tf.tidy(() => tf.rsqrt(tf.add(variance, eps))) as tf.Tensor1D;
+  const f = tf.customGrad(((xx: tf.Tensor, _b: tf.Tensor, g: tf.Tensor, be: tf.Tensor, save: tf.GradSaveFunc) => {
+    save([xx, g, be, meanX, invStd]);
+    const value = run(NATIVE_POINTWISE.bnGeluApply, { x: xx, mean: meanX, invStd, gamma: g, beta: be }) as tf.Tensor;
+    return {
+      value,
+      gradFunc: (dz: tf.Tensor, [sx, sg, sb, sm, si]: tf.Tensor[]) => {
+        const [dx, dgamma, dbeta, dbias] = run(NATIVE_POINTWISE.bnGeluGrad, {
+          dz,
+          x: sx,
+          mean: sm,
+          invStd: si,
+          gamma: sg,
+          beta: sb,
+        }) as tf.Tensor[];
+        return [dx!, dbias!, dgamma!, dbeta!];
+      },
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0]);
+  const z = f(x, bias, gamma, beta) as tf.Tensor4D;
+  invStd.dispose();
+  // The statistics of x + bias: the bias shifts the mean only.
+  const mean = tf.add(meanX, bias) as tf.Tensor1D;
+  meanX.dispose();
+  return { z, mean, variance };
+}

@@ -520,6 +520,28 @@ Napi::Value BnGrad(const Napi::CallbackInfo& info) {
   return Run(c, [&] { pointwise::BatchNormGrad(dy, x, rows, ch, mean, invStd, gamma, dx, dgamma, dbeta); });
 }
 
+Napi::Value BnGeluApply(const Napi::CallbackInfo& info) {
+  Call c(info, "bnGeluApply", 7, "(x, C, mean, invStd, gamma, beta, z)");
+  float *x = nullptr, *mean = nullptr, *invStd = nullptr, *gamma = nullptr, *beta = nullptr, *z = nullptr;
+  size_t n = 0, ch = 0, rows = 0;
+  c.Floats(0, "x (argument 0)", &x, &n) && Channels(c, 1, n, false, &ch, &rows) && c.Floats(2, "mean (argument 2)", ch, &mean) &&
+      c.Floats(3, "invStd (argument 3)", ch, &invStd) && c.Floats(4, "gamma (argument 4)", ch, &gamma) && c.Floats(5, "beta (argument 5)", ch, &beta) &&
+      c.Floats(6, "z (argument 6)", n, &z);
+  return Run(c, [&] { pointwise::BatchNormGeluApply(x, rows, ch, mean, invStd, gamma, beta, z); });
+}
+
+Napi::Value BnGeluGrad(const Napi::CallbackInfo& info) {
+  Call c(info, "bnGeluGrad", 11, "(dz, x, C, mean, invStd, gamma, beta, dx, dgamma, dbeta, dbias)");
+  float *dz = nullptr, *x = nullptr, *mean = nullptr, *invStd = nullptr, *gamma = nullptr, *beta = nullptr, *dx = nullptr, *dgamma = nullptr,
+        *dbeta = nullptr, *dbias = nullptr;
+  size_t n = 0, ch = 0, rows = 0;
+  c.Floats(0, "dz (argument 0)", &dz, &n) && c.Floats(1, "x (argument 1)", n, &x) && Channels(c, 2, n, true, &ch, &rows) &&
+      c.Floats(3, "mean (argument 3)", ch, &mean) && c.Floats(4, "invStd (argument 4)", ch, &invStd) && c.Floats(5, "gamma (argument 5)", ch, &gamma) &&
+      c.Floats(6, "beta (argument 6)", ch, &beta) && c.Floats(7, "dx (argument 7)", n, &dx) && c.Floats(8, "dgamma (argument 8)", ch, &dgamma) &&
+      c.Floats(9, "dbeta (argument 9)", ch, &dbeta) && c.Floats(10, "dbias (argument 10)", ch, &dbias);
+  return Run(c, [&] { pointwise::BatchNormGeluGrad(dz, x, rows, ch, mean, invStd, gamma, beta, dx, dgamma, dbeta, dbias); });
+}
+
 // Per-channel sums of x [rows, C] into out [C].
 Napi::Value ChannelSum(const Napi::CallbackInfo& info) {
   Call c(info, "channelSum", 3, "(x, C, out)");
@@ -634,6 +656,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bnGrad", Napi::Function::New(env, BnGrad));
   exports.Set("copyChunks", Napi::Function::New(env, CopyChunks));
   exports.Set("channelSum", Napi::Function::New(env, ChannelSum));
+  exports.Set("bnGeluApply", Napi::Function::New(env, BnGeluApply));
+  exports.Set("bnGeluGrad", Napi::Function::New(env, BnGeluGrad));
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("threads", Napi::Function::New(env, Threads));

@@ -287,4 +287,115 @@ void Binary(int op, const float* a, int kindA, const float* b, int kindB, float*
   });
 }
 
+// BatchNorm then GELU in one pass: z = GELU(x·a + s) with a = invStd·γ, s = β − mean·a per channel.
+void BatchNormGeluApply(const float* x, size_t rows, size_t c, const float* mean, const float* invStd, const float* gamma, const float* beta,
+                        float* z) {
+  std::vector<float> scale(c), shift(c);
+  for (size_t k = 0; k < c; k++) {
+    const double a = double(invStd[k]) * gamma[k];
+    scale[k] = float(a);
+    shift[k] = float(beta[k] - mean[k] * a);
+  }
+  const float* sc = scale.data();
+  const float* sh = shift.data();
+  ParallelRanges(rows, 64, [&](size_t b, size_t e) {
+    for (size_t r = b; r < e; r++) {
+      const float* __restrict xr = x + r * c;
+      float* __restrict zr = z + r * c;
+      for (size_t k = 0; k < c; k++) {
+        const float y = xr[k] * sc[k] + sh[k];
+        zr[k] = y * (0.5f + 0.5f * Erf(y * kSqrtHalf));
+      }
+    }
+  });
+}
+
+// The gradient of BatchNormGeluApply in two passes, the BN output y recomputed from x (nothing
+// saved but x): pass 1 writes g = dz·GELU'(y) into dx and sums Σg and Σg·x (float64); pass 2
+// turns dx into A·g + B·x + C (as BatchNormGrad) and sums it: dbias = Σdx, the gradient of a bias
+// added to x before the normalization (zero but for rounding, since BN removes any shift).
+void BatchNormGeluGrad(const float* dz, const float* x, size_t rows, size_t c, const float* mean, const float* invStd, const float* gamma,
+                       const float* beta, float* dx, float* dgamma, float* dbeta, float* dbias) {
+  std::vector<float> scale(c), shift(c);
+  for (size_t k = 0; k < c; k++) {
+    const double a = double(invStd[k]) * gamma[k];
+    scale[k] = float(a);
+    shift[k] = float(beta[k] - mean[k] * a);
+  }
+  const float* sc = scale.data();
+  const float* sh = shift.data();
+  const int nt = omp_get_max_threads();
+  std::vector<double> sg(size_t(nt) * c, 0.0), sgx(size_t(nt) * c, 0.0);
+  ParallelRanges(rows, 64, [&](size_t b, size_t e) {
+    double* pa = &sg[size_t(omp_get_thread_num()) * c];
+    double* pb = &sgx[size_t(omp_get_thread_num()) * c];
+    std::vector<float> fa(c), fb(c);
+    // Float sums over blocks of 64 rows (vectorized), added to the float64 totals per block.
+    for (size_t r0 = b; r0 < e; r0 += 64) {
+      std::fill(fa.begin(), fa.end(), 0.0f);
+      std::fill(fb.begin(), fb.end(), 0.0f);
+      float* __restrict qa = fa.data();
+      float* __restrict qb = fb.data();
+      const size_t r1 = std::min(e, r0 + 64);
+      for (size_t r = r0; r < r1; r++) {
+        const float* __restrict dzr = dz + r * c;
+        const float* __restrict xr = x + r * c;
+        float* __restrict gr = dx + r * c;
+        for (size_t k = 0; k < c; k++) {
+          const float y = xr[k] * sc[k] + sh[k];
+          const float cdf = 0.5f + 0.5f * Erf(y * kSqrtHalf);
+          const float pdf = kInvSqrt2Pi * ExpNonPositive(-0.5f * y * y);
+          const float g = dzr[k] * (cdf + y * pdf);
+          gr[k] = g;
+          qa[k] += g;
+          qb[k] += g * xr[k];
+        }
+      }
+      for (size_t k = 0; k < c; k++) pa[k] += qa[k], pb[k] += qb[k];
+    }
+  });
+  const double n = double(rows);
+  std::vector<float> A(c), B(c), C(c);
+  for (size_t k = 0; k < c; k++) {
+    double sa = 0, sb = 0;
+    for (int t = 0; t < nt; t++) sa += sg[size_t(t) * c + k], sb += sgx[size_t(t) * c + k];
+    const double is = invStd[k];
+    const double sdyx = is * (sb - mean[k] * sa);
+    const double a = gamma[k] * is;
+    A[k] = float(a);
+    B[k] = float(-a * is * sdyx / n);
+    C[k] = float(a * (mean[k] * is * sdyx / n - sa / n));
+    dgamma[k] = float(sdyx);
+    dbeta[k] = float(sa);
+  }
+  const float* pA = A.data();
+  const float* pB = B.data();
+  const float* pC = C.data();
+  std::vector<double> sd(size_t(nt) * c, 0.0);
+  ParallelRanges(rows, 64, [&](size_t b, size_t e) {
+    double* pd = &sd[size_t(omp_get_thread_num()) * c];
+    std::vector<float> fd(c);
+    for (size_t r0 = b; r0 < e; r0 += 64) {
+      std::fill(fd.begin(), fd.end(), 0.0f);
+      float* __restrict qd = fd.data();
+      const size_t r1 = std::min(e, r0 + 64);
+      for (size_t r = r0; r < r1; r++) {
+        const float* __restrict xr = x + r * c;
+        float* __restrict dr = dx + r * c;
+        for (size_t k = 0; k < c; k++) {
+          const float v = pA[k] * dr[k] + pB[k] * xr[k] + pC[k];
+          dr[k] = v;
+          qd[k] += v;
+        }
+      }
+      for (size_t k = 0; k < c; k++) pd[k] += qd[k];
+    }
+  });
+  for (size_t k = 0; k < c; k++) {
+    double v = 0;
+    for (int t = 0; t < nt; t++) v += sd[size_t(t) * c + k];
+    dbias[k] = float(v);
+  }
+}
+
 }  // namespace pointwise

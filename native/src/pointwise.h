@@ -19,6 +19,12 @@ void BatchNormGrad(const float* dy, const float* x, size_t rows, size_t c, const
 // outer copies of `chunk` floats from src + o·srcStride + srcOff to dst + o·dstStride + dstOff.
 void CopyChunks(const float* src, int64_t srcStride, int64_t srcOff, float* dst, int64_t dstStride, int64_t dstOff, int64_t chunk,
                 int64_t outer);
+// z = GELU(BatchNorm(x)) per channel, x and z [rows, c] (training mode: the batch's mean and invStd).
+void BatchNormGeluApply(const float* x, size_t rows, size_t c, const float* mean, const float* invStd, const float* gamma, const float* beta,
+                        float* z);
+// Its gradient from dz and x alone: dx [rows, c]; dγ, dβ and dbias = Σdx (a bias added to x) [c].
+void BatchNormGeluGrad(const float* dz, const float* x, size_t rows, size_t c, const float* mean, const float* invStd, const float* gamma,
+                       const float* beta, float* dx, float* dgamma, float* dbeta, float* dbias);
 // Per-channel sums out[k] = Σ_r x[r·c + k] of x [rows, c] (a bias gradient).
 void ChannelSum(const float* x, size_t rows, size_t c, float* out);
 // The operations and operand shapes of Binary.

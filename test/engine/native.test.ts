@@ -16,7 +16,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { describeEngine, initEngine } from '../../lib/engine';
 import { withLevers } from '../../lib/engine/levers';
 import { NATIVE_POINTWISE, nativeStatus, type NativeAddon } from '../../lib/engine/native';
-import { batchNormTrain, gelu } from '../../lib/tensor/fusedOps';
+import { batchNormGeluTrain, batchNormTrain, gelu } from '../../lib/tensor/fusedOps';
 import { Trainer } from '../../lib/training/trainer';
 import { presetConfig } from '../../lib/training/presets';
 import { setting } from '../../lib/config';
@@ -180,39 +180,59 @@ test('conv2dTranspose (oneDNN backward data) matches the cpu backend, the UNet u
   }
 });
 
-test('GELU, its gradient, BatchNorm and Concat in the addon match the JS kernels on tensors split between threads', { skip }, async () => {
-  await initEngine({ engine: 'wasm', quiet: true });
-  const rng = mulberry32(17);
-  const shape: [number, number, number, number] = [16, 28, 28, 32]; // 401,408 values
-  const xa = rand(rng, 16 * 28 * 28 * 32).map((v) => v * 4 + 0.3);
-  const wa = rand(rng, xa.length);
-  const ga = rand(rng, 32).map((v) => v + 1.5);
-  const ba = rand(rng, 32);
-  const f = () =>
-    tf.tidy(() => {
-      const x = tf.tensor4d(xa, shape);
-      const w = tf.tensor4d(wa, shape);
-      const g = tf.tensor1d(ga);
-      const b = tf.tensor1d(ba);
-      const loss = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
-        gelu(batchNormTrain(xx as tf.Tensor4D, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-5).y)
-          .mul(w)
-          .sum();
-      const bn = batchNormTrain(x, g, b, 1e-5);
-      const [dx, dg, db] = tf.grads(loss)([x, g, b]);
-      const cat = tf.concat([x, w], 3);
-      return [gelu(x), bn.y, bn.mean, bn.variance, dx, dg, db, cat].map((t) => t.dataSync().slice() as Float32Array);
-    });
-  // Reference: the same library code with the addon's lever off (the JS passes and wasm kernels).
-  await tf.setBackend('wasm');
-  const ref = withLevers({ native: false }, f);
-  const prof = await tf.profile(() => void withLevers({ native: true }, f));
-  const ran = new Set(prof.kernels.map((k) => k.name));
-  for (const name of Object.values(NATIVE_POINTWISE)) assert.ok(ran.has(name), `${name} ran`);
-  const got = withLevers({ native: true }, f);
-  const names = ['gelu', 'bn y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta', 'concat'];
-  for (let i = 0; i < ref.length; i++) assert.ok(relErr(got[i], ref[i]) < 2e-5, `${names[i]}: ${relErr(got[i], ref[i])}`);
-});
+test(
+  'GELU, its gradient, BatchNorm, BatchNorm+GELU and Concat in the addon match the JS kernels on tensors split between threads',
+  { skip },
+  async () => {
+    await initEngine({ engine: 'wasm', quiet: true });
+    const rng = mulberry32(17);
+    const shape: [number, number, number, number] = [16, 28, 28, 32]; // 401,408 values
+    const xa = rand(rng, 16 * 28 * 28 * 32).map((v) => v * 4 + 0.3);
+    const wa = rand(rng, xa.length);
+    const ga = rand(rng, 32).map((v) => v + 1.5);
+    const ba = rand(rng, 32);
+    const biasA = rand(rng, 32).map((v) => 3 * v);
+    const f = () =>
+      tf.tidy(() => {
+        const x = tf.tensor4d(xa, shape);
+        const w = tf.tensor4d(wa, shape);
+        const g = tf.tensor1d(ga);
+        const b = tf.tensor1d(ba);
+        const loss = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+          gelu(batchNormTrain(xx as tf.Tensor4D, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-5).y)
+            .mul(w)
+            .sum();
+        const bn = batchNormTrain(x, g, b, 1e-5);
+        const [dx, dg, db] = tf.grads(loss)([x, g, b]);
+        const cat = tf.concat([x, w], 3);
+        // GELU(BN(x + bias)) in one kernel and its gradient, against batchNormTrain then gelu.
+        const bias = tf.tensor1d(biasA);
+        const fusedLoss = (xx: tf.Tensor, cb: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+          batchNormGeluTrain(xx as tf.Tensor4D, cb as tf.Tensor1D, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-5)
+            .z.mul(w)
+            .sum();
+        const fused = batchNormGeluTrain(x, bias, g, b, 1e-5);
+        const [fdx, fdbias, fdg, fdb] = tf.grads(fusedLoss)([x, bias, g, b]);
+        return [gelu(x), bn.y, bn.mean, bn.variance, dx, dg, db, cat, fused.z, fused.mean, fused.variance, fdx, fdg, fdb, fdbias].map(
+          (t) => t.dataSync().slice() as Float32Array,
+        );
+      });
+    // Reference: the same library code with the addon's lever off (the JS passes and wasm kernels).
+    await tf.setBackend('wasm');
+    const ref = withLevers({ native: false }, f);
+    const prof = await tf.profile(() => void withLevers({ native: true }, f));
+    const ran = new Set(prof.kernels.map((k) => k.name));
+    for (const name of Object.values(NATIVE_POINTWISE)) assert.ok(ran.has(name), `${name} ran`);
+    const got = withLevers({ native: true }, f);
+    const names = ['gelu', 'bn y', 'mean', 'variance', 'dx', 'dgamma', 'dbeta', 'concat'];
+    names.push(...['z', 'mean', 'variance', 'dx', 'dgamma', 'dbeta'].map((n) => `fused ${n}`));
+    for (let i = 0; i < names.length; i++) assert.ok(relErr(got[i], ref[i]) < 2e-5, `${names[i]}: ${relErr(got[i], ref[i])}`);
+    // The bias before a BatchNorm has an exact gradient of zero: both give rounding noise only.
+    const dbeta = Math.max(...got[13]!.map(Math.abs));
+    for (const d of [got[14]!, ref[14]!])
+      assert.ok(Math.max(...d.map(Math.abs)) < 1e-4 * dbeta, `bias gradient ${Math.max(...d.map(Math.abs))} vs dβ ${dbeta}`);
+  },
+);
 
 test('two Adam steps of the Part B UNet agree within 1e-4 with and without the addon', { skip }, async () => {
   await initEngine({ engine: 'wasm', quiet: true });
