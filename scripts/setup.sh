@@ -40,7 +40,18 @@ fi
 [ -f native/build/Release/diffusion_native.node ] || node scripts/build-native.cjs
 
 # 4. The tslab kernel, registered for Debian's Python (the python3 on PATH may be another interpreter).
-if ! /usr/bin/jupyter kernelspec list 2>/dev/null | grep -q '^ *tslab '; then
+# (grep reads the whole list: with -q it would stop at the match, and under pipefail jupyter's
+# broken pipe would count as a failure and register it again.)
+if ! /usr/bin/jupyter kernelspec list 2>/dev/null | grep '^ *tslab ' >/dev/null; then
   echo "setup: registering the tslab kernel"
   PATH="$PWD/node_modules/.bin:$PATH" npx tslab install --python=/usr/bin/python3 >/dev/null
 fi
+
+# 5. JupyterLab 4 and Notebook 7, which the browser tests run beside the classic Notebook
+#    (test/teaching/frontends.test.ts; Debian packages neither), pinned, in .venv/frontends. Their
+#    servers find the tslab kernel registered above (/usr/local/share/jupyter is on every Jupyter's path).
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || {
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
+}
+bash scripts/pip-venv.sh .venv/frontends jupyterlab==4.6.4 notebook==7.6.3

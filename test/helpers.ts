@@ -146,7 +146,7 @@ export async function offlinePage(page: import('playwright-core').Page): Promise
   return { errors, offline };
 }
 
-/** A classic Jupyter Notebook server started for a browser test (see startNotebookServer). */
+/** A Jupyter server started for a browser test (see startNotebookServer). */
 export interface NotebookServer {
   /** http://127.0.0.1:PORT (no token, no password). */
   url: string;
@@ -159,14 +159,48 @@ export interface NotebookServer {
 }
 
 /**
- * Starts Debian's classic Jupyter Notebook on 127.0.0.1 (a free port, no token) serving
- * `notebookDir`, with node_modules/.bin on PATH (the tslab kernelspec runs `tslab` by name), and
- * waits until it answers. `env` adds variables for the kernels.
+ * The JupyterLab and Notebook 7 the browser tests run (pinned; README "Front-ends"), installed by
+ * scripts/setup.sh into this virtual environment with scripts/pip-venv.sh.
  */
-export async function startNotebookServer(notebookDir: string, env: Record<string, string> = {}): Promise<NotebookServer> {
+export const FRONTENDS_VENV = path.resolve(__dirname, '..', '..', '.venv', 'frontends');
+export const FRONTENDS_REQUIREMENTS = ['jupyterlab==4.6.4', 'notebook==7.6.3'];
+
+/**
+ * The Jupyter front-ends a browser test can start: Debian's classic Notebook 6.4, and JupyterLab 4
+ * and Notebook 7 from FRONTENDS_VENV.
+ */
+export type FrontEnd = 'classic' | 'lab' | 'notebook7';
+
+/** Why `frontEnd` cannot run here (not installed, or the tslab kernel invisible to it), or false. */
+export function frontEndMissing(frontEnd: FrontEnd): string | false {
+  const jupyter = frontEnd === 'classic' ? '/usr/bin/jupyter' : path.join(FRONTENDS_VENV, 'bin', 'jupyter');
+  if (!fs.existsSync(jupyter)) return `${jupyter} missing (run scripts/setup.sh)`;
+  const specs = spawnSync(jupyter, ['kernelspec', 'list'], {
+    encoding: 'utf8',
+    env: { ...process.env, PYDEVD_DISABLE_FILE_VALIDATION: '1' },
+  });
+  if (!/^\s*tslab\s/m.test(specs.stdout ?? '')) return `the tslab kernel is not registered for ${jupyter} (run scripts/setup.sh)`;
+  return false;
+}
+
+/**
+ * Starts a Jupyter server on 127.0.0.1 (a free port, no token) serving `notebookDir`, with
+ * node_modules/.bin on PATH (the tslab kernelspec runs `tslab` by name), and waits until it
+ * answers: Debian's classic Jupyter Notebook (the default), or JupyterLab 4 / Notebook 7 from
+ * FRONTENDS_VENV, with their own empty configuration, settings and workspaces (the user's are
+ * neither read nor written; news and update checks off), and with `--expose-app-in-browser` when
+ * `exposeApp` (window.jupyterapp: the way an output script gets a kernel comm there). `env` adds
+ * variables for the kernels.
+ */
+export async function startNotebookServer(
+  notebookDir: string,
+  env: Record<string, string> = {},
+  opts: { frontEnd?: FrontEnd; exposeApp?: boolean } = {},
+): Promise<NotebookServer> {
   const { spawn } = await import('node:child_process');
   const net = await import('node:net');
   const root = path.resolve(__dirname, '..', '..');
+  const frontEnd = opts.frontEnd ?? 'classic';
   const port = await new Promise<number>((resolve, reject) => {
     const s = net.createServer();
     s.listen(0, '127.0.0.1', () => {
@@ -176,31 +210,48 @@ export async function startNotebookServer(notebookDir: string, env: Record<strin
     s.on('error', reject);
   });
   const runtime = fs.mkdtempSync(path.join(os.tmpdir(), 'jupyter-runtime-'));
-  const jupyter = fs.existsSync('/usr/bin/jupyter') ? '/usr/bin/jupyter' : 'jupyter';
-  const server = spawn(
-    jupyter,
-    [
-      'notebook',
-      '--no-browser',
-      '--ip=127.0.0.1',
-      `--port=${port}`,
-      '--NotebookApp.token=',
-      '--NotebookApp.password=',
-      `--notebook-dir=${notebookDir}`,
-      ...(process.getuid?.() === 0 ? ['--allow-root'] : []),
-    ],
-    {
-      env: {
-        ...process.env,
-        PATH: `${path.join(root, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH ?? ''}`,
-        JUPYTER_RUNTIME_DIR: runtime,
-        PYDEVD_DISABLE_FILE_VALIDATION: '1',
-        ...env,
-      },
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
+  const common = ['--no-browser', '--ip=127.0.0.1', `--port=${port}`, ...(process.getuid?.() === 0 ? ['--allow-root'] : [])];
+  let command: string;
+  let args: string[];
+  const extraEnv: Record<string, string> = {};
+  if (frontEnd === 'classic') {
+    command = fs.existsSync('/usr/bin/jupyter') ? '/usr/bin/jupyter' : 'jupyter';
+    args = ['notebook', ...common, '--NotebookApp.token=', '--NotebookApp.password=', `--notebook-dir=${notebookDir}`];
+  } else {
+    command = path.join(FRONTENDS_VENV, 'bin', 'jupyter');
+    args = [
+      frontEnd === 'lab' ? 'lab' : 'notebook',
+      ...common,
+      '--ServerApp.token=',
+      '--ServerApp.password=',
+      `--ServerApp.root_dir=${notebookDir}`,
+      ...(opts.exposeApp ? ['--expose-app-in-browser'] : []),
+    ];
+    // Configuration, settings and workspaces of this server only (under the runtime folder).
+    const settings = path.join(runtime, 'settings');
+    fs.mkdirSync(path.join(settings, '@jupyterlab', 'apputils-extension'), { recursive: true });
+    fs.writeFileSync(
+      path.join(settings, '@jupyterlab', 'apputils-extension', 'notification.jupyterlab-settings'),
+      JSON.stringify({ fetchNews: 'false', checkForUpdates: false }),
+    );
+    Object.assign(extraEnv, {
+      JUPYTER_CONFIG_DIR: path.join(runtime, 'config'),
+      JUPYTERLAB_SETTINGS_DIR: settings,
+      JUPYTERLAB_WORKSPACES_DIR: path.join(runtime, 'workspaces'),
+    });
+  }
+  const server = spawn(command, args, {
+    env: {
+      ...process.env,
+      PATH: `${path.join(root, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH ?? ''}`,
+      JUPYTER_RUNTIME_DIR: runtime,
+      PYDEVD_DISABLE_FILE_VALIDATION: '1',
+      ...extraEnv,
+      ...env,
     },
-  );
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let log = '';
   server.stdout!.on('data', (d) => (log += d));
   server.stderr!.on('data', (d) => (log += d));

@@ -23,7 +23,16 @@ import { gridPng, type GridOptions } from './grid';
 import { makeGif, type GifOptions } from './gif';
 import { isNotebook, sendDisplay, escapeXml, showCaption, terminalNote } from './notebook';
 import { registerFigure, checkFigureId, type FigureMeta } from './registry';
-import { lineChartSpec, linePlotPng, chartHtml, plotlyScriptTag, FLUSH_QUEUE_SCRIPT, type LossCurveOptions } from './plot';
+import {
+  lineChartSpec,
+  linePlotPng,
+  chartHtml,
+  plotlyScriptTag,
+  plotlyMimeData,
+  PLOTLY_MIME,
+  FLUSH_QUEUE_SCRIPT,
+  type LossCurveOptions,
+} from './plot';
 
 export { makeGrid, gridPng, gridLayout, type GridOptions, type GridLayout } from './grid';
 
@@ -90,6 +99,7 @@ export async function showLossCurve(opts: LossCurveOptions): Promise<void> {
     plotlySent = true;
     const b64 = png.toString('base64');
     sendDisplay({
+      [PLOTLY_MIME]: plotlyMimeData(spec),
       'text/html': chartHtml(divId, spec, b64, opts.title) + lib,
       'image/png': b64,
       'text/plain': `[chart ${opts.id}] ${opts.title}`,

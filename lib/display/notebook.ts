@@ -14,8 +14,8 @@
  */
 import { setting } from '../config';
 
-/** One Jupyter output: MIME type -> content (binary types base64-encoded). */
-export type MimeBundle = Record<string, string>;
+/** One Jupyter output: MIME type -> content (binary types base64-encoded; JSON types such as Plotly's as objects). */
+export type MimeBundle = Record<string, string | object>;
 
 type WriteDisplayData = (content: { data: MimeBundle; metadata: object; transient: object }, update: boolean) => void;
 

@@ -82,6 +82,11 @@ export function lineChartSpec(opts: Omit<LossCurveOptions, 'id'>): PlotlySpec {
       margin: { l: 70, r: 20, t: 50, b: 50 },
       height: 400,
       showlegend: opts.series.length > 1,
+      // A hover label wherever the pointer is over the plot, with every series' value at that x
+      // and the whole series names ('closest', Plotly's default, needs the pointer within 20 px
+      // of a point: over the plot's empty area it showed nothing).
+      hovermode: 'x unified',
+      hoverlabel: { namelength: -1 },
     },
   };
 }
@@ -273,6 +278,21 @@ export function plotlyScriptTag(): string {
   return `<script type="text/javascript">if (!window.Plotly) { (function (module, exports, define) {\n${plotlySource}\n}).call(window); }</script>`;
 }
 
+/** Plotly's config for every chart: resizes with its output, no Plotly logo in the mode bar. */
+export const PLOTLY_CONFIG = { responsive: true, displaylogo: false };
+
+/** Plotly's own MIME type, which front-ends with a Plotly renderer draw (VS Code, JupyterLab with jupyterlab-plotly). */
+export const PLOTLY_MIME = 'application/vnd.plotly.v1+json';
+
+/**
+ * The chart as Plotly's MIME bundle entry (the figure and its config), sent beside the HTML: a
+ * front-end with a Plotly renderer draws it natively, one without shows the HTML (classic Notebook,
+ * JupyterLab and Notebook 7 without the extension).
+ */
+export function plotlyMimeData(spec: PlotlySpec): { data: PlotlySpec['data']; layout: PlotlySpec['layout']; config: typeof PLOTLY_CONFIG } {
+  return { data: spec.data, layout: spec.layout, config: PLOTLY_CONFIG };
+}
+
 /**
  * The HTML of one chart: a div that first shows the static PNG, then is replaced by the live
  * chart as soon as window.Plotly exists (immediately, or when a later script defines it).
@@ -287,7 +307,7 @@ export function chartHtml(divId: string, spec: PlotlySpec, pngBase64?: string, a
     var el = document.getElementById(${JSON.stringify(divId)});
     if (!el || el.getAttribute('data-drawn')) return;
     el.setAttribute('data-drawn', '1'); el.innerHTML = '';
-    window.Plotly.newPlot(el, spec.data, spec.layout, {responsive: true, displaylogo: false});
+    window.Plotly.newPlot(el, spec.data, spec.layout, ${JSON.stringify(PLOTLY_CONFIG)});
   }
   if (window.Plotly) draw(); else (window.__diffusionPlots = window.__diffusionPlots || []).push(draw);
 })();</script>`;

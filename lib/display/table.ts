@@ -30,13 +30,22 @@ export function formatTable(t: Table): string {
   return [line(t.columns), ...t.rows.map(line)].join('\n');
 }
 
-/** The table as HTML (numbers right-aligned, header shaded, no wrapping inside a cell). */
+/** A cell of words, not a number with its unit ("FD ratio 9.06, 44.3% confident"): it may wrap. */
+function isWords(c: string): boolean {
+  return /\S\s+\S/.test(c) && /[A-Za-z]{2}/.test(c);
+}
+
+/**
+ * The table as HTML: numbers right-aligned and never wrapped; headers, the first (label) column
+ * and columns of words wrap, so a wide table fits a notebook output (a JupyterLab output beside its
+ * file browser is about 950 px wide) instead of scrolling sideways.
+ */
 export function tableHtml(t: Table): string {
   check(t);
-  // Headers and the first (label) column wrap, numbers do not: a wide table still fits a notebook cell.
+  const words = t.columns.map((_, i) => i === 0 || t.rows.some((r) => isWords(r[i])));
   const cell = (tag: 'th' | 'td', c: string, i: number) => {
-    const wrap = tag === 'th' || i === 0 ? `white-space:normal${i === 0 ? ';max-width:22em' : ''}` : 'white-space:nowrap';
-    const align = `text-align:${i === 0 ? 'left' : 'right'}${tag === 'th' ? ';vertical-align:bottom' : ''}`;
+    const wrap = tag === 'th' || words[i] ? `white-space:normal${i === 0 ? ';max-width:22em' : ''}` : 'white-space:nowrap';
+    const align = `text-align:${words[i] ? 'left' : 'right'}${tag === 'th' ? ';vertical-align:bottom' : ''}`;
     return `<${tag} style="${align};padding:2px 10px;${wrap}">${escapeXml(c)}</${tag}>`;
   };
   const head = `<tr style="background:#eef1f6">${t.columns.map((c, i) => cell('th', c, i)).join('')}</tr>`;

@@ -29,7 +29,7 @@ import {
   linePlotPng,
 } from '../../lib/display';
 import { formatDuration, formatRate, SectionTimer } from '../../lib/display/progress';
-import { niceTicks, svgLinePlot, lineChartSpec, logTicks, LEGEND_GLYPH_PX } from '../../lib/display/plot';
+import { niceTicks, svgLinePlot, lineChartSpec, logTicks, LEGEND_GLYPH_PX, type PlotlySpec } from '../../lib/display/plot';
 import { fitText, wrapText, FONT_FAMILY } from '../../lib/display/grid';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'display-test-'));
@@ -271,6 +271,14 @@ test('notebook path: bundles go to the kernel, progress updates one display in p
     assert.ok(h1.includes('window.Plotly = Plotly') && h1.length > 1e6, 'first chart carries plotly.js');
     assert.ok(!h2.includes('window.Plotly = Plotly') && h2.length < 1e5, 'later charts do not');
     assert.ok(sent[0].content.data['image/png'], 'static fallback in the bundle');
+    // Plotly's own MIME type beside the HTML, for front-ends with a Plotly renderer: the same figure.
+    const native = sent[1].content.data['application/vnd.plotly.v1+json'] as unknown as PlotlySpec & { config: object };
+    assert.deepEqual(native.data, lineChartSpec({ title: 'C2', series: [{ name: 's', x: [0, 1], y: [1, 2] }] }).data);
+    assert.equal((native.layout.title as { text: string }).text, 'C2');
+    assert.deepEqual(native.config, { responsive: true, displaylogo: false });
+    assert.ok(h2.includes(JSON.stringify(native.config)), 'the HTML draws it with the same config');
+    // A hover label wherever the pointer is along x, with whole series names.
+    assert.equal(native.layout.hovermode, 'x unified');
     sent.length = 0;
     const p = progress(10, 'nb');
     for (let i = 0; i < 10; i++) p.tick();
@@ -403,6 +411,19 @@ test('tables: aligned text (first column left, numbers right), escaped HTML, and
   assert.match(html, /<td style="text-align:left[^"]*">class &lt;γ=5&gt;<\/td><td style="text-align:right[^"]*">10\.7<\/td>/);
   assert.equal((html.match(/<tr/g) ?? []).length, 3);
   assert.throws(() => formatTable({ columns: ['a', 'b'], rows: [['1']] }), /row 0 has 1 cells for 2 columns/);
+  // A column of words (a quality summary) wraps, left-aligned, so a wide table fits a JupyterLab
+  // output; numbers, with their units, never wrap.
+  const wide = tableHtml({
+    columns: ['model', 'epochs', 'training (s)', 'quality'],
+    rows: [
+      ['flow-class', '10', '2696', 'FD ratio 8.34, 100% confident, accuracy 100% (worst digit 100%), background 17.3× real'],
+      ['time', '45', '4964', '—'],
+    ],
+  });
+  const cells = [...wide.matchAll(/<td style="([^"]*)">([^<]*)<\/td>/g)].map((m) => [m[2], m[1]]);
+  assert.match(cells[3]![1]!, /text-align:left;.*white-space:normal/, 'the words wrap');
+  assert.match(cells[7]![1]!, /text-align:left;.*white-space:normal/, 'the whole column');
+  for (const i of [1, 2, 5, 6]) assert.match(cells[i]![1]!, /text-align:right;.*white-space:nowrap/, `number ${cells[i]![0]}`);
 });
 
 test('tile captions wrap at spaces onto up to 3 lines instead of being cut, and the caption band grows to fit', async () => {
