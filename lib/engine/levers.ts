@@ -36,6 +36,8 @@ export interface Levers {
   fusedBias: boolean;
   /** With the addon loaded, a training-mode conv → BatchNorm → GELU as the conv without its bias, then one fused BN+GELU kernel (the bias taken there, its gradient from the BN gradient's second pass) instead of separate BN and GELU kernels and a bias-gradient reduction. */
   fusedBnGelu: boolean;
+  /** With the addon loaded, an eval-mode conv → folded BatchNorm → GELU as one oneDNN convolution with bias and a GELU post-op, instead of the convolution and a separate GELU pass (not while gradients are recorded: the fused kernel has none). */
+  fusedConvGelu: boolean;
   /** The native addon's kernels when it is loaded (lib/engine/native.ts): convolutions (forward, both gradients, conv2dTranspose) in oneDNN, GELU and training BatchNorm in vectorized C++; off = the wasm or cpu kernels and the JS passes. */
   native: boolean;
 }
@@ -54,6 +56,7 @@ export const DEFAULT_LEVERS: Readonly<Levers> = Object.freeze({
   foldBatchNorm: true,
   fusedBias: true,
   fusedBnGelu: true,
+  fusedConvGelu: true,
   native: true,
 });
 

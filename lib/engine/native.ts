@@ -31,8 +31,16 @@ import { levers } from './levers';
  * number in range, sizes whose arithmetic overflows) instead of reading or writing past them.
  */
 export interface NativeAddon {
-  /** op 0: y = conv(x, w [+ bias], relu?); 1: dx from dy and w; 2: dw from x and dy. geom: see addon.cc. */
-  conv(op: 0 | 1 | 2, a: Float32Array, b: Float32Array, bias: Float32Array | null, out: Float32Array, geom: Int32Array, act: 0 | 1): void;
+  /** op 0: y = conv(x, w [+ bias]), then act 1 ReLU or 2 exact GELU; 1: dx from dy and w; 2: dw from x and dy. geom: see addon.cc. */
+  conv(
+    op: 0 | 1 | 2,
+    a: Float32Array,
+    b: Float32Array,
+    bias: Float32Array | null,
+    out: Float32Array,
+    geom: Int32Array,
+    act: 0 | 1 | 2,
+  ): void;
   gelu(x: Float32Array, y: Float32Array): void;
   geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   bnStats(x: Float32Array, c: number, mean: Float32Array, variance: Float32Array): void;
@@ -281,17 +289,26 @@ function nativeKernels(backendName: 'wasm' | 'cpu', addon: NativeAddon, fallback
       bias?: TensorInfo;
       preluActivationWeights?: TensorInfo;
     };
-    const activation = name === FusedConv2D ? attrs.activation : 'linear';
-    if (!levers().native || preluActivationWeights || (activation !== 'linear' && activation !== 'relu')) return fall(name, args);
+    const activation = name === FusedConv2D ? attrs.activation : name === NATIVE_CONV_GELU ? 'gelu' : 'linear';
     const info = convInfo(x.shape, filter.shape, attrs);
-    if (
-      !supported(0, info, attrs.dataFormat, x, filter) ||
-      (bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== info.outChannels))
-    )
-      return fall(name, args);
+    const ok =
+      levers().native &&
+      !preluActivationWeights &&
+      (activation === 'linear' || activation === 'relu' || activation === 'gelu') &&
+      supported(0, info, attrs.dataFormat, x, filter) &&
+      !(bias && (bias.dtype !== 'float32' || tf.util.sizeFromShape(bias.shape) !== info.outChannels));
+    if (!ok && name === NATIVE_CONV_GELU) {
+      // The backend's own convolution with its bias, then the addon's GELU in place (element by element).
+      const y = fall(FusedConv2D, { ...args, attrs: { ...args.attrs, activation: 'linear' } });
+      const v = access.read(backend, y);
+      addon.gelu(v, v);
+      return y;
+    }
+    if (!ok) return fall(name, args);
     const out = access.output(backend, info.outShape);
     const b = bias ? access.read(backend, bias) : null;
-    addon.conv(0, access.read(backend, x), access.read(backend, filter), b, out.view, geometry(info), activation === 'relu' ? 1 : 0);
+    const act = activation === 'relu' ? 1 : activation === 'gelu' ? 2 : 0;
+    addon.conv(0, access.read(backend, x), access.read(backend, filter), b, out.view, geometry(info), act);
     return out.info;
   };
 
@@ -314,6 +331,7 @@ function nativeKernels(backendName: 'wasm' | 'cpu', addon: NativeAddon, fallback
   const fns: Record<string, (args: Args) => TensorInfo | TensorInfo[]> = {
     [Conv2D]: forward(Conv2D),
     [FusedConv2D]: forward(FusedConv2D),
+    [NATIVE_CONV_GELU]: forward(NATIVE_CONV_GELU),
     [Conv2DBackpropInput]: backprop(Conv2DBackpropInput, 1),
     [Conv2DBackpropFilter]: backprop(Conv2DBackpropFilter, 2),
     ...pointwiseKernels(access, addon),
@@ -397,6 +415,13 @@ export const NATIVE_POINTWISE = {
   bnGeluApply: 'NativeBNGeluApply',
   bnGeluGrad: 'NativeBNGeluGrad',
 } as const;
+
+/**
+ * The addon's convolution with bias and exact GELU in one oneDNN primitive (a post-op): inputs
+ * {x, filter, bias}, FusedConv2D's attributes. For inference (it has no gradient); where oneDNN
+ * cannot take the geometry, the backend's convolution and then the addon's GELU.
+ */
+export const NATIVE_CONV_GELU = 'NativeConvGelu';
 
 const registeredOn = new Set<string>();
 

@@ -17,6 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../tensor/random';
 import { batchNormGeluTrain, batchNormTrain, fusedBatchNormGelu, gelu } from '../tensor/fusedOps';
 import { levers } from '../engine/levers';
+import { NATIVE_CONV_GELU } from '../engine/native';
 import { releasedModelError } from './denoiser';
 import type { UNetKind } from '../weights/runConfig';
 
@@ -170,17 +171,22 @@ function queueRunningStats(s: ParamStore, name: string, x: tf.Tensor4D, mean: tf
   s.queue(rVar, tf.add(tf.mul(rVar, 1 - BN_MOMENTUM), tf.mul(unbiased, BN_MOMENTUM)));
 }
 
+/** What a convolution adds to its output: its bias, nothing (a fused BatchNorm takes the bias), or its bias then GELU. */
+type Epilogue = 'bias' | 'none' | 'bias+gelu';
+
 /**
- * GELU(BatchNorm `P.bn`(convolution `P.conv`)), ops 1, 2, 3 and 5: `conv(withBias)` runs the
+ * GELU(BatchNorm `P.bn`(convolution `P.conv`)), ops 1, 2, 3 and 5: `conv(epilogue)` runs the
  * convolution. In training with the addon's fused kernels (fusedBatchNormGelu) the convolution
  * runs without its bias, which the fused BN+GELU takes (its gradient comes out of the BN
- * gradient's pass); otherwise gelu(batchNorm(the convolution with its bias)).
+ * gradient's pass). In eval with the BN folded into the convolution, the convolution's bias and
+ * GELU in one kernel where the addon has one. Otherwise gelu(batchNorm(conv with its bias)).
  */
-function convBatchNormGelu(s: ParamStore, name: string, conv: (withBias: boolean) => tf.Tensor4D): tf.Tensor4D {
-  if (!s.training || !fusedBatchNormGelu()) return gelu(batchNorm(s, `${name}.bn`, conv(true)));
-  const y = conv(false);
-  const C = y.shape[3];
+function convBatchNormGelu(s: ParamStore, name: string, conv: (epilogue: Epilogue) => tf.Tensor4D): tf.Tensor4D {
   const bn = `${name}.bn`;
+  if (!s.training && s.folding?.bns.has(bn)) return conv('bias+gelu');
+  if (!s.training || !fusedBatchNormGelu()) return gelu(batchNorm(s, bn, conv('bias')));
+  const y = conv('none');
+  const C = y.shape[3];
   const bias = s.params.get(`${name}.conv.bias`)!;
   const gamma = s.param(`${bn}.weight`, [C], 1, 'ones');
   const beta = s.param(`${bn}.bias`, [C], 1, 'zeros');
@@ -191,7 +197,8 @@ function convBatchNormGelu(s: ParamStore, name: string, conv: (withBias: boolean
 
 /**
  * Plain Conv2d(k, stride, pad) with bias. x [B,H,W,Cin] → [B,H',W',Cout]; weight [k,k,Cin,Cout].
- * `withBias` false: the bias is created but not added (a fused BatchNorm after it takes it).
+ * `epilogue` 'none': the bias is created but not added (a fused BatchNorm after it takes it);
+ * 'bias+gelu': GELU of the output.
  */
 export function conv2d(
   s: ParamStore,
@@ -201,28 +208,43 @@ export function conv2d(
   k: number,
   stride: number,
   pad: number,
-  withBias = true,
+  epilogue: Epilogue = 'bias',
 ): tf.Tensor4D {
   const folded = s.folding?.convs.get(name);
-  if (folded) return conv2dWith(x, folded.weight, folded.bias, stride, pad);
+  if (folded) return conv2dWith(x, folded.weight, folded.bias, stride, pad, epilogue === 'bias+gelu');
   s.convKinds.set(name, 'conv2d');
   const cin = x.shape[3];
   const w = s.param(`${name}.weight`, [k, k, cin, cout], cin * k * k);
   const b = s.param(`${name}.bias`, [cout], cin * k * k);
-  return conv2dWith(x, w as tf.Tensor4D, withBias ? (b as tf.Tensor1D) : null, stride, pad);
+  return conv2dWith(x, w as tf.Tensor4D, epilogue === 'none' ? null : (b as tf.Tensor1D), stride, pad, epilogue === 'bias+gelu');
 }
 
-/** Conv2d with explicit weight [k,k,Cin,Cout] and bias [Cout] (or none); the bias add is fused into the convolution (lever fusedBias; off = a separate add). */
-function conv2dWith(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D | null, stride: number, pad: number): tf.Tensor4D {
+/**
+ * Conv2d with explicit weight [k,k,Cin,Cout] and bias [Cout] (or none); the bias add is fused into
+ * the convolution (lever fusedBias; off = a separate add); `gelu`: then GELU, in the same oneDNN
+ * primitive when the addon serves the backend and no gradient is being recorded (lever fusedConvGelu).
+ */
+function conv2dWith(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D | null, stride: number, pad: number, withGelu = false): tf.Tensor4D {
   const padding = [
     [0, 0],
     [pad, pad],
     [pad, pad],
     [0, 0],
   ] as unknown as Parameters<typeof tf.conv2d>[3];
-  if (b === null) return tf.conv2d(x, w, stride, padding);
-  if (!levers().fusedBias) return tf.add(tf.conv2d(x, w, stride, padding), b);
-  return tf.fused.conv2d({ x, filter: w, strides: stride, pad: padding, bias: b }) as tf.Tensor4D;
+  if (withGelu && b !== null && levers().fusedConvGelu && levers().native && !tf.engine().isTapeOn() && tf.getKernel(NATIVE_CONV_GELU, tf.getBackend()))
+    return tf.engine().runKernel(NATIVE_CONV_GELU, { x, filter: w, bias: b }, {
+      strides: [stride, stride],
+      pad: padding,
+      dataFormat: 'NHWC',
+      dilations: [1, 1],
+      dimRoundingMode: undefined,
+      activation: 'linear',
+    } as never) as tf.Tensor4D;
+  let y: tf.Tensor4D;
+  if (b === null) y = tf.conv2d(x, w, stride, padding);
+  else if (!levers().fusedBias) y = tf.add(tf.conv2d(x, w, stride, padding), b);
+  else y = tf.fused.conv2d({ x, filter: w, strides: stride, pad: padding, bias: b }) as tf.Tensor4D;
+  return withGelu ? gelu(y) : y;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -303,15 +325,19 @@ export function convTranspose2d(
   k: number,
   stride: number,
   pad: number,
-  withBias = true,
+  epilogue: Epilogue = 'bias',
 ): tf.Tensor4D {
   const folded = s.folding?.convs.get(name);
-  if (folded) return convTranspose2dWith(x, folded.weight, folded.bias, stride, pad);
-  s.convKinds.set(name, 'convTranspose2d');
-  const cin = x.shape[3];
-  const w = s.param(`${name}.weight`, [k, k, cout, cin], cout * k * k);
-  const b = s.param(`${name}.bias`, [cout], cout * k * k);
-  return convTranspose2dWith(x, w as tf.Tensor4D, withBias ? (b as tf.Tensor1D) : null, stride, pad);
+  let y: tf.Tensor4D;
+  if (folded) y = convTranspose2dWith(x, folded.weight, folded.bias, stride, pad);
+  else {
+    s.convKinds.set(name, 'convTranspose2d');
+    const cin = x.shape[3];
+    const w = s.param(`${name}.weight`, [k, k, cout, cin], cout * k * k);
+    const b = s.param(`${name}.bias`, [cout], cout * k * k);
+    y = convTranspose2dWith(x, w as tf.Tensor4D, epilogue === 'none' ? null : (b as tf.Tensor1D), stride, pad);
+  }
+  return epilogue === 'bias+gelu' ? gelu(y) : y;
 }
 
 /** ConvTranspose2d with explicit weight [k,k,Cout,Cin] and bias [Cout] (or none). */
@@ -332,17 +358,17 @@ function convTranspose2dWith(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D | nu
 
 /** (1) Conv: Conv2d(3,1,1) + BN + GELU. [B,H,W,Din] → [B,H,W,Dout]. */
 export function convOp(s: ParamStore, name: string, x: tf.Tensor4D, dout: number): tf.Tensor4D {
-  return convBatchNormGelu(s, name, (bias) => conv2d(s, `${name}.conv`, x, dout, 3, 1, 1, bias));
+  return convBatchNormGelu(s, name, (epilogue) => conv2d(s, `${name}.conv`, x, dout, 3, 1, 1, epilogue));
 }
 
 /** (2) DownConv: Conv2d(3,2,1) + BN + GELU. [B,H,W,Din] → [B,H/2,W/2,Dout]. */
 export function downConv(s: ParamStore, name: string, x: tf.Tensor4D, dout: number): tf.Tensor4D {
-  return convBatchNormGelu(s, name, (bias) => conv2d(s, `${name}.conv`, x, dout, 3, 2, 1, bias));
+  return convBatchNormGelu(s, name, (epilogue) => conv2d(s, `${name}.conv`, x, dout, 3, 2, 1, epilogue));
 }
 
 /** (3) UpConv: ConvTranspose2d(4,2,1) + BN + GELU. [B,H,W,Din] → [B,2H,2W,Dout]. */
 export function upConv(s: ParamStore, name: string, x: tf.Tensor4D, dout: number): tf.Tensor4D {
-  return convBatchNormGelu(s, name, (bias) => convTranspose2d(s, `${name}.conv`, x, dout, 4, 2, 1, bias));
+  return convBatchNormGelu(s, name, (epilogue) => convTranspose2d(s, `${name}.conv`, x, dout, 4, 2, 1, epilogue));
 }
 
 /** (4) Flatten: AvgPool2d(7) + GELU. [B,7,7,D] → [B,1,1,D] (the pool covers the whole 7×7 map). */
@@ -353,7 +379,7 @@ export function flatten(x: tf.Tensor4D): tf.Tensor4D {
 
 /** (5) Unflatten: ConvTranspose2d(7,7,0) + BN + GELU. [B,1,1,D] → [B,7,7,D]. */
 export function unflatten(s: ParamStore, name: string, x: tf.Tensor4D, dout: number): tf.Tensor4D {
-  return convBatchNormGelu(s, name, (bias) => convTranspose2d(s, `${name}.conv`, x, dout, 7, 7, 0, bias));
+  return convBatchNormGelu(s, name, (epilogue) => convTranspose2d(s, `${name}.conv`, x, dout, 7, 7, 0, epilogue));
 }
 
 /** (6) Concat along channels: [B,H,W,D1], [B,H,W,D2] → [B,H,W,D1+D2] (first argument first). */

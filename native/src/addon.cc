@@ -9,7 +9,7 @@
 //                                                op 2 backward filter: a = x,  b = dy, out = dw
 //     geom: Int32Array [N, H, W, Cin, Ho, Wo, Cout, fh, fw, sh, sw, dh, dw, padTop, padLeft,
 //                       padBottom, padRight] (TF.js dilations: 1 = none)
-//     activation (forward only): 0 none, 1 relu
+//     activation (forward only): 0 none, 1 relu, 2 exact GELU
 //   gelu(x, y), geluGrad(dy, x, dx)                  exact GELU and its gradient (pointwise.cc)
 //   bnStats(x, C, mean, variance), bnApply(x, C, mean, invStd, gamma, beta, y),
 //   bnGrad(dy, x, C, mean, invStd, gamma, dx, dgamma, dbeta)   training BatchNorm over [rows, C]
@@ -126,9 +126,9 @@ memory::desc Md(const memory::dims& d, tag t) { return memory::desc(d, dt::f32, 
 #if DNNL_VERSION_MAJOR >= 3
 dnnl::convolution_forward::primitive_desc ForwardPd(const Geom& g, bool bias, int act, dnnl::prop_kind pk) {
   dnnl::primitive_attr attr;
-  if (act == 1) {
+  if (act != 0) {
     dnnl::post_ops po;
-    po.append_eltwise(dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    po.append_eltwise(act == 1 ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
     attr.set_post_ops(po);
   }
   auto wAny = memory::desc(g.Wei(), dt::f32, tag::any);
@@ -142,9 +142,10 @@ dnnl::convolution_forward::primitive_desc ForwardPd(const Geom& g, bool bias, in
 #else
 dnnl::convolution_forward::primitive_desc ForwardPd(const Geom& g, bool bias, int act, dnnl::prop_kind pk) {
   dnnl::primitive_attr attr;
-  if (act == 1) {
+  if (act != 0) {
+    // 1: ReLU; 2: exact GELU, x·Φ(x) (oneDNN's gelu_erf).
     dnnl::post_ops po;
-    po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    po.append_eltwise(1.f, act == 1 ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
     attr.set_post_ops(po);
   }
   auto wAny = memory::desc(g.Wei(), dt::f32, tag::any);
@@ -386,8 +387,8 @@ Napi::Value Conv(const Napi::CallbackInfo& info) {
   const int32_t* gv = nullptr;
   if (!c.Int(0, "op", 0, 2, &op) || !c.Floats(1, "a", &a, &na) || !c.Floats(2, "b", &b, &nb)) return c.Undefined();
   if (!info[3].IsNull() && !info[3].IsUndefined() && !c.Floats(3, "bias (or null)", &bias, &nbias)) return c.Undefined();
-  if (!c.Floats(4, "out", &out, &nout) || !c.Ints(5, "geom", 17, &gv) || !c.Int(6, "activation", 0, 1, &act)) return c.Undefined();
-  if (act != 0 && op != kForward) c.Fail("activation must be 0 (none) or 1 (relu, forward only)");
+  if (!c.Floats(4, "out", &out, &nout) || !c.Ints(5, "geom", 17, &gv) || !c.Int(6, "activation", 0, 2, &act)) return c.Undefined();
+  if (act != 0 && op != kForward) c.Fail("activation must be 0 (none), 1 (relu) or 2 (gelu), the last two forward only");
   if (!c.ok()) return c.Undefined();
   Geom g;
   std::memcpy(&g, gv, sizeof(int) * 17);

@@ -15,7 +15,7 @@ import { spawnSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeEngine, initEngine } from '../../lib/engine';
 import { withLevers } from '../../lib/engine/levers';
-import { NATIVE_POINTWISE, nativeStatus, type NativeAddon } from '../../lib/engine/native';
+import { NATIVE_CONV_GELU, NATIVE_POINTWISE, nativeStatus, type NativeAddon } from '../../lib/engine/native';
 import { batchNormGeluTrain, batchNormTrain, gelu } from '../../lib/tensor/fusedOps';
 import { Trainer } from '../../lib/training/trainer';
 import { presetConfig } from '../../lib/training/presets';
@@ -231,6 +231,36 @@ test(
     const dbeta = Math.max(...got[13]!.map(Math.abs));
     for (const d of [got[14]!, ref[14]!])
       assert.ok(Math.max(...d.map(Math.abs)) < 1e-4 * dbeta, `bias gradient ${Math.max(...d.map(Math.abs))} vs dβ ${dbeta}`);
+  },
+);
+
+test(
+  'eval UNet: conv + folded BatchNorm + GELU as one oneDNN primitive matches the separate kernels; it runs only without a gradient tape',
+  { skip },
+  async () => {
+    await initEngine({ engine: 'wasm', quiet: true });
+    const trainer = new Trainer(presetConfig('class', 'cpu', { D: 8, batch: 4, seed: 5 }));
+    const x = tf.tidy(() => tf.randomUniform([4, 28, 28, 1], 0, 1, 'float32', 6)) as tf.Tensor4D;
+    trainer.trainStep(x, [1, 2, 3, 4], 1e-2); // running statistics and weights away from their initial values
+    const c = tf.tidy(() => tf.oneHot(tf.tensor1d([1, 2, 3, 4], 'int32'), 10).toFloat()) as tf.Tensor2D;
+    const t = tf.fill([4, 1], 0.3) as tf.Tensor2D;
+    const before = tf.memory().numTensors;
+    const forward = () => tf.tidy(() => trainer.net.apply({ x, t, c }, false).dataSync().slice() as Float32Array);
+    const prof = await tf.profile(() => void withLevers({ fusedConvGelu: true }, forward));
+    const fusedCalls = prof.kernels.filter((k) => k.name === NATIVE_CONV_GELU).length;
+    assert.ok(fusedCalls >= 10, `${NATIVE_CONV_GELU} ran ${fusedCalls} times`);
+    const got = withLevers({ fusedConvGelu: true }, forward);
+    const ref = withLevers({ fusedConvGelu: false }, forward);
+    assert.ok(relErr(got, ref) < 1e-5, `fused vs separate: ${relErr(got, ref)}`);
+    // Under a gradient tape the separate kernels run (the fused one has no gradient).
+    const taped = await tf.profile(() => {
+      const { value, grads } = tf.variableGrads(() => tf.tidy(() => trainer.net.apply({ x, t, c }, false).sum() as tf.Scalar));
+      tf.dispose([value, ...Object.values(grads)]);
+    });
+    assert.equal(taped.kernels.filter((k) => k.name === NATIVE_CONV_GELU).length, 0);
+    assert.equal(tf.memory().numTensors, before, 'tensor count');
+    tf.dispose([x, c, t]);
+    trainer.dispose();
   },
 );
 

@@ -155,7 +155,7 @@ function convCase(): Case {
   const wei = fh * fw * ci * co;
   const [a, b, out] = op === 0 ? [src, wei, dst] : op === 1 ? [dst, wei, src] : [src, dst, wei];
   const bias = op === 0 && rng() < 0.5 ? arr(co) : null;
-  const act = op === 0 ? int(0, 1) : 0;
+  const act = op === 0 ? int(0, 2) : 0;
   // oneDNN 2.6.3 corrupts the heap in this one case, so the addon refuses it (native.ts falls back).
   const unsafe = op === 2 && fh === 1 && fw === 1 && (sh > 1 || sw > 1);
   return {
@@ -301,7 +301,7 @@ function invalidCase(): Case {
     case 'range':
       if (c.fn === 'setThreads') args[0] = pick([0, 257, 2 ** 31, 1e9]);
       else if (rng() < 0.5) args[0] = pick([3, 4, 2 ** 32, 2 ** 32 + 1]);
-      else args[6] = (args[0] as number) === 0 ? pick([2, 3, 2 ** 32]) : 1; // relu only forward
+      else args[6] = (args[0] as number) === 0 ? pick([3, 4, 2 ** 32]) : pick([1, 2]); // relu and gelu: forward only
       return out('a number out of range');
     case 'overflow':
       // A stride or offset whose product with outer, or sum with the chunk, would wrap in 64
