@@ -14,6 +14,7 @@ import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine, withLevers } from '../lib/engine';
+import { setNativePrecision } from '../lib/engine/native';
 import { median, unetBench } from './common';
 import { CliError, exitCodeFor, parseCommandLine } from '../lib/cli';
 import { projectPath } from '../lib/paths';
@@ -151,9 +152,17 @@ async function main(): Promise<void> {
         [`${info.name} + ${info.native}`, true],
       ]
     : [[info.name, true]];
+  // bf16 convolutions (fp32 accumulation and weights) where the addon and the CPU have them.
+  const ours16 = info.native ? setNativePrecision('bf16') : { precision: 'fp32' as const, why: 'no oneDNN addon' };
+  setNativePrecision('fp32');
+  if (ours16.precision === 'bf16') variants.push([`${info.name} + ${info.native} bf16`, true]);
+  else console.log(`bf16 row left out: ${ours16.why}`);
   for (const D of Ds) {
     for (const [engine, native] of variants) {
+      const precision = engine.endsWith(' bf16') ? 'bf16' : 'fp32';
+      setNativePrecision(precision);
       const row = withLevers({ native }, () => benchTfjs(engine, D, batch, warmup, steps));
+      setNativePrecision('fp32');
       rows.push(row);
       console.log(
         `tfjs ${engine}: D=${D} batch=${batch} train ${row.train_img_s.toFixed(1)} img/s, infer ${row.infer_img_s.toFixed(1)} img/s`,

@@ -126,6 +126,14 @@ export const ENGINE_OPTION = {
   defaultHelp: '$DIFFUSION_ENGINE, else auto',
 } as const satisfies StringOption;
 
+/** --precision: the convolutions' precision on the CPU engines (lib/engine initEngine). */
+export const PRECISION_OPTION = {
+  type: 'string',
+  choices: ['fp32', 'bf16'],
+  help: 'convolution precision: bf16 = bf16 inputs, fp32 accumulation and weights (oneDNN addon, CPU with AVX512-BF16 or AMX; else fp32, said in one line)',
+  defaultHelp: '$DIFFUSION_PRECISION, else fp32',
+} as const satisfies StringOption;
+
 /** Largest seed: seeds 0..2^31−1 give distinct random streams (lib/tensor/random.ts). */
 export const SEED_MAX = 2 ** 31 - 1;
 

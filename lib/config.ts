@@ -26,6 +26,12 @@ export const SETTINGS = {
     default: '1',
     usedBy: 'lib/engine/native',
   },
+  DIFFUSION_PRECISION: {
+    meaning:
+      "convolution precision on the CPU engines: 'fp32', or 'bf16' (bf16 inputs, fp32 accumulation, outputs and master weights; needs the oneDNN addon and a CPU with AVX512-BF16 or AMX, else one line says why and fp32 runs)",
+    default: 'fp32',
+    usedBy: 'lib/engine',
+  },
   DIFFUSION_REQUIRE_NATIVE: {
     meaning: '1 = the oneDNN addon tests fail instead of skipping when the addon is not built (CI sets it)',
     default: '',

@@ -10,8 +10,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initEngine } from '../lib/engine';
-import { CliError, ENGINE_OPTION, exitCodeFor, parseCommandLine, seedOption } from '../lib/cli';
+import { type Precision, initEngine } from '../lib/engine';
+import { CliError, ENGINE_OPTION, PRECISION_OPTION, exitCodeFor, parseCommandLine, seedOption } from '../lib/cli';
 import { loadUNetWeights } from '../lib/models/unetWeights';
 import { samplePartB } from '../lib/algorithms/partBSampling';
 import { FLOW_SAMPLING_STEPS } from '../lib/algorithms/flowSampling';
@@ -44,6 +44,7 @@ const SAMPLE_OPTIONS = {
   weights: { type: 'string', valueName: 'FILE', help: 'weights file', defaultHelp: 'weights/partb-<model>.weights' },
   gif: { type: 'boolean', help: 'also write DIR/trajectory.gif of the denoising' },
   engine: ENGINE_OPTION,
+  precision: PRECISION_OPTION,
 } as const;
 
 async function main(): Promise<void> {
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
     );
   // Before any sampling: a folder that cannot be written would fail only at the end.
   checkWritableFolder(out);
-  await initEngine({ engine: a.engine });
+  await initEngine({ engine: a.engine, precision: a.precision as Precision | undefined });
   const { net, meta } = loadUNetWeights(file);
   const held = describeConfig(meta.config).name;
   if (held !== model) throw new Error(`${file} holds the ${held} model, not ${model}`);

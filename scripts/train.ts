@@ -9,12 +9,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { initEngine, describeEngine } from '../lib/engine';
+import { type Precision, initEngine, describeEngine } from '../lib/engine';
 import { loadMnist } from '../lib/data/mnist';
 import { Trainer } from '../lib/training/trainer';
 import { type TrainConfig } from '../lib/weights/runConfig';
 import { PRESETS, presetConfig } from '../lib/training/presets';
-import { CliError, ENGINE_OPTION, exitCodeFor, parseCommandLine, seedOption, type CommandValues } from '../lib/cli';
+import { CliError, ENGINE_OPTION, PRECISION_OPTION, exitCodeFor, parseCommandLine, seedOption, type CommandValues } from '../lib/cli';
 import { writeFileAtomic } from '../lib/files';
 import type { MnistSet } from '../lib/data/mnist';
 import { loadUNetWeights } from '../lib/models/unetWeights';
@@ -75,6 +75,7 @@ const TRAIN_OPTIONS = {
   'pair-steps': { type: 'number', integer: true, min: 1, default: 32, help: "reflow: Euler steps of the trained model's integration" },
   'ema-decay': { type: 'number', min: 0, max: 0.99999, help: 'EMA decay of the weights (0 = off)', defaultHelp: "the preset's" },
   engine: ENGINE_OPTION,
+  precision: PRECISION_OPTION,
   init: { type: 'string', valueName: 'FILE', help: 'classifier: continue from these weights (fresh Adam state)' },
   'start-epoch': {
     type: 'number',
@@ -92,7 +93,7 @@ async function main(): Promise<void> {
   if (args.model === 'classifier') {
     const epochs = args.epochs ?? 3;
     if (args['start-epoch'] >= epochs) throw new CliError(`--start-epoch must be below --epochs (${epochs}), got ${args['start-epoch']}`);
-    const info = await initEngine({ engine: args.engine });
+    const info = await initEngine({ engine: args.engine, precision: args.precision as Precision | undefined });
     return trainClassifier(args, describeEngine(info));
   }
   const model: PartBModel = args.model;
@@ -140,7 +141,7 @@ async function main(): Promise<void> {
       `${outDir} already holds a checkpoint (${describeCheckpoint(ckpt)}): pass --resume to continue it, --overwrite to start a new run there, or another --out`,
     );
   }
-  const info = await initEngine({ engine: args.engine });
+  const info = await initEngine({ engine: args.engine, precision: args.precision as Precision | undefined });
   let tr: Trainer;
   if (args.resume) {
     tr = Trainer.resume(ckpt, args.epochs !== undefined ? { epochs: args.epochs } : {});

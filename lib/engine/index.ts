@@ -19,12 +19,13 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerThreadedWasm, wasmThreadsLoaded } from './wasmThreaded';
 import { registerWasmTrainingKernels } from './kernels';
-import { nativeWanted, registerNativeKernels } from './native';
+import { nativeWanted, registerNativeKernels, setNativePrecision, type Precision } from './native';
 import { setLevers, type Levers } from './levers';
 import { describeAdapter, type AdapterReport } from './webgpu';
 import { setting } from '../config';
 
 export { DEFAULT_LEVERS, LEVER_NAMES, levers, withLevers, type Levers } from './levers';
+export type { Precision } from './native';
 
 export type EngineName = 'node' | 'node-gpu' | 'webgpu' | 'wasm' | 'cpu';
 export type EngineChoice = EngineName | 'auto';
@@ -47,6 +48,10 @@ export interface EngineInfo {
   native?: string;
   /** Why the native addon does not run them, one line (wasm and cpu engines). */
   nativeOff?: string;
+  /** The convolutions' precision: 'bf16' only with the addon on a CPU with bf16 (setNativePrecision). */
+  precision: Precision;
+  /** Why bf16 was asked for and fp32 runs, one line. */
+  precisionOff?: string;
 }
 
 export interface EngineOptions {
@@ -61,6 +66,8 @@ export interface EngineOptions {
    * change them for one piece of code only, use withLevers from lib/engine/levers.
    */
   levers?: Partial<Levers>;
+  /** Convolution precision on the CPU engines; defaults to DIFFUSION_PRECISION, then 'fp32'. */
+  precision?: Precision;
 }
 
 const ENGINES: EngineChoice[] = ['auto', 'node', 'node-gpu', 'webgpu', 'wasm', 'cpu'];
@@ -78,6 +85,7 @@ export function engineInfo(): EngineInfo | undefined {
 export function describeEngine(info: EngineInfo): string {
   let s = `engine: ${info.name}${info.native ? ` + ${info.native}` : ''} (backend ${info.backend}, ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
   if (info.threadsSetting !== undefined) s += ` from DIFFUSION_THREADS=${info.threadsSetting}`;
+  if (info.precision === 'bf16') s += ', bf16 convolutions';
   if (info.adapter) {
     const a = info.adapter;
     s += `, adapter ${a.vendor || '?'} ${a.architecture || ''} ${a.device || a.description || ''}`.trimEnd();
@@ -100,13 +108,13 @@ async function tryNode(gpu: boolean): Promise<EngineInfo> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports -- an optional package, resolved at run time
   require(pkg); // registers the 'tensorflow' backend; throws when the package or libtensorflow is missing
   if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded but its backend failed to start`);
-  return { name: gpu ? 'node-gpu' : 'node', backend: 'tensorflow', threads: os.cpus().length, skipped: [] };
+  return { name: gpu ? 'node-gpu' : 'node', backend: 'tensorflow', threads: os.cpus().length, skipped: [], precision: 'fp32' };
 }
 
 async function tryWebgpu(allowSoftware: boolean): Promise<EngineInfo> {
   const { initWebgpu } = await import('./webgpu.js');
   const adapter = await initWebgpu(allowSoftware);
-  return { name: 'webgpu', backend: tf.getBackend(), threads: 1, adapter, skipped: [] };
+  return { name: 'webgpu', backend: tf.getBackend(), threads: 1, adapter, skipped: [], precision: 'fp32' };
 }
 
 /** The oneDNN convolutions on a CPU backend, over the kernels registered now (./native). */
@@ -123,12 +131,12 @@ async function tryWasm(threads: number): Promise<EngineInfo> {
   if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend failed to start');
   const loaded = wasmThreadsLoaded();
   // oneDNN gets the same thread count; its pool and XNNPACK's never run at once (kernels are synchronous).
-  return withNative({ name: 'wasm', backend: 'wasm', threads: loaded, skipped: [] }, 'wasm', loaded);
+  return withNative({ name: 'wasm', backend: 'wasm', threads: loaded, skipped: [], precision: 'fp32' }, 'wasm', loaded);
 }
 
 async function tryCpu(threads: number): Promise<EngineInfo> {
   await tf.setBackend('cpu');
-  const info = withNative({ name: 'cpu', backend: 'cpu', threads: 1, skipped: [] }, 'cpu', threads);
+  const info = withNative({ name: 'cpu', backend: 'cpu', threads: 1, skipped: [], precision: 'fp32' }, 'cpu', threads);
   if (info.native) info.threads = threads; // the convolutions run on oneDNN's threads
   return info;
 }
@@ -158,6 +166,30 @@ function threadCount(option: number | undefined): { threads: number; fromSetting
   return { threads: n, fromSetting: raw.trim() };
 }
 
+/** The precision asked for: the option, else DIFFUSION_PRECISION, else fp32; anything else is an error. */
+function precisionChoice(option: Precision | undefined): Precision {
+  const raw = option ?? setting('DIFFUSION_PRECISION')?.trim() ?? 'fp32';
+  if (raw !== 'fp32' && raw !== 'bf16')
+    throw new Error(`precision "${raw}" is not fp32 or bf16 (option precision, --precision or DIFFUSION_PRECISION)`);
+  return raw;
+}
+
+/** Sets the convolutions' precision on the chosen engine and records it in info (bf16: CPU engines with the addon only). */
+function applyPrecision(info: EngineInfo, want: Precision): void {
+  const r = info.native
+    ? setNativePrecision(want)
+    : {
+        precision: 'fp32' as const,
+        why:
+          want === 'bf16'
+            ? `bf16 is an option of the oneDNN addon on the wasm and cpu engines, not of ${info.name}: running fp32`
+            : undefined,
+      };
+  info.precision = r.precision;
+  if (r.why) info.precisionOff = r.why;
+  else delete info.precisionOff;
+}
+
 function firstLine(e: unknown): string {
   return String((e as Error)?.message ?? e).split('\n')[0];
 }
@@ -171,10 +203,15 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   const choice = parseChoice(opts.engine ?? setting('DIFFUSION_ENGINE'));
   const { threads, fromSetting } = threadCount(opts.threads);
   nativeWanted(); // a bad DIFFUSION_NATIVE is an error before any engine starts, not a silent fallback
+  const precision = precisionChoice(opts.precision);
   if (opts.levers) setLevers(opts.levers);
   if (current && (choice === 'auto' || choice === current.name)) {
+    applyPrecision(current, precision);
     // Reported again, so a notebook run a second time without a restart still says what it runs on.
-    if (!opts.quiet) console.log(`${describeEngine(current)} (already started in this process)`);
+    if (!opts.quiet) {
+      console.log(`${describeEngine(current)} (already started in this process)`);
+      if (current.precisionOff) console.log(`bf16 off: ${current.precisionOff}`);
+    }
     return current;
   }
 
@@ -215,11 +252,13 @@ export async function initEngine(opts: EngineOptions = {}): Promise<EngineInfo> 
   await tf.ready();
   info.skipped = skipped;
   if ((info.name === 'wasm' || info.native) && fromSetting !== undefined) info.threadsSetting = fromSetting;
+  applyPrecision(info, precision);
   current = info;
   if (!opts.quiet) {
     console.log(describeEngine(info));
     if (info.adapter) console.log(describeAdapter(info.adapter)); // vendor, architecture, limits
     if (info.nativeOff) console.log(`oneDNN convolutions off: ${info.nativeOff}`);
+    if (info.precisionOff) console.log(`bf16 off: ${info.precisionOff}`);
   }
   return info;
 }

@@ -118,6 +118,9 @@ export interface NativeAddon {
   ): void;
   setThreads(n: number): void;
   threads(): number;
+  /** 1: convolutions with bf16 inputs, fp32 accumulation and outputs; 0: fp32. Throws when oneDNN has no bf16 convolution here. */
+  setPrecision(bf16: 0 | 1): void;
+  precision(): number;
   version(): string;
   cachedPrimitives(): number;
   /** The most primitives the cache keeps (the least recently used go first). */
@@ -457,4 +460,45 @@ export function registerNativeKernels(backendName: 'wasm' | 'cpu', threads: numb
   }
   registeredOn.add(backendName);
   return { version: s.version };
+}
+
+/** A convolution precision of the CPU engines (DIFFUSION_PRECISION, initEngine's precision, --precision). */
+export type Precision = 'fp32' | 'bf16';
+
+/**
+ * Whether a CPU with these /proc/cpuinfo flags runs bf16 in hardware: AVX512-BF16 or AMX-BF16
+ * (without them oneDNN emulates bf16, slower than fp32).
+ */
+export function cpuHasBf16(flags: string): boolean {
+  return /(^|\s)(avx512_bf16|amx_bf16)(\s|$)/.test(flags);
+}
+
+/** This machine's CPU flags (the first "flags" line of /proc/cpuinfo; '' where there is none). */
+function cpuFlags(): string {
+  try {
+    return /^flags\s*:(.*)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+  } catch {
+    return '';
+  }
+}
+
+/**
+ * Sets the addon's convolution precision. Returns the precision in force and, when bf16 was asked
+ * for and cannot run, why (one line): no addon, no bf16 in this CPU, or none in oneDNN for it.
+ */
+export function setNativePrecision(want: Precision, flags = cpuFlags()): { precision: Precision; why?: string } {
+  const addon = nativeStatus().addon;
+  if (want === 'fp32') {
+    addon?.setPrecision(0);
+    return { precision: 'fp32' };
+  }
+  if (!addon) return { precision: 'fp32', why: 'bf16 needs the oneDNN addon on the wasm or cpu engine: running fp32' };
+  if (!cpuHasBf16(flags)) return { precision: 'fp32', why: 'this CPU has no bf16 instructions (AVX512-BF16 or AMX): running fp32' };
+  try {
+    addon.setPrecision(1);
+  } catch (e) {
+    addon.setPrecision(0);
+    return { precision: 'fp32', why: `${String((e as Error).message).split('\n')[0]}: running fp32` };
+  }
+  return { precision: 'bf16' };
 }

@@ -15,6 +15,7 @@
 //   bnGrad(dy, x, C, mean, invStd, gamma, dx, dgamma, dbeta)   training BatchNorm over [rows, C]
 //   copyChunks(src, srcStride, srcOff, dst, dstStride, dstOff, chunk, outer)   strided copies (Concat, SplitV)
 //   setThreads(n), threads(), version(), cachedPrimitives(), cacheCapacity(), clearCache()
+//   setPrecision(bf16), precision()   convolutions in fp32 (0) or with bf16 inputs, fp32 accumulation and outputs (1)
 //
 // Every call with bad arguments throws one JS error "diffusion_native.<function>: <why>" (see
 // Call below): a wrong argument count, a value of the wrong type, a number that is not a whole
@@ -80,7 +81,19 @@ struct Entry {
   dnnl::reorder weiReorder;  // user -> prim (forward, backward data) or prim -> user (backward filter)
   std::unique_ptr<memory> weiScratch;
   bool hasBias = false;
+  bool bf16 = false;     // activations converted to bf16 before the primitive runs
+  bool bf16Out = false;  // backward data writes bf16 dx, converted to fp32 after
 };
+
+// bf16 copies of the activations a call converts (grown as needed, reused across calls).
+std::vector<uint16_t> g_bf16A, g_bf16B, g_bf16Out;
+
+// A bf16 copy of n floats in buf (resized), for a primitive that reads bf16.
+uint16_t* ToBf16(const float* x, size_t n, std::vector<uint16_t>& buf) {
+  if (buf.size() < n) buf.resize(n);
+  pointwise::ToBf16(x, buf.data(), n);
+  return buf.data();
+}
 
 // The primitives, least recently used first out once there are kCacheCapacity: each holds
 // oneDNN's kernel and its filter scratch (about 80 KB for the Part B UNet's layers), so an
@@ -121,26 +134,31 @@ class PrimitiveCache {
 
 PrimitiveCache cache;
 
-memory::desc Md(const memory::dims& d, tag t) { return memory::desc(d, dt::f32, t); }
+// The convolutions' precision (setPrecision): f32, or bf16 inputs (activations and filters
+// converted on each call; fp32 accumulation, fp32 outputs and filter gradients, the caller's
+// fp32 master weights untouched), the mixed precision of PyTorch's CPU autocast.
+bool g_bf16 = false;
+
+memory::desc Md(const memory::dims& d, tag t, dt type = dt::f32) { return memory::desc(d, type, t); }
 
 #if DNNL_VERSION_MAJOR >= 3
-dnnl::convolution_forward::primitive_desc ForwardPd(const Geom& g, bool bias, int act, dnnl::prop_kind pk) {
+dnnl::convolution_forward::primitive_desc ForwardPd(const Geom& g, bool bias, int act, dnnl::prop_kind pk, dt in = dt::f32, dt out = dt::f32) {
   dnnl::primitive_attr attr;
   if (act != 0) {
     dnnl::post_ops po;
     po.append_eltwise(act == 1 ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
     attr.set_post_ops(po);
   }
-  auto wAny = memory::desc(g.Wei(), dt::f32, tag::any);
+  auto wAny = memory::desc(g.Wei(), in, tag::any);
   if (bias)
-    return dnnl::convolution_forward::primitive_desc(Engine(), pk, dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc), wAny,
-                                                     Md({g.co}, tag::x), Md(g.Dst(), tag::nhwc), g.Strides(), g.Dilates(), g.PadL(),
+    return dnnl::convolution_forward::primitive_desc(Engine(), pk, dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc, in), wAny,
+                                                     Md({g.co}, tag::x), Md(g.Dst(), tag::nhwc, out), g.Strides(), g.Dilates(), g.PadL(),
                                                      g.PadR(), attr);
-  return dnnl::convolution_forward::primitive_desc(Engine(), pk, dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc), wAny,
-                                                   Md(g.Dst(), tag::nhwc), g.Strides(), g.Dilates(), g.PadL(), g.PadR(), attr);
+  return dnnl::convolution_forward::primitive_desc(Engine(), pk, dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc, in), wAny,
+                                                   Md(g.Dst(), tag::nhwc, out), g.Strides(), g.Dilates(), g.PadL(), g.PadR(), attr);
 }
 #else
-dnnl::convolution_forward::primitive_desc ForwardPd(const Geom& g, bool bias, int act, dnnl::prop_kind pk) {
+dnnl::convolution_forward::primitive_desc ForwardPd(const Geom& g, bool bias, int act, dnnl::prop_kind pk, dt in = dt::f32, dt out = dt::f32) {
   dnnl::primitive_attr attr;
   if (act != 0) {
     // 1: ReLU; 2: exact GELU, x·Φ(x) (oneDNN's gelu_erf).
@@ -148,47 +166,62 @@ dnnl::convolution_forward::primitive_desc ForwardPd(const Geom& g, bool bias, in
     po.append_eltwise(1.f, act == 1 ? dnnl::algorithm::eltwise_relu : dnnl::algorithm::eltwise_gelu_erf, 0.f, 0.f);
     attr.set_post_ops(po);
   }
-  auto wAny = memory::desc(g.Wei(), dt::f32, tag::any);
+  auto wAny = memory::desc(g.Wei(), in, tag::any);
   if (bias) {
-    dnnl::convolution_forward::desc d(pk, dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc), wAny, Md({g.co}, tag::x),
-                                      Md(g.Dst(), tag::nhwc), g.Strides(), g.Dilates(), g.PadL(), g.PadR());
+    dnnl::convolution_forward::desc d(pk, dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc, in), wAny, Md({g.co}, tag::x),
+                                      Md(g.Dst(), tag::nhwc, out), g.Strides(), g.Dilates(), g.PadL(), g.PadR());
     return dnnl::convolution_forward::primitive_desc(d, attr, Engine());
   }
-  dnnl::convolution_forward::desc d(pk, dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc), wAny, Md(g.Dst(), tag::nhwc),
+  dnnl::convolution_forward::desc d(pk, dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc, in), wAny, Md(g.Dst(), tag::nhwc, out),
                                     g.Strides(), g.Dilates(), g.PadL(), g.PadR());
   return dnnl::convolution_forward::primitive_desc(d, attr, Engine());
 }
 #endif
 
+// The backward-data primitive for dy and filters of type `in`, writing dx of type `out`.
+dnnl::convolution_backward_data::primitive_desc BackwardDataPd(const Geom& g, dt in, dt out) {
+  auto hint = ForwardPd(g, false, 0, dnnl::prop_kind::forward_training, in, in);
+  auto wAny = memory::desc(g.Wei(), in, tag::any);
+#if DNNL_VERSION_MAJOR >= 3
+  return dnnl::convolution_backward_data::primitive_desc(Engine(), dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc, out), wAny,
+                                                         Md(g.Dst(), tag::nhwc, in), g.Strides(), g.Dilates(), g.PadL(), g.PadR(), hint);
+#else
+  dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc, out), wAny, Md(g.Dst(), tag::nhwc, in),
+                                          g.Strides(), g.Dilates(), g.PadL(), g.PadR());
+  return dnnl::convolution_backward_data::primitive_desc(d, Engine(), hint);
+#endif
+}
+
 std::unique_ptr<Entry> Build(Op op, const Geom& g, bool bias, int act) {
   auto e = std::make_unique<Entry>();
   e->weiUser = Md(g.Wei(), tag::hwio);
   e->hasBias = bias;
+  e->bf16 = g_bf16;
+  const dt in = g_bf16 ? dt::bf16 : dt::f32;
   if (op == kForward) {
-    auto pd = ForwardPd(g, bias, act, dnnl::prop_kind::forward_inference);
+    auto pd = ForwardPd(g, bias, act, dnnl::prop_kind::forward_inference, in, dt::f32);
     e->prim = dnnl::convolution_forward(pd);
     e->weiPrim = pd.weights_desc();
   } else if (op == kBackwardData) {
-    auto hint = ForwardPd(g, false, 0, dnnl::prop_kind::forward_training);
-    auto wAny = memory::desc(g.Wei(), dt::f32, tag::any);
-#if DNNL_VERSION_MAJOR >= 3
-    dnnl::convolution_backward_data::primitive_desc pd(Engine(), dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc), wAny,
-                                                       Md(g.Dst(), tag::nhwc), g.Strides(), g.Dilates(), g.PadL(), g.PadR(), hint);
-#else
-    dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc), wAny, Md(g.Dst(), tag::nhwc),
-                                            g.Strides(), g.Dilates(), g.PadL(), g.PadR());
-    dnnl::convolution_backward_data::primitive_desc pd(d, Engine(), hint);
-#endif
+    // bf16: fp32 dx straight from the kernel where oneDNN has one, else bf16 dx converted after.
+    dnnl::convolution_backward_data::primitive_desc pd;
+    try {
+      pd = BackwardDataPd(g, in, dt::f32);
+    } catch (const dnnl::error&) {
+      if (!g_bf16) throw;
+      pd = BackwardDataPd(g, in, in);
+      e->bf16Out = true;
+    }
     e->prim = dnnl::convolution_backward_data(pd);
     e->weiPrim = pd.weights_desc();
   } else {
-    auto hint = ForwardPd(g, false, 0, dnnl::prop_kind::forward_training);
-    auto wAny = memory::desc(g.Wei(), dt::f32, tag::any);
+    auto hint = ForwardPd(g, false, 0, dnnl::prop_kind::forward_training, in, in);
+    auto wAny = memory::desc(g.Wei(), dt::f32, tag::any);  // filter gradients in fp32 (accumulated so)
 #if DNNL_VERSION_MAJOR >= 3
-    dnnl::convolution_backward_weights::primitive_desc pd(Engine(), dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc), wAny,
-                                                          Md(g.Dst(), tag::nhwc), g.Strides(), g.Dilates(), g.PadL(), g.PadR(), hint);
+    dnnl::convolution_backward_weights::primitive_desc pd(Engine(), dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc, in), wAny,
+                                                          Md(g.Dst(), tag::nhwc, in), g.Strides(), g.Dilates(), g.PadL(), g.PadR(), hint);
 #else
-    dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc), wAny, Md(g.Dst(), tag::nhwc),
+    dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, Md(g.Src(), tag::nhwc, in), wAny, Md(g.Dst(), tag::nhwc, in),
                                                g.Strides(), g.Dilates(), g.PadL(), g.PadR());
     dnnl::convolution_backward_weights::primitive_desc pd(d, Engine(), hint);
 #endif
@@ -208,7 +241,7 @@ std::unique_ptr<Entry> Build(Op op, const Geom& g, bool bias, int act) {
 
 std::string Key(Op op, const Geom& g, bool bias, int act) {
   std::ostringstream k;
-  k << op << ':' << bias << ':' << act;
+  k << op << ':' << bias << ':' << act << ':' << (g_bf16 ? "bf16" : "f32");
   const int* v = &g.n;
   for (int i = 0; i < 17; i++) k << ',' << v[i];
   return k.str();
@@ -417,10 +450,13 @@ Napi::Value Conv(const Napi::CallbackInfo& info) {
     const Op o = static_cast<Op>(op);
     Entry& e = cache.Get(Key(o, g, bias != nullptr, int(act)), [&] { return Build(o, g, bias != nullptr, int(act)); });
     auto& s = Stream();
-    auto srcMd = Md(g.Src(), tag::nhwc);
-    auto dstMd = Md(g.Dst(), tag::nhwc);
+    // bf16: the activations read as bf16 copies (the filters are converted by their reorder).
+    const dt in = e.bf16 ? dt::bf16 : dt::f32;
+    auto act16 = [&](float* v, size_t n, std::vector<uint16_t>& buf) -> void* { return e.bf16 ? static_cast<void*>(ToBf16(v, n, buf)) : v; };
+    auto srcMd = Md(g.Src(), tag::nhwc, in);
+    auto dstMd = Md(g.Dst(), tag::nhwc, in);
     if (op == kForward) {
-      memory srcM(srcMd, Engine(), a), dstM(dstMd, Engine(), out), wUser(e.weiUser, Engine(), b);
+      memory srcM(srcMd, Engine(), act16(a, na, g_bf16A)), dstM(Md(g.Dst(), tag::nhwc), Engine(), out), wUser(e.weiUser, Engine(), b);
       memory w = wUser;
       if (e.reorderWei) {
         e.weiReorder.execute(s, wUser, *e.weiScratch);
@@ -430,15 +466,21 @@ Napi::Value Conv(const Napi::CallbackInfo& info) {
       if (bias) args.emplace(DNNL_ARG_BIAS, memory(Md({g.co}, tag::x), Engine(), bias));
       e.prim.execute(s, args);
     } else if (op == kBackwardData) {
-      memory dDst(dstMd, Engine(), a), dSrc(srcMd, Engine(), out), wUser(e.weiUser, Engine(), b);
+      if (e.bf16Out && g_bf16Out.size() < nout) g_bf16Out.resize(nout);
+      memory dDst(dstMd, Engine(), act16(a, na, g_bf16A)), wUser(e.weiUser, Engine(), b);
+      memory dSrc = e.bf16Out ? memory(srcMd, Engine(), g_bf16Out.data()) : memory(Md(g.Src(), tag::nhwc), Engine(), out);
       memory w = wUser;
       if (e.reorderWei) {
         e.weiReorder.execute(s, wUser, *e.weiScratch);
         w = *e.weiScratch;
       }
       e.prim.execute(s, {{DNNL_ARG_DIFF_DST, dDst}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, dSrc}});
+      if (e.bf16Out) {
+        s.wait();
+        pointwise::FromBf16(g_bf16Out.data(), out, nout);
+      }
     } else {
-      memory srcM(srcMd, Engine(), a), dDst(dstMd, Engine(), b), dwUser(e.weiUser, Engine(), out);
+      memory srcM(srcMd, Engine(), act16(a, na, g_bf16A)), dDst(dstMd, Engine(), act16(b, nb, g_bf16B)), dwUser(e.weiUser, Engine(), out);
       memory dw = e.reorderWei ? *e.weiScratch : dwUser;
       e.prim.execute(s, {{DNNL_ARG_SRC, srcM}, {DNNL_ARG_DIFF_DST, dDst}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
       if (e.reorderWei) e.weiReorder.execute(s, *e.weiScratch, dwUser);
@@ -619,6 +661,30 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   return Run(c, [&] { omp_set_num_threads(int(n)); });
 }
 
+// setPrecision(bf16): 1 = bf16 convolutions (see g_bf16), 0 = fp32. Throws when this CPU has no
+// bf16 convolution in oneDNN (tried on a small one), leaving fp32.
+Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
+  Call c(info, "setPrecision", 1, "(bf16)");
+  int64_t v = 0;
+  c.Int(0, "bf16", 0, 1, &v);
+  return Run(c, [&] {
+    if (v == 1) {
+      Geom g{1, 4, 4, 2, 4, 4, 2, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
+      try {
+        ForwardPd(g, true, 0, dnnl::prop_kind::forward_inference, dt::bf16, dt::f32);
+      } catch (const dnnl::error&) {
+        throw std::runtime_error("oneDNN has no bf16 convolution for this CPU");
+      }
+    }
+    g_bf16 = v == 1;
+  });
+}
+
+Napi::Value Precision(const Napi::CallbackInfo& info) {
+  Call c(info, "precision", 0, "()");
+  return c.ok() ? Napi::Number::New(info.Env(), g_bf16 ? 1 : 0) : c.Undefined();
+}
+
 Napi::Value Threads(const Napi::CallbackInfo& info) {
   Call c(info, "threads", 0, "()");
   return c.ok() ? Napi::Number::New(info.Env(), omp_get_max_threads()) : c.Undefined();
@@ -662,6 +728,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("threads", Napi::Function::New(env, Threads));
+  exports.Set("setPrecision", Napi::Function::New(env, SetPrecision));
+  exports.Set("precision", Napi::Function::New(env, Precision));
   exports.Set("version", Napi::Function::New(env, Version));
   exports.Set("cachedPrimitives", Napi::Function::New(env, CachedPrimitives));
   exports.Set("cacheCapacity", Napi::Function::New(env, CacheCapacity));

@@ -398,4 +398,26 @@ void BatchNormGeluGrad(const float* dz, const float* x, size_t rows, size_t c, c
   }
 }
 
+void ToBf16(const float* x, uint16_t* y, size_t n) {
+  ParallelRanges(n, 1 << 15, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; i++) {
+      uint32_t u;
+      std::memcpy(&u, &x[i], sizeof u);
+      // Round to nearest even on the 16 bits dropped; a NaN keeps a set mantissa bit (quiet NaN).
+      const uint32_t rounded = (u + 0x7FFFu + ((u >> 16) & 1u)) >> 16;
+      const bool nan = (u & 0x7FFFFFFFu) > 0x7F800000u;
+      y[i] = static_cast<uint16_t>(nan ? ((u >> 16) | 0x40u) : rounded);
+    }
+  });
+}
+
+void FromBf16(const uint16_t* x, float* y, size_t n) {
+  ParallelRanges(n, 1 << 15, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; i++) {
+      const uint32_t u = uint32_t(x[i]) << 16;
+      std::memcpy(&y[i], &u, sizeof u);
+    }
+  });
+}
+
 }  // namespace pointwise

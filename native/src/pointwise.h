@@ -25,6 +25,9 @@ void BatchNormGeluApply(const float* x, size_t rows, size_t c, const float* mean
 // Its gradient from dz and x alone: dx [rows, c]; dγ, dβ and dbias = Σdx (a bias added to x) [c].
 void BatchNormGeluGrad(const float* dz, const float* x, size_t rows, size_t c, const float* mean, const float* invStd, const float* gamma,
                        const float* beta, float* dx, float* dgamma, float* dbeta, float* dbias);
+// bf16 copies of floats, rounded to nearest even (NaN stays NaN), and back.
+void ToBf16(const float* x, uint16_t* y, size_t n);
+void FromBf16(const uint16_t* x, float* y, size_t n);
 // Per-channel sums out[k] = Σ_r x[r·c + k] of x [rows, c] (a bias gradient).
 void ChannelSum(const float* x, size_t rows, size_t c, float* out);
 // The operations and operand shapes of Binary.
