@@ -12,7 +12,8 @@
  *    headless Chromium: test/kernel/comms.test.ts, test/partA/canvas.test.ts);
  *  - JupyterLab / Notebook 7, when the app is reachable (`window.jupyterapp`, which they set when
  *    started with --expose-app-in-browser): the notebook panel whose node holds `root` (else the
- *    current widget), its `sessionContext.session.kernel.createComm` (coded, not tested here);
+ *    current widget), its `sessionContext.session.kernel.createComm` (tested in Notebook 7.6:
+ *    test/teaching/frontends.test.ts);
  *  - VS Code gives output scripts no kernel connection: null.
  * `onMsg(data)` gets each message's data; `onClose()` runs when the kernel closes the comm (e.g. it
  * has no such target: tslab answers comm_open for an unknown target with comm_close).

@@ -82,10 +82,12 @@ export function lineChartSpec(opts: Omit<LossCurveOptions, 'id'>): PlotlySpec {
       margin: { l: 70, r: 20, t: 50, b: 50 },
       height: 400,
       showlegend: opts.series.length > 1,
-      // A hover label wherever the pointer is over the plot, with every series' value at that x
-      // and the whole series names ('closest', Plotly's default, needs the pointer within 20 px
-      // of a point: over the plot's empty area it showed nothing).
+      // A hover label wherever the pointer is over the plot: every series' point nearest in x, at
+      // any distance (a series of a few measurements has points far apart), with whole series
+      // names. Plotly's default ('closest' within 20 px of a point) showed nothing over the
+      // plot's empty area.
       hovermode: 'x unified',
+      hoverdistance: -1,
       hoverlabel: { namelength: -1 },
     },
   };
