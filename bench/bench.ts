@@ -12,6 +12,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { initEngine, withLevers } from '../lib/engine';
 import { setNativePrecision } from '../lib/engine/native';
@@ -85,10 +86,25 @@ function benchTorch(
   if (probe.status !== 0) throw new Error(`${python} cannot import torch: ${probe.stderr.split('\n').filter(Boolean).pop()}`);
   const version = probe.stdout.trim();
   const script = projectPath('bench', 'torch_unet.py');
-  const r = spawnSync(python, [script, JSON.stringify({ D: Ds, batch, warmup, steps, threads, variants })], {
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-  });
+  const r = spawnSync(
+    python,
+    [
+      script,
+      JSON.stringify({
+        D: Ds,
+        batch,
+        warmup,
+        steps,
+        threads,
+        variants,
+        inductor_cache: python.startsWith(TORCH_VENV) ? path.join(TORCH_VENV, 'inductor-cache') : undefined,
+      }),
+    ],
+    {
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    },
+  );
   if (r.status !== 0) throw new Error(`PyTorch ${version} failed: ${r.stderr.split('\n').filter(Boolean).pop()}`);
   const rows: TorchRow[] = [];
   for (const line of r.stdout.split('\n').filter((l) => l.startsWith('{'))) {
