@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -66,6 +67,35 @@ void ParallelRanges(size_t n, size_t grain, F f) {
   }
 }
 
+// K per-channel sums over rows of [rows, c]: row(r, acc) adds row r's terms into acc[0..K) (one
+// float array of c each). Float sums over blocks of kBlock rows (vectorized over the channels),
+// each block added to the thread's float64 totals; returns the K totals (float64, c each).
+template <int K, typename F>
+std::array<std::vector<double>, K> ChannelSums(size_t rows, size_t c, F row) {
+  constexpr size_t kBlock = 64;
+  const int nt = omp_get_max_threads();
+  std::vector<double> part(size_t(nt) * K * c, 0.0);
+  ParallelRanges(rows, kBlock, [&](size_t b, size_t e) {
+    double* p = &part[size_t(omp_get_thread_num()) * K * c];
+    std::vector<float> block(K * c);
+    std::array<float*, K> acc;
+    for (int j = 0; j < K; j++) acc[j] = block.data() + j * c;
+    for (size_t r0 = b; r0 < e; r0 += kBlock) {
+      std::fill(block.begin(), block.end(), 0.0f);
+      const size_t r1 = std::min(e, r0 + kBlock);
+      for (size_t r = r0; r < r1; r++) row(r, acc);
+      for (size_t i = 0; i < K * c; i++) p[i] += block[i];
+    }
+  });
+  std::array<std::vector<double>, K> total;
+  for (int j = 0; j < K; j++) {
+    total[j].assign(c, 0.0);
+    for (int t = 0; t < nt; t++)
+      for (size_t k = 0; k < c; k++) total[j][k] += part[(size_t(t) * K + j) * c + k];
+  }
+  return total;
+}
+
 void GeluRange(const float* __restrict x, float* __restrict y, size_t b, size_t e) {
   for (size_t i = b; i < e; i++) y[i] = x[i] * (0.5f + 0.5f * Erf(x[i] * kSqrtHalf));
 }
@@ -117,58 +147,86 @@ void BatchNormStats(const float* x, size_t rows, size_t c, float* mean, float* v
   }
 }
 
-void BatchNormApply(const float* x, size_t rows, size_t c, const float* mean, const float* invStd, const float* gamma, const float* beta,
-                    float* y) {
-  std::vector<float> scale(c), shift(c);
+namespace {
+
+// BN(x) = x·scale + shift per channel: scale = invStd·γ, shift = β − mean·scale.
+void ScaleShift(const float* mean, const float* invStd, const float* gamma, const float* beta, size_t c, std::vector<float>* scale,
+                std::vector<float>* shift) {
+  scale->resize(c);
+  shift->resize(c);
   for (size_t k = 0; k < c; k++) {
     const double a = double(invStd[k]) * gamma[k];
-    scale[k] = float(a);
-    shift[k] = float(beta[k] - mean[k] * a);
+    (*scale)[k] = float(a);
+    (*shift)[k] = float(beta[k] - mean[k] * a);
   }
+}
+
+// The training-mode BN gradient's per-channel coefficients, dx = A·g + B·x + C (g the gradient at
+// the BN output), from the sums Σg and Σg·x (c each); also dγ, dβ.
+// A = γ·invStd, B = −A·invStd·mean(g·x̂), C = A·(mean·invStd·mean(g·x̂) − mean(g)).
+void GradCoefficients(const std::vector<double>& sg, const std::vector<double>& sgx, size_t rows, size_t c, const float* mean,
+                      const float* invStd, const float* gamma, std::vector<float>* A, std::vector<float>* B, std::vector<float>* C, float* dgamma,
+                      float* dbeta) {
+  const double n = double(rows);
+  A->resize(c);
+  B->resize(c);
+  C->resize(c);
+  for (size_t k = 0; k < c; k++) {
+    const double sa = sg[k], sb = sgx[k];
+    const double is = invStd[k];
+    const double sdyx = is * (sb - mean[k] * sa);
+    const double a = gamma[k] * is;
+    (*A)[k] = float(a);
+    (*B)[k] = float(-a * is * sdyx / n);
+    (*C)[k] = float(a * (mean[k] * is * sdyx / n - sa / n));
+    dgamma[k] = float(sdyx);
+    dbeta[k] = float(sa);
+  }
+}
+
+// y = x·scale + shift per channel (BatchNorm with these statistics), then GELU when WithGelu.
+template <bool WithGelu>
+void ApplyBatchNorm(const float* x, size_t rows, size_t c, const float* mean, const float* invStd, const float* gamma, const float* beta,
+                    float* y) {
+  std::vector<float> scale, shift;
+  ScaleShift(mean, invStd, gamma, beta, c, &scale, &shift);
   const float* sc = scale.data();
   const float* sh = shift.data();
   ParallelRanges(rows, 64, [&](size_t b, size_t e) {
     for (size_t r = b; r < e; r++) {
       const float* __restrict xr = x + r * c;
       float* __restrict yr = y + r * c;
-      for (size_t k = 0; k < c; k++) yr[k] = xr[k] * sc[k] + sh[k];
+      for (size_t k = 0; k < c; k++) {
+        const float v = xr[k] * sc[k] + sh[k];
+        yr[k] = WithGelu ? v * (0.5f + 0.5f * Erf(v * kSqrtHalf)) : v;
+      }
     }
   });
 }
 
+}  // namespace
+
+void BatchNormApply(const float* x, size_t rows, size_t c, const float* mean, const float* invStd, const float* gamma, const float* beta,
+                    float* y) {
+  ApplyBatchNorm<false>(x, rows, c, mean, invStd, gamma, beta, y);
+}
+
 // Training-mode gradient through the batch statistics in two passes: Σdy and Σdy·x (float64),
-// then dx = A·dy + B·x + C per channel, with A = γ·invStd, B = −A·invStd·mean(dy·x̂),
-// C = A·(mean·invStd·mean(dy·x̂) − mean(dy)); dγ = Σdy·x̂, dβ = Σdy.
+// then dx = A·dy + B·x + C per channel (GradCoefficients); dγ = Σdy·x̂, dβ = Σdy.
 void BatchNormGrad(const float* dy, const float* x, size_t rows, size_t c, const float* mean, const float* invStd, const float* gamma,
                    float* dx, float* dgamma, float* dbeta) {
-  const int nt = omp_get_max_threads();
-  std::vector<double> sdy(size_t(nt) * c, 0.0), sdx(size_t(nt) * c, 0.0);
-  ParallelRanges(rows, 64, [&](size_t b, size_t e) {
-    double* pa = &sdy[size_t(omp_get_thread_num()) * c];
-    double* pb = &sdx[size_t(omp_get_thread_num()) * c];
-    for (size_t r = b; r < e; r++) {
-      const float* gr = dy + r * c;
-      const float* xr = x + r * c;
-      for (size_t k = 0; k < c; k++) {
-        pa[k] += gr[k];
-        pb[k] += double(gr[k]) * xr[k];
-      }
+  const auto sums = ChannelSums<2>(rows, c, [&](size_t r, const std::array<float*, 2>& acc) {
+    const float* __restrict gr = dy + r * c;
+    const float* __restrict xr = x + r * c;
+    float* __restrict sa = acc[0];
+    float* __restrict sb = acc[1];
+    for (size_t k = 0; k < c; k++) {
+      sa[k] += gr[k];
+      sb[k] += gr[k] * xr[k];
     }
   });
-  const double n = double(rows);
-  std::vector<float> A(c), B(c), C(c);
-  for (size_t k = 0; k < c; k++) {
-    double sa = 0, sb = 0;
-    for (int t = 0; t < nt; t++) sa += sdy[size_t(t) * c + k], sb += sdx[size_t(t) * c + k];
-    const double is = invStd[k];
-    const double sdyx = is * (sb - mean[k] * sa);
-    const double a = gamma[k] * is;
-    A[k] = float(a);
-    B[k] = float(-a * is * sdyx / n);
-    C[k] = float(a * (mean[k] * is * sdyx / n - sa / n));
-    dgamma[k] = float(sdyx);
-    dbeta[k] = float(sa);
-  }
+  std::vector<float> A, B, C;
+  GradCoefficients(sums[0], sums[1], rows, c, mean, invStd, gamma, &A, &B, &C, dgamma, dbeta);
   const float* pA = A.data();
   const float* pB = B.data();
   const float* pC = C.data();
@@ -190,30 +248,14 @@ void CopyChunks(const float* src, int64_t srcStride, int64_t srcOff, float* dst,
   });
 }
 
-// Per-channel sums of x [rows, c]: float sums over blocks of 256 rows (vectorized over the
-// channels), the blocks added in float64 per thread, then the threads' partial sums.
+// Per-channel sums of x [rows, c] (ChannelSums).
 void ChannelSum(const float* x, size_t rows, size_t c, float* out) {
-  const int nt = omp_get_max_threads();
-  std::vector<double> part(size_t(nt) * c, 0.0);
-  ParallelRanges(rows, 256, [&](size_t b, size_t e) {
-    double* p = &part[size_t(omp_get_thread_num()) * c];
-    std::vector<float> block(c);
-    for (size_t r0 = b; r0 < e; r0 += 256) {
-      std::fill(block.begin(), block.end(), 0.0f);
-      float* __restrict acc = block.data();
-      const size_t r1 = std::min(e, r0 + 256);
-      for (size_t r = r0; r < r1; r++) {
-        const float* __restrict xr = x + r * c;
-        for (size_t k = 0; k < c; k++) acc[k] += xr[k];
-      }
-      for (size_t k = 0; k < c; k++) p[k] += acc[k];
-    }
+  const auto sums = ChannelSums<1>(rows, c, [&](size_t r, const std::array<float*, 1>& acc) {
+    const float* __restrict xr = x + r * c;
+    float* __restrict a = acc[0];
+    for (size_t k = 0; k < c; k++) a[k] += xr[k];
   });
-  for (size_t k = 0; k < c; k++) {
-    double v = 0;
-    for (int t = 0; t < nt; t++) v += part[size_t(t) * c + k];
-    out[k] = float(v);
-  }
+  for (size_t k = 0; k < c; k++) out[k] = float(sums[0][k]);
 }
 
 namespace {
@@ -287,27 +329,10 @@ void Binary(int op, const float* a, int kindA, const float* b, int kindB, float*
   });
 }
 
-// BatchNorm then GELU in one pass: z = GELU(x·a + s) with a = invStd·γ, s = β − mean·a per channel.
+// BatchNorm then GELU in one pass: z = GELU(x·scale + shift).
 void BatchNormGeluApply(const float* x, size_t rows, size_t c, const float* mean, const float* invStd, const float* gamma, const float* beta,
                         float* z) {
-  std::vector<float> scale(c), shift(c);
-  for (size_t k = 0; k < c; k++) {
-    const double a = double(invStd[k]) * gamma[k];
-    scale[k] = float(a);
-    shift[k] = float(beta[k] - mean[k] * a);
-  }
-  const float* sc = scale.data();
-  const float* sh = shift.data();
-  ParallelRanges(rows, 64, [&](size_t b, size_t e) {
-    for (size_t r = b; r < e; r++) {
-      const float* __restrict xr = x + r * c;
-      float* __restrict zr = z + r * c;
-      for (size_t k = 0; k < c; k++) {
-        const float y = xr[k] * sc[k] + sh[k];
-        zr[k] = y * (0.5f + 0.5f * Erf(y * kSqrtHalf));
-      }
-    }
-  });
+  ApplyBatchNorm<true>(x, rows, c, mean, invStd, gamma, beta, z);
 }
 
 // The gradient of BatchNormGeluApply in two passes, the BN output y recomputed from x (nothing
@@ -316,86 +341,44 @@ void BatchNormGeluApply(const float* x, size_t rows, size_t c, const float* mean
 // added to x before the normalization (zero but for rounding, since BN removes any shift).
 void BatchNormGeluGrad(const float* dz, const float* x, size_t rows, size_t c, const float* mean, const float* invStd, const float* gamma,
                        const float* beta, float* dx, float* dgamma, float* dbeta, float* dbias) {
-  std::vector<float> scale(c), shift(c);
-  for (size_t k = 0; k < c; k++) {
-    const double a = double(invStd[k]) * gamma[k];
-    scale[k] = float(a);
-    shift[k] = float(beta[k] - mean[k] * a);
-  }
+  std::vector<float> scale, shift;
+  ScaleShift(mean, invStd, gamma, beta, c, &scale, &shift);
   const float* sc = scale.data();
   const float* sh = shift.data();
-  const int nt = omp_get_max_threads();
-  std::vector<double> sg(size_t(nt) * c, 0.0), sgx(size_t(nt) * c, 0.0);
-  ParallelRanges(rows, 64, [&](size_t b, size_t e) {
-    double* pa = &sg[size_t(omp_get_thread_num()) * c];
-    double* pb = &sgx[size_t(omp_get_thread_num()) * c];
-    std::vector<float> fa(c), fb(c);
-    // Float sums over blocks of 64 rows (vectorized), added to the float64 totals per block.
-    for (size_t r0 = b; r0 < e; r0 += 64) {
-      std::fill(fa.begin(), fa.end(), 0.0f);
-      std::fill(fb.begin(), fb.end(), 0.0f);
-      float* __restrict qa = fa.data();
-      float* __restrict qb = fb.data();
-      const size_t r1 = std::min(e, r0 + 64);
-      for (size_t r = r0; r < r1; r++) {
-        const float* __restrict dzr = dz + r * c;
-        const float* __restrict xr = x + r * c;
-        float* __restrict gr = dx + r * c;
-        for (size_t k = 0; k < c; k++) {
-          const float y = xr[k] * sc[k] + sh[k];
-          const float cdf = 0.5f + 0.5f * Erf(y * kSqrtHalf);
-          const float pdf = kInvSqrt2Pi * ExpNonPositive(-0.5f * y * y);
-          const float g = dzr[k] * (cdf + y * pdf);
-          gr[k] = g;
-          qa[k] += g;
-          qb[k] += g * xr[k];
-        }
-      }
-      for (size_t k = 0; k < c; k++) pa[k] += qa[k], pb[k] += qb[k];
+  // Pass 1: g = dz·GELU'(y) into dx, with Σg and Σg·x.
+  const auto sums = ChannelSums<2>(rows, c, [&](size_t r, const std::array<float*, 2>& acc) {
+    const float* __restrict dzr = dz + r * c;
+    const float* __restrict xr = x + r * c;
+    float* __restrict gr = dx + r * c;
+    float* __restrict sa = acc[0];
+    float* __restrict sb = acc[1];
+    for (size_t k = 0; k < c; k++) {
+      const float y = xr[k] * sc[k] + sh[k];
+      const float cdf = 0.5f + 0.5f * Erf(y * kSqrtHalf);
+      const float pdf = kInvSqrt2Pi * ExpNonPositive(-0.5f * y * y);
+      const float g = dzr[k] * (cdf + y * pdf);
+      gr[k] = g;
+      sa[k] += g;
+      sb[k] += g * xr[k];
     }
   });
-  const double n = double(rows);
-  std::vector<float> A(c), B(c), C(c);
-  for (size_t k = 0; k < c; k++) {
-    double sa = 0, sb = 0;
-    for (int t = 0; t < nt; t++) sa += sg[size_t(t) * c + k], sb += sgx[size_t(t) * c + k];
-    const double is = invStd[k];
-    const double sdyx = is * (sb - mean[k] * sa);
-    const double a = gamma[k] * is;
-    A[k] = float(a);
-    B[k] = float(-a * is * sdyx / n);
-    C[k] = float(a * (mean[k] * is * sdyx / n - sa / n));
-    dgamma[k] = float(sdyx);
-    dbeta[k] = float(sa);
-  }
+  std::vector<float> A, B, C;
+  GradCoefficients(sums[0], sums[1], rows, c, mean, invStd, gamma, &A, &B, &C, dgamma, dbeta);
   const float* pA = A.data();
   const float* pB = B.data();
   const float* pC = C.data();
-  std::vector<double> sd(size_t(nt) * c, 0.0);
-  ParallelRanges(rows, 64, [&](size_t b, size_t e) {
-    double* pd = &sd[size_t(omp_get_thread_num()) * c];
-    std::vector<float> fd(c);
-    for (size_t r0 = b; r0 < e; r0 += 64) {
-      std::fill(fd.begin(), fd.end(), 0.0f);
-      float* __restrict qd = fd.data();
-      const size_t r1 = std::min(e, r0 + 64);
-      for (size_t r = r0; r < r1; r++) {
-        const float* __restrict xr = x + r * c;
-        float* __restrict dr = dx + r * c;
-        for (size_t k = 0; k < c; k++) {
-          const float v = pA[k] * dr[k] + pB[k] * xr[k] + pC[k];
-          dr[k] = v;
-          qd[k] += v;
-        }
-      }
-      for (size_t k = 0; k < c; k++) pd[k] += qd[k];
+  // Pass 2: dx = A·g + B·x + C in place, with Σdx (the bias gradient).
+  const auto bias = ChannelSums<1>(rows, c, [&](size_t r, const std::array<float*, 1>& acc) {
+    const float* __restrict xr = x + r * c;
+    float* __restrict dr = dx + r * c;
+    float* __restrict sd = acc[0];
+    for (size_t k = 0; k < c; k++) {
+      const float v = pA[k] * dr[k] + pB[k] * xr[k] + pC[k];
+      dr[k] = v;
+      sd[k] += v;
     }
   });
-  for (size_t k = 0; k < c; k++) {
-    double v = 0;
-    for (int t = 0; t < nt; t++) v += sd[size_t(t) * c + k];
-    dbias[k] = float(v);
-  }
+  for (size_t k = 0; k < c; k++) dbias[k] = float(bias[0][k]);
 }
 
 void ToBf16(const float* x, uint16_t* y, size_t n) {
