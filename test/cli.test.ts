@@ -244,7 +244,16 @@ test('train: --images-per-epoch 0, -64, 100.5 or below the batch, and --out --re
 
 test('bench: --steps 0 and unknown flags refused (no NaN table)', () => {
   refused('bench/bench.js', ['--steps', '0', '--no-torch'], /--steps must be at least 1, got 0/);
-  refused('bench/bench.js', ['--bogus'], /unknown option --bogus; options are --D --batch --steps --warmup --no-torch --help/);
+  refused(
+    'bench/bench.js',
+    ['--bogus'],
+    /unknown option --bogus; options are --D --batch --steps --warmup --torch-variants --debian-torch --no-torch --help/,
+  );
+  refused(
+    'bench/bench.js',
+    ['--torch-variants', 'eager,jit'],
+    /--torch-variants must be one of eager, channels_last, compile, bf16, got "jit"/,
+  );
   refused('bench/bench.js', ['--D', '32,abc'], /--D must be an integer, got "abc"/);
   refused('bench/batchsize.js', ['--batches', '0,64'], /--batches must be at least 1, got 0/);
   refused('bench/profile.js', ['--mode', 'both'], /--mode must be one of train, infer, got "both"/);
@@ -257,6 +266,7 @@ test('the other commands: bad options refused with one line, exit 2', () => {
     /--models must be one of class, time, denoiser, denoiser-pure-noise, flow-time, flow-class, flow-time-reflow, got "unet"/,
   );
   refused('scripts/partb-quality.js', ['--per-digit', '2.5'], /--per-digit must be an integer, got 2\.5/);
+  refused('scripts/sample.js', ['--model', 'class', '--precision', 'fp16'], /--precision must be one of fp32, bf16, got "fp16"/);
   refused('scripts/weights.js', [], /missing command: use if-i-l, .*embeddings, check/);
   refused('scripts/weights.js', ['if-x'], /unknown command "if-x"/);
   refused('scripts/weights.js', ['check'], /check needs a folder or file/);
@@ -288,10 +298,11 @@ test('--help on every command: exit 0, the usage line and every option', () => {
       'pair-steps',
       'ema-decay',
       'engine',
+      'precision',
       'init',
       'start-epoch',
     ],
-    'scripts/sample.js': ['model', 'steps', 'digit', 'count', 'guidance', 'seed', 'out', 'weights', 'gif', 'engine'],
+    'scripts/sample.js': ['model', 'steps', 'digit', 'count', 'guidance', 'seed', 'out', 'weights', 'gif', 'engine', 'precision'],
     'scripts/partb-quality.js': [
       'ship',
       'ship-only',
@@ -325,7 +336,7 @@ test('--help on every command: exit 0, the usage line and every option', () => {
       'probe',
       'summary',
     ],
-    'bench/bench.js': ['D', 'batch', 'steps', 'warmup', 'no-torch'],
+    'bench/bench.js': ['D', 'batch', 'steps', 'warmup', 'torch-variants', 'debian-torch', 'no-torch'],
     'bench/batchsize.js': ['D', 'batches', 'rounds'],
     'bench/profile.js': ['D', 'batch', 'model', 'mode', 'calls'],
   };
