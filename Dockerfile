@@ -29,7 +29,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       ca-certificates xz-utils \
       libvulkan1 libglvnd0 libx11-6 libxext6 \
-      jupyter-notebook jupyter-nbconvert jupyter-client python3-ipykernel python3-jupyter-kernel-test \
+      jupyter-notebook jupyter-nbconvert jupyter-client python3-ipykernel python3-jupyter-kernel-test python3-venv \
       chromium python3-torch fonts-dejavu-core fontconfig \
       libdnnl-dev g++ make \
  && rm -rf /var/lib/apt/lists/*

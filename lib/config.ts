@@ -37,6 +37,12 @@ export const SETTINGS = {
     default: '',
     usedBy: 'test/engine/native',
   },
+  DIFFUSION_REQUIRE_FRONTENDS: {
+    meaning:
+      '1 = the JupyterLab 4 / Notebook 7 browser tests fail instead of skipping when those front-ends (.venv/frontends, made by scripts/setup.sh) or Chromium are missing (CI sets it)',
+    default: '',
+    usedBy: 'test/teaching/frontends',
+  },
   DIFFUSION_DAWN_FLAGS: {
     meaning: "comma-separated Dawn toggles for the WebGPU adapter (e.g. 'enable_dawn_features=...')",
     default: '',

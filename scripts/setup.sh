@@ -14,6 +14,8 @@ need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || need+=(python3-torch)
 [ -d /usr/lib/python3/dist-packages/jupyter_kernel_test ] || need+=(python3-jupyter-kernel-test)
+# Python virtual environments (step 5: JupyterLab 4 and Notebook 7 for the browser tests).
+/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
 # The optional oneDNN addon (native/, issue 16): the library PyTorch's CPU convolutions use, and a compiler.
 if command -v dpkg >/dev/null; then
   dpkg -s libdnnl-dev >/dev/null 2>&1 || need+=(libdnnl-dev)
@@ -50,8 +52,4 @@ fi
 # 5. JupyterLab 4 and Notebook 7, which the browser tests run beside the classic Notebook
 #    (test/teaching/frontends.test.ts; Debian packages neither), pinned, in .venv/frontends. Their
 #    servers find the tslab kernel registered above (/usr/local/share/jupyter is on every Jupyter's path).
-/usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || {
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq python3-venv >/dev/null
-}
 bash scripts/pip-venv.sh .venv/frontends jupyterlab==4.6.4 notebook==7.6.3

@@ -3,18 +3,19 @@
  * installed into .venv/frontends by scripts/setup.sh), in headless Chromium at 1280×900, driven the
  * way a learner drives them: the Run menu's "Run All Cells", the mouse on charts and on the drawing
  * canvas, the Kernel menu's "Interrupt Kernel". (test/teaching/runAll.test.ts does the same in the
- * classic Notebook 6.4.) After each Run All: no error output and no script error; every image
- * output shown inline; every chart drawn by Plotly from its HTML (no Plotly renderer is installed:
- * the fallback beside the chart's Plotly MIME bundle); progress lines that move in place and end in
- * a summary; no output that scrolls sideways (code lines may: the notebooks' style allows up to 110
- * characters, and a JupyterLab editor beside the file browser shows about 107); the notebook's own
- * tensor check passing.
- * Then on a chart: a hover label over the plot (off the curve too) and a zoom that changes the
- * range. JupyterLab, started as a learner starts it, runs 00-smoke, partA and partB-flow, and
- * partA's canvas sends over the kernel's loopback route; Notebook 7, started with
- * --expose-app-in-browser, runs partA twice (the same tensor count after the second Run All), its
- * canvas sends over a Jupyter comm (and over the loopback route with the app hidden), and a
- * running cell is interrupted: the kernel and its state stay.
+ * classic Notebook 6.4.) After each Run All: no error output (the notebooks' own tensor checks
+ * included) and no output script error; every image output shown inline; every chart drawn by
+ * Plotly from its HTML (no Plotly renderer is installed: the fallback beside the chart's Plotly
+ * MIME bundle); progress lines updated in place, ending in a summary; no output that scrolls
+ * sideways (code lines may: the notebooks' style allows up to 110 characters, and a JupyterLab
+ * editor beside the file browser shows about 107). On the first chart: a hover label with the
+ * pointer over the plot area, off the curves, and a dragged box that zooms in.
+ * JupyterLab, started as a learner starts it (file browser open): 00-smoke, partA (then its canvas
+ * sends over the kernel's loopback route, the page having no kernel handle) and partB-flow twice
+ * without a restart (the same tensor count). Notebook 7, started with --expose-app-in-browser:
+ * 00-smoke, then a cell that never ends is interrupted (the kernel and its state stay), and the
+ * canvas sends over a Jupyter comm, then with the app hidden over the loopback route.
+ * With DIFFUSION_REQUIRE_FRONTENDS=1 (CI) a missing front-end fails the tests instead of skipping them.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -24,6 +25,7 @@ import * as path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { frontEndMissing, startNotebookServer, type FrontEnd, type NotebookServer } from '../helpers';
 import { PROJECT_ROOT } from '../../lib/paths';
+import { setting } from '../../lib/config';
 
 const CHROMIUM = '/usr/bin/chromium';
 const NOTEBOOKS = path.join(PROJECT_ROOT, 'notebooks');
@@ -37,9 +39,20 @@ function frontEndOwn(e: Error): boolean {
   return /\/static\/(lab|notebook)\//.test(top) || /No active debugger session/.test(e.message);
 }
 
+/** Why the tests of `frontEnd` cannot run here, or false. */
+function missing(frontEnd: FrontEnd): string | false {
+  return fs.existsSync(CHROMIUM) ? frontEndMissing(frontEnd) : `${CHROMIUM} missing (run scripts/setup.sh)`;
+}
+
+/** The test's skip reason: what is missing, except with DIFFUSION_REQUIRE_FRONTENDS=1 (CI), where the test runs and fails on it. */
 function skipReason(frontEnd: FrontEnd): string | false {
-  if (!fs.existsSync(CHROMIUM)) return `${CHROMIUM} missing (run scripts/setup.sh)`;
-  return frontEndMissing(frontEnd);
+  return setting('DIFFUSION_REQUIRE_FRONTENDS') === '1' ? false : missing(frontEnd);
+}
+
+/** Fails the test when `frontEnd` cannot run (reached only with DIFFUSION_REQUIRE_FRONTENDS=1). */
+function requireFrontEnd(frontEnd: FrontEnd): void {
+  const why = missing(frontEnd);
+  if (why) assert.fail(`DIFFUSION_REQUIRE_FRONTENDS=1: ${why}`);
 }
 
 /** What one Run All showed. */
@@ -104,6 +117,18 @@ async function openNotebook(page: Page, server: NotebookServer, frontEnd: FrontE
     if (Date.now() > end) throw new Error(`the kernel of ${copy.file} did not become idle:\n${server.log().slice(-2000)}`);
     await new Promise((r) => setTimeout(r, 300));
   }
+}
+
+/** Shuts the notebook's kernel down through the server's API, from the page (which holds Jupyter's XSRF cookie), freeing its memory. */
+async function shutDownKernel(page: Page, file: string): Promise<void> {
+  const status = await page.evaluate(async (f) => {
+    const xsrf = /(?:^|;\s*)_xsrf=([^;]+)/.exec(document.cookie)?.[1] ?? '';
+    const sessions = (await (await fetch('/api/sessions')).json()) as Array<{ id: string; path: string }>;
+    const s = sessions.find((x) => x.path === f || x.path.endsWith(`/${f}`));
+    if (!s) return 'no session';
+    return (await fetch(`/api/sessions/${s.id}`, { method: 'DELETE', headers: { 'X-XSRFToken': decodeURIComponent(xsrf) } })).status;
+  }, file);
+  assert.equal(status, 204, `the kernel of ${file} shut down`);
 }
 
 /** Clicks a menu bar entry, then an item of its menu (the way a learner runs all cells or interrupts). */
@@ -241,7 +266,6 @@ function tensorsAlive(r: RunResult): number {
  */
 async function checkChart(page: Page, name: string): Promise<void> {
   const chart = page.locator('.jp-NotebookPanel .diffusion-plot.js-plotly-plot').first();
-  await chart.scrollIntoViewIfNeeded();
   const plotArea = async () =>
     chart.evaluate((el) => {
       const fl = (
@@ -250,7 +274,19 @@ async function checkChart(page: Page, name: string): Promise<void> {
       const r = el.getBoundingClientRect();
       return { x: r.left + fl._size.l, y: r.top + fl._size.t, w: fl._size.w, h: fl._size.h, range: fl.xaxis.range.slice() };
     });
-  const a = await plotArea();
+  // Scrolled into view, and still: JupyterLab lays out the cells coming into view (content-visibility), which moves the chart.
+  let a = await plotArea();
+  for (let i = 0; i < 20; i++) {
+    await chart.scrollIntoViewIfNeeded();
+    await page.waitForTimeout(300);
+    const b = await plotArea();
+    const still = b.x === a.x && b.y === a.y;
+    a = b;
+    if (still) break;
+  }
+  const under = (x: number, y: number) =>
+    chart.evaluate((el, [px, py]) => el.contains(document.elementFromPoint(px!, py!)), [x, y] as const);
+  assert.ok(await under(a.x + a.w / 2, a.y + 12), `${name}: the chart is under the pointer`);
   // Hover near the top of the plot area, at two x positions: no point of the curves needs to be under the pointer.
   for (const fx of [0.3, 0.7]) {
     await page.mouse.move(a.x + a.w * fx - 5, a.y + 12);
@@ -370,6 +406,7 @@ test(
   'JupyterLab 4 (Chromium): Run All of 00-smoke, partA and partB-flow (twice: the same tensor count): no errors, images inline, charts drawn with hover and zoom, progress in place, nothing scrolls sideways; partA canvas over the loopback route',
   { skip: skipReason('lab'), timeout: 1_800_000 },
   async () => {
+    requireFrontEnd('lab');
     const drawing = drawingFile();
     const copies: string[] = [];
     try {
@@ -403,6 +440,7 @@ test(
             assert.match(second.first, /already started/, 'the engine line on a re-run');
             assert.equal(tensorsAlive(second), tensorsAlive(first), 'the tensor count after a second Run All');
           }
+          await shutDownKernel(page, copy.file);
           await page.close();
         }
       });
@@ -417,6 +455,7 @@ test(
   'Notebook 7 (Chromium, app exposed): 00-smoke Run All, chart hover and zoom; the drawing canvas over a comm and, with the app hidden, over the loopback route; interrupt keeps the kernel and its state',
   { skip: skipReason('notebook7'), timeout: 900_000 },
   async () => {
+    requireFrontEnd('notebook7');
     const drawing = drawingFile();
     const smoke = copyNotebook('00-smoke', 'nb7');
     // The canvas as partA shows it (its id and file), without the rest of partA.
@@ -461,6 +500,7 @@ test(
         const after = await cellOutput(page, await addCellAndRun(page, state), 60_000);
         assert.equal(after.text, before.text, 'the variables and tensors after the interrupt');
         assert.deepEqual([stopped.count, after.count], [before.count + 1, before.count + 2], 'the same kernel: its count went on');
+        await shutDownKernel(page, smoke.file);
         await page.close();
 
         const c = await newPage(browser);
