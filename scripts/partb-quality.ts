@@ -6,7 +6,7 @@
  * Fréchet distance of its features to the test set, calibrated by the mean of up to 8 draws of n real training digits; confident share; per-digit
  * accuracy; background level), prints the table and writes it into the manifests (atomically), one row per --steps entry
  * (Euler steps for the flow models, DDPM steps for the DDPMs: 300 = the full chain). The denoiser: test MSE per σ.
- * --ship first copies runs/partb/<model>-cpu/{final,epoch-1}.weights and manifest.json to weights/.
+ * --ship first copies runs/partb/<model>-<preset>/{final,epoch-1[,epoch-5]}.weights and manifest.json to weights/.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -33,7 +33,15 @@ import { FLOW_SAMPLING_STEPS } from '../lib/algorithms/flowSampling';
 import { samplePartB } from '../lib/algorithms/partBSampling';
 import { describeConfig, findModel } from '../lib/models/registry';
 import { DDPMScheduler, type VarianceType } from '../lib/schedulers/ddpm';
-import { manifestPath, shippedRunName, shippedWeightsPath, trainCommand, type ShippedModel } from '../lib/weights/shipped';
+import {
+  manifestPath,
+  shippedCheckpoints,
+  shippedMiddleEpoch,
+  shippedRunName,
+  shippedWeightsPath,
+  trainCommand,
+  type ShippedModel,
+} from '../lib/weights/shipped';
 import { writeFileAtomic } from '../lib/files';
 import { formatTable } from '../lib/display/table';
 import { PROJECT_ROOT as REPO_ROOT } from '../lib/paths';
@@ -44,13 +52,22 @@ function ship(model: ShippedModel): void {
   const dir = path.join(REPO_ROOT, 'runs', 'partb', shippedRunName(model));
   const final = path.join(dir, 'final.weights');
   if (!fs.existsSync(final)) throw new Error(`${final} is missing: run \`${trainCommand(model)}\` first`);
-  fs.copyFileSync(final, shippedWeightsPath(model));
-  const early = path.join(dir, 'epoch-1.weights');
-  if (fs.existsSync(early)) fs.copyFileSync(early, shippedWeightsPath(model, 'early'));
   const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
+  // Each checkpoint the model ships (early after epoch 1, middle after shippedMiddleEpoch, final), copied atomically.
+  const epochOf = { early: 1, middle: shippedMiddleEpoch(model), final: undefined };
+  for (const which of shippedCheckpoints(model)) {
+    const epoch = epochOf[which];
+    const from = epoch === undefined ? final : path.join(dir, `epoch-${epoch}.weights`);
+    const to = shippedWeightsPath(model, which);
+    if (!fs.existsSync(from)) {
+      m[`${which}Weights`] = null;
+      continue;
+    }
+    writeFileAtomic(to, fs.readFileSync(from));
+    m[which === 'final' ? 'weights' : `${which}Weights`] =
+      path.relative(REPO_ROOT, to) + (epoch === undefined ? '' : ` (after epoch ${epoch})`);
+  }
   m.presetDescription = PRESETS[m.preset as 'cpu']?.description ?? m.presetDescription;
-  m.weights = path.relative(REPO_ROOT, shippedWeightsPath(model));
-  m.earlyWeights = fs.existsSync(early) ? path.relative(REPO_ROOT, shippedWeightsPath(model, 'early')) + ' (after epoch 1)' : null;
   writeFileAtomic(manifestPath(model), JSON.stringify(m, null, 2) + '\n');
   console.log(`shipped ${model}: ${m.weights} (${(fs.statSync(shippedWeightsPath(model)).size / 1e6).toFixed(2)} MB)`);
 }
@@ -73,10 +90,10 @@ const USAGE = `usage: node dist/scripts/partb-quality.js [--ship | --ship-only] 
 Judges the Part B weights (weights/partb-<model>.weights, or --weights FILE,… of one model) with the project's classifier:
 Fréchet distance of the classifier's features to the MNIST test set (and of real training digits at the same n), the share
 of confident samples, per-digit accuracy (class model, γ = 5), the background level; writes the numbers into the manifests.
---ship first copies runs/partb/<model>-cpu/{final,epoch-1}.weights and manifest.json into weights/.`;
+--ship first copies runs/partb/<model>-<preset>/{final,epoch-1[,epoch-5]}.weights and manifest.json into weights/.`;
 
 const QUALITY_OPTIONS = {
-  ship: { type: 'boolean', help: 'copy runs/partb/<model>-cpu/ into weights/ first, then measure' },
+  ship: { type: 'boolean', help: 'copy runs/partb/<model>-<preset>/ (lib/weights/shipped.ts) into weights/ first, then measure' },
   'ship-only': { type: 'boolean', help: 'copy without measuring' },
   models: {
     type: 'string',

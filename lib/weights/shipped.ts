@@ -12,24 +12,42 @@ export type ShippedModel =
   | 'flow-time-reflow'
   | 'classifier';
 
-/** A model of the cpu preset: trained into runs/partb/<model>-cpu, then shipped by partb-quality. */
-function cpuRun(model: string): { run: string; command: string } {
+/**
+ * The weights shipped for one model: `final`; `early`, after epoch 1; `middle`, after the epoch a
+ * model's shipping names (the current course shows its flow models after epochs 1, 5 and 10).
+ */
+export type ShippedCheckpoint = 'final' | 'early' | 'middle';
+
+interface Shipping {
+  /** The run folder under runs/partb/ (null: shipped by the trainer itself). */
+  run: string | null;
+  /** The commands that make it. */
+  command: string;
+  /** The epoch whose weights ship as `middle`, if any. */
+  middleEpoch?: number;
+}
+
+/** A model of a preset: trained into runs/partb/<model>-<preset>, then shipped by partb-quality. */
+function presetRun(model: string, preset: 'cpu' | 'course', middleEpoch?: number): Shipping {
   return {
-    run: `${model}-cpu`,
+    run: `${model}-${preset}`,
     command:
-      `npm run train -- --model ${model} --preset cpu --seed 0 --out runs/partb/${model}-cpu && ` +
+      `npm run train -- --model ${model} --preset ${preset} --seed 0 --out runs/partb/${model}-${preset} && ` +
       `npm run partb-quality -- --ship --models ${model}`,
+    ...(middleEpoch === undefined ? {} : { middleEpoch }),
   };
 }
 
-/** Where each shipped model's run lives under runs/partb/ (null: shipped by the trainer itself) and the commands that make it. */
-const SHIPPING: Readonly<Record<ShippedModel, { run: string | null; command: string }>> = {
-  denoiser: cpuRun('denoiser'),
-  'denoiser-pure-noise': cpuRun('denoiser-pure-noise'),
-  time: cpuRun('time'),
-  class: cpuRun('class'),
-  'flow-time': cpuRun('flow-time'),
-  'flow-class': cpuRun('flow-class'),
+/** Where each shipped model's run lives and the commands that make it. */
+const SHIPPING: Readonly<Record<ShippedModel, Shipping>> = {
+  denoiser: presetRun('denoiser', 'cpu'),
+  'denoiser-pure-noise': presetRun('denoiser-pure-noise', 'cpu'),
+  time: presetRun('time', 'cpu'),
+  class: presetRun('class', 'cpu'),
+  // The current course's settings (issue 29) are being trained (weights/in-progress/); once shipped,
+  // presetRun(model, 'course', 5): shown after epochs 1, 5 and 10 as the course shows them.
+  'flow-time': presetRun('flow-time', 'cpu'),
+  'flow-class': presetRun('flow-class', 'cpu'),
   'flow-time-reflow': {
     run: 'flow-time-reflow',
     command:
@@ -46,9 +64,19 @@ export function shippedRunName(model: ShippedModel): string {
   return run;
 }
 
-/** weights/partb-<model>.weights; `early` = the early checkpoint shown in the notebook. */
-export function shippedWeightsPath(model: ShippedModel, which: 'final' | 'early' = 'final'): string {
-  return path.join(weightsDir(), `partb-${model}${which === 'early' ? '-early' : ''}.weights`);
+/** The epoch whose weights a model ships as `middle` (undefined: it ships none). */
+export function shippedMiddleEpoch(model: ShippedModel): number | undefined {
+  return SHIPPING[model].middleEpoch;
+}
+
+/** The checkpoints a model ships, in training order: early, middle where it has one, final. */
+export function shippedCheckpoints(model: ShippedModel): ShippedCheckpoint[] {
+  return shippedMiddleEpoch(model) === undefined ? ['early', 'final'] : ['early', 'middle', 'final'];
+}
+
+/** weights/partb-<model>.weights, or -early (after epoch 1) or -middle (after shippedMiddleEpoch) before the extension. */
+export function shippedWeightsPath(model: ShippedModel, which: ShippedCheckpoint = 'final'): string {
+  return path.join(weightsDir(), `partb-${model}${which === 'final' ? '' : `-${which}`}.weights`);
 }
 
 /** weights/partb-<model>.manifest.json */

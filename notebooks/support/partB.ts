@@ -21,7 +21,7 @@ import { loadUNetWeights } from '../../lib/models/unetWeights';
 import type { WeightsHeader } from '../../lib/weights/headers';
 import type { PartBModel } from '../../lib/weights/runConfig';
 import type { UNet } from '../../lib/models/unet';
-import { shippedWeightsPath, trainCommand } from '../../lib/weights/shipped';
+import { shippedCheckpoints, shippedMiddleEpoch, shippedWeightsPath, trainCommand } from '../../lib/weights/shipped';
 import { setting } from '../../lib/config';
 import { PROJECT_ROOT as REPO_ROOT, runsDir } from '../../lib/paths';
 
@@ -33,13 +33,28 @@ export function retrainRequested(flag: boolean): boolean {
   return flag || setting('PARTB_RETRAIN') === '1';
 }
 
-/** Paths of a model's final and early (after epoch 1) weights, shipped or from a notebook run. */
-export function weightFiles(model: PartBModel, retrained: boolean): { final: string; early: string } {
+/**
+ * Paths of a model's weights, shipped or from a notebook run: `early` after epoch 1, `middle` (for
+ * the models that ship one: shippedMiddleEpoch) after a middle epoch, and `final`.
+ */
+export function weightFiles(
+  model: PartBModel,
+  retrained: boolean,
+): { early: string; middle?: string; final: string } {
+  const middleEpoch = shippedMiddleEpoch(model);
   if (retrained) {
     const dir = path.join(NOTEBOOK_RUNS, `${model}-cpu`);
-    return { final: path.join(dir, 'final.weights'), early: path.join(dir, 'epoch-1.weights') };
+    return {
+      early: path.join(dir, 'epoch-1.weights'),
+      ...(middleEpoch === undefined ? {} : { middle: path.join(dir, `epoch-${middleEpoch}.weights`) }),
+      final: path.join(dir, 'final.weights'),
+    };
   }
-  return { final: shippedWeightsPath(model), early: shippedWeightsPath(model, 'early') };
+  return Object.fromEntries(shippedCheckpoints(model).map((c) => [c, shippedWeightsPath(model, c)])) as {
+    early: string;
+    middle?: string;
+    final: string;
+  };
 }
 
 /** Lines naming every missing weights file and the command that makes it (empty when all exist). */
