@@ -14,7 +14,9 @@
  * sends over the kernel's loopback route, the page having no kernel handle) and partB-flow twice
  * without a restart (the same tensor count). Notebook 7, started with --expose-app-in-browser:
  * 00-smoke, then a cell that never ends is interrupted (the kernel and its state stay), and the
- * canvas sends over a Jupyter comm, then with the app hidden over the loopback route.
+ * canvas sends over a Jupyter comm, then with the app hidden over the loopback route; last, a negative
+ * control: a chart whose script fails and a table wider than the page (lib/display's own HTML, broken
+ * on purpose) each fail these checks.
  * With DIFFUSION_REQUIRE_FRONTENDS=1 (CI) a missing front-end fails the tests instead of skipping them.
  */
 import { test } from 'node:test';
@@ -89,6 +91,15 @@ function copyNotebook(name: string, tag: string): { file: string; cells: number 
   const file = `runall-test-${tag}-${name}-${process.pid}.ipynb`;
   fs.writeFileSync(path.join(NOTEBOOKS, file), JSON.stringify(nb));
   return { file, cells: nb.cells.length };
+}
+
+/** A notebook of these code cells, in notebooks/ (so that its ../dist imports resolve); returns its file name. */
+function writeNotebook(tag: string, sources: string[]): { file: string; cells: number } {
+  const file = `runall-test-${tag}-${process.pid}.ipynb`;
+  const cells = sources.map((source) => ({ cell_type: 'code', metadata: {}, execution_count: null, outputs: [], source }));
+  const kernelspec = { display_name: 'TypeScript', language: 'typescript', name: 'tslab' };
+  fs.writeFileSync(path.join(NOTEBOOKS, file), JSON.stringify({ cells, metadata: { kernelspec }, nbformat: 4, nbformat_minor: 4 }));
+  return { file, cells: cells.length };
 }
 
 function removeCopy(file: string): void {
@@ -452,32 +463,32 @@ test(
 );
 
 test(
-  'Notebook 7 (Chromium, app exposed): 00-smoke Run All, chart hover and zoom; the drawing canvas over a comm and, with the app hidden, over the loopback route; interrupt keeps the kernel and its state',
+  'Notebook 7 (Chromium, app exposed): 00-smoke Run All, chart hover and zoom; the drawing canvas over a comm and, with the app hidden, over the loopback route; interrupt keeps the kernel and its state; a broken chart script and a too-wide table fail the checks',
   { skip: skipReason('notebook7'), timeout: 900_000 },
   async () => {
     requireFrontEnd('notebook7');
     const drawing = drawingFile();
     const smoke = copyNotebook('00-smoke', 'nb7');
     // The canvas as partA shows it (its id and file), without the rest of partA.
-    const canvas = `runall-test-nb7-canvas-${process.pid}.ipynb`;
-    fs.writeFileSync(
-      path.join(NOTEBOOKS, canvas),
-      JSON.stringify({
-        cells: [
-          {
-            cell_type: 'code',
-            metadata: {},
-            execution_count: null,
-            outputs: [],
-            source:
-              "import { initEngine } from '../dist/lib/engine';\nawait initEngine();\nimport { showDrawingCanvas } from '../dist/lib/display/drawing';\nawait showDrawingCanvas();",
-          },
-        ],
-        metadata: { kernelspec: { display_name: 'TypeScript', language: 'typescript', name: 'tslab' } },
-        nbformat: 4,
-        nbformat_minor: 4,
-      }),
-    );
+    const canvas = writeNotebook('nb7-canvas', [
+      "import { initEngine } from '../dist/lib/engine';\nawait initEngine();\nimport { showDrawingCanvas } from '../dist/lib/display/drawing';\nawait showDrawingCanvas();",
+    ]);
+    // Deliberately broken outputs, made from lib/display's own HTML: a chart whose script fails, and a
+    // table forced wider than the page. The checks above must catch each of them.
+    const broken = writeNotebook('nb7-broken', [
+      "import { initEngine } from '../dist/lib/engine';\nawait initEngine();",
+      [
+        "import * as tslab from 'tslab';",
+        "import { chartHtml, lineChartSpec, plotlyScriptTag, FLUSH_QUEUE_SCRIPT } from '../dist/lib/display/plot';",
+        "const spec = lineChartSpec({ title: 'broken', xLabel: 'x', yLabel: 'y', series: [{ name: 'y', x: [0, 1, 2], y: [1, 4, 9] }] });",
+        "tslab.display.html(chartHtml('broken-chart', spec).replace('Plotly.newPlot(', 'Plotly.newPlotMisspelled(') + plotlyScriptTag() + FLUSH_QUEUE_SCRIPT);",
+      ].join('\n'),
+      [
+        "import * as tslab from 'tslab';",
+        "import { tableHtml } from '../dist/lib/display/table';",
+        "tslab.display.html(tableHtml({ columns: ['a', 'b'], rows: [['1', '2']] }).replace('<table', '<table style=\"width:2000px\"'));",
+      ].join('\n'),
+    ]);
     try {
       await withFrontEnd('notebook7', { exposeApp: true, env: { PARTA_DRAWING: drawing.file } }, async (browser, server) => {
         const { page, errors } = await newPage(browser);
@@ -504,7 +515,7 @@ test(
         await page.close();
 
         const c = await newPage(browser);
-        await openNotebook(c.page, server, 'notebook7', { file: canvas, cells: 1 });
+        await openNotebook(c.page, server, 'notebook7', canvas);
         await runAll(c.page, 120_000);
         // The canvas over the comm (window.jupyterapp is there), then with the app hidden over the loopback route.
         assert.equal(await c.page.evaluate(() => typeof (window as unknown as { jupyterapp?: unknown }).jupyterapp), 'object');
@@ -522,10 +533,25 @@ test(
         assert.ok(!c.drawingPosts[0]!.startsWith(server.url), `it went to the kernel's route: ${c.drawingPosts[0]}`);
         assert.equal(c.commFrames.length, 1, 'no second comm');
         assert.deepEqual([...errors, ...c.errors], [], 'no script error in the pages');
+        await shutDownKernel(c.page, canvas.file);
+        await c.page.close();
+
+        // The negative control: each deliberately broken output fails the Run All checks.
+        const b = await newPage(browser);
+        await openNotebook(b.page, server, 'notebook7', broken);
+        const r = await runAll(b.page, 120_000);
+        const ok = { images: 0, charts: 1, progress: 0 };
+        assert.match(b.errors.join('\n'), /newPlotMisspelled/, 'the chart script error reached the page');
+        assert.throws(() => checkRun('broken', r, b.errors, ok), /no script error in the page/);
+        assert.throws(() => checkRun('broken', r, [], ok), /charts Plotly did not draw/);
+        assert.throws(() => checkRun('broken', { ...r, undrawn: [] }, [], ok), /outputs that scroll sideways/);
+        assert.doesNotThrow(() => checkRun('broken', { ...r, undrawn: [], scrolling: [] }, [], ok), 'nothing else is wrong with it');
+        await shutDownKernel(b.page, broken.file);
       });
     } finally {
       removeCopy(smoke.file);
-      removeCopy(canvas);
+      removeCopy(canvas.file);
+      removeCopy(broken.file);
       fs.rmSync(drawing.dir, { recursive: true, force: true });
     }
   },
