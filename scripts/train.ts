@@ -28,7 +28,8 @@ import { parseCheckpointHeader, parseUNetHeader, type CheckpointHeader } from '.
 import { type PartBModel } from '../lib/weights/runConfig';
 
 const USAGE = `usage: npm run train -- --model denoiser|denoiser-pure-noise|time|class|flow-time|flow-class [--preset cpu|reference|course] [--epochs N] [--resume] [--out DIR] [--seed S]
-                          [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n] [--engine E]
+                          [--checkpoint-every N] [--D n] [--batch n] [--images-per-epoch n] [--lr x] [--lr-schedule exponential|constant]
+                          [--warmup-steps N] [--ema-decay x] [--engine E]
        npm run train -- --model classifier [--epochs 3] [--seed S] [--out FILE] [--init FILE --start-epoch K]
 Trains a Part B model: DIR/last.ckpt, DIR/epoch-K.weights, DIR/final.weights, DIR/manifest.json (--resume continues DIR/last.ckpt).`;
 
@@ -74,6 +75,20 @@ const TRAIN_OPTIONS = {
   pairs: { type: 'number', integer: true, min: 64, default: 6400, help: 'reflow: noise–image pairs to generate' },
   'pair-steps': { type: 'number', integer: true, min: 1, default: 32, help: "reflow: Euler steps of the trained model's integration" },
   'ema-decay': { type: 'number', min: 0, max: 0.99999, help: 'EMA decay of the weights (0 = off)', defaultHelp: "the preset's" },
+  lr: { type: 'number', min: 1e-8, max: 1, help: "Adam's (initial) learning rate", defaultHelp: "the preset's" },
+  'lr-schedule': {
+    type: 'string',
+    choices: ['exponential', 'constant'],
+    help: 'exponential: ×0.1^(1/epochs) after each epoch (ExponentialLR); constant: no scheduler',
+    defaultHelp: "the preset's",
+  },
+  'warmup-steps': {
+    type: 'number',
+    integer: true,
+    min: 0,
+    help: 'linear learning-rate warm-up over the first N steps (0 = none)',
+    defaultHelp: '0',
+  },
   engine: ENGINE_OPTION,
   precision: PRECISION_OPTION,
   init: { type: 'string', valueName: 'FILE', help: 'classifier: continue from these weights (fresh Adam state)' },
@@ -105,6 +120,9 @@ async function main(): Promise<void> {
   if (args.batch !== undefined) overrides.batch = args.batch;
   if (args['images-per-epoch'] !== undefined) overrides.imagesPerEpoch = args['images-per-epoch'];
   if (args['ema-decay'] !== undefined) overrides.emaDecay = args['ema-decay'];
+  if (args.lr !== undefined) overrides.lr = args.lr;
+  if (args['lr-schedule'] !== undefined) overrides.lrDecay = args['lr-schedule'] === 'exponential';
+  if (args['warmup-steps'] !== undefined) overrides.warmupSteps = args['warmup-steps'];
   // Checked before any work: an epoch smaller than one batch has no full step.
   const config = presetConfig(model, preset, overrides);
   if (!args.resume && config.imagesPerEpoch !== null && config.imagesPerEpoch < config.batch) {
@@ -166,7 +184,7 @@ async function main(): Promise<void> {
   }
   const spe = tr.stepsPerEpoch(data.count);
   console.log(
-    `${model} (${c.preset} preset): D=${c.D} batch=${c.batch} epochs=${c.epochs} ${spe} steps/epoch lr=${c.lr}${c.lrDecay ? ' (×0.1^(1/epochs) per epoch)' : ''} params=${tr.net.store.countParams()} → ${outDir}`,
+    `${model} (${c.preset} preset): D=${c.D} batch=${c.batch} epochs=${c.epochs} ${spe} steps/epoch lr=${c.lr}${c.lrDecay ? ' (×0.1^(1/epochs) per epoch)' : ' (constant)'}${c.warmupSteps ? `, warm-up ${c.warmupSteps} steps` : ''} params=${tr.net.store.countParams()} → ${outDir}`,
   );
   fs.mkdirSync(outDir, { recursive: true });
   const t0 = performance.now();
@@ -307,6 +325,9 @@ const RESUME_FIXED = {
   seed: (c: TrainConfig) => c.seed,
   'images-per-epoch': (c: TrainConfig) => c.imagesPerEpoch,
   'ema-decay': (c: TrainConfig) => c.emaDecay ?? 0,
+  lr: (c: TrainConfig) => c.lr,
+  'lr-schedule': (c: TrainConfig) => (c.lrDecay ? 'exponential' : 'constant'),
+  'warmup-steps': (c: TrainConfig) => c.warmupSteps ?? 0,
 } as const;
 
 /**

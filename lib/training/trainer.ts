@@ -78,10 +78,16 @@ export class Trainer {
     };
   }
 
-  /** Learning rate during epoch e (0-based): lr · γ^e with γ = 0.1^(1/epochs), or constant. */
-  lrAt(epoch: number): number {
+  /**
+   * Learning rate of step `step` (0-based, over the run) in epoch `epoch` (0-based): lr · γ^epoch with
+   * γ = 0.1^(1/epochs) (ExponentialLR stepped per epoch), or constant; times (step + 1)/warmupSteps
+   * during a linear warm-up.
+   */
+  lrAt(epoch: number, step = this.state.step): number {
     const c = this.config;
-    return c.lrDecay ? c.lr * Math.pow(0.1, epoch / c.epochs) : c.lr;
+    const base = c.lrDecay ? c.lr * Math.pow(0.1, epoch / c.epochs) : c.lr;
+    const warmup = c.warmupSteps ?? 0;
+    return step < warmup ? (base * (step + 1)) / warmup : base;
   }
 
   stepsPerEpoch(count: number): number {
@@ -269,8 +275,8 @@ export class Trainer {
       const perm = new Int32Array(data.count);
       for (let i = 0; i < perm.length; i++) perm[i] = i;
       sh.shuffle(perm);
-      const lr = this.lrAt(this.state.epoch);
       while (this.state.stepInEpoch < spe) {
+        const lr = this.lrAt(this.state.epoch);
         const start = this.state.stepInEpoch * c.batch;
         const B = Math.min(c.batch, n - start);
         const buf = new Float32Array(B * px);
@@ -453,6 +459,8 @@ function validateConfig(c: TrainConfig): void {
   if (!(c.lr > 0)) throw new Error(`learning rate must be positive, got ${c.lr}`);
   // The registry has no flow model on the denoiser's network (it has no time input).
   describeConfig({ model: c.model, objective: c.objective ?? 'ddpm' });
+  if (c.warmupSteps !== undefined && !(Number.isInteger(c.warmupSteps) && c.warmupSteps >= 0))
+    throw new Error(`warm-up steps must be a whole number ≥ 0, got ${c.warmupSteps}`);
   if (c.emaDecay !== undefined && !(c.emaDecay >= 0 && c.emaDecay < 1))
     throw new Error(`EMA decay must be in [0, 1) (0 = off), got ${c.emaDecay}`);
 }

@@ -40,6 +40,11 @@ export interface TrainConfig {
   lr: number;
   /** ExponentialLR with γ = 0.1^(1/epochs), stepped per epoch (DDPMs); false = constant (denoiser). */
   lrDecay: boolean;
+  /**
+   * Linear learning-rate warm-up: step k (0-based) of the run uses (k + 1)/warmupSteps of the
+   * epoch's rate until k reaches warmupSteps; absent or 0 = none (files written before it existed).
+   */
+  warmupSteps?: number;
   /** Images per epoch: null = the whole training split; else the first N of each epoch's shuffle. */
   imagesPerEpoch: number | null;
   /** Denoiser noise level σ. */

@@ -149,6 +149,15 @@ test('learning-rate schedule: ExponentialLR 0.1^(1/epochs) per epoch for DDPMs, 
   assert.equal(d.lrAt(3), 1e-4);
   assert.deepEqual([d.config.D, d.config.batch, d.config.epochs], [2, 256, 5]);
   d.dispose();
+  // A linear warm-up over the run's first 4 steps: (k + 1)/4 of the epoch's rate at step k, then the schedule.
+  const w = new Trainer(tiny('time', { epochs: 4, lr: 1e-3, warmupSteps: 4 }));
+  assert.deepEqual(
+    [0, 1, 2, 3, 4].map((k) => w.lrAt(0, k)),
+    [2.5e-4, 5e-4, 7.5e-4, 1e-3, 1e-3],
+  );
+  assert.ok(Math.abs(w.lrAt(2, 100) - 1e-3 * Math.pow(0.1, 2 / 4)) < 1e-15);
+  w.dispose();
+  assert.throws(() => new Trainer(tiny('time', { warmupSteps: 1.5 })), /warm-up steps must be a whole number/);
 });
 
 test('a non-finite value (a BatchNorm running stat) is never written: the previous checkpoint and weights stay byte-identical', async () => {

@@ -109,6 +109,8 @@ test('a new run into a folder holding a checkpoint is refused unless --resume or
   refused(resume('--preset', 'reference'), /--preset reference contradicts .*, which was trained with preset cpu/);
   refused(resume('--images-per-epoch', '16'), /--images-per-epoch 16 contradicts .*, which was trained with images-per-epoch 8/);
   refused(resume('--ema-decay', '0.9'), /--ema-decay 0\.9 contradicts .*, which was trained with ema-decay 0/);
+  refused(resume('--lr-schedule', 'constant'), /--lr-schedule constant contradicts .*, which was trained with lr-schedule exponential/);
+  refused(resume('--warmup-steps', '10'), /--warmup-steps 10 contradicts .*, which was trained with warmup-steps 0/);
   // Nothing left to train: said, exit nonzero (it used to finish silently).
   refused(
     ['--model', 'time', '--resume', '--out', out, '--epochs', '1'],
