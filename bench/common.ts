@@ -17,7 +17,7 @@ export interface UNetBench {
   /** images [B,28,28,1] */
   x: tf.Tensor4D;
   labels: number[];
-  /** One full training step (noise draw, forward process, UNet, loss, backward, Adam). */
+  /** One full training step (noise draw, forward process, UNet, loss, backward, Adam; no EMA). */
   train(lr?: number): void;
   /** One eval-mode forward pass, read back. */
   infer(): void;
@@ -27,7 +27,8 @@ export interface UNetBench {
 /** Builds the benchmark network and batch, seeded; runs one training step to fill caches. */
 export function unetBench(model: UNetKind, D: number, batch: number, seed = 0): UNetBench {
   const rng = new Rng(seed);
-  const trainer = new Trainer(presetConfig(model, 'cpu', { D, batch, seed }));
+  // No EMA: the step PyTorch's side times (bench/torch_unet.py) is forward, loss, backward and Adam.
+  const trainer = new Trainer(presetConfig(model, 'cpu', { D, batch, seed, emaDecay: 0 }));
   const x = tf.tidy(() => tf.randomUniform([batch, 28, 28, 1], 0, 1, 'float32', rng.nextSeed())) as tf.Tensor4D;
   const labels = Array.from({ length: batch }, () => rng.int(0, 9));
   const t = trainer.net.hasTimeInput ? (tf.fill([batch, 1], 0.5) as tf.Tensor2D) : undefined;

@@ -44,10 +44,11 @@ const SHIPPING: Readonly<Record<ShippedModel, Shipping>> = {
   'denoiser-pure-noise': presetRun('denoiser-pure-noise', 'cpu'),
   time: presetRun('time', 'cpu'),
   class: presetRun('class', 'cpu'),
-  // The current course's settings (issue 29) are being trained (weights/in-progress/); once shipped,
-  // presetRun(model, 'course', 5): shown after epochs 1, 5 and 10 as the course shows them.
+  // The current course's settings (SPEC-flow.md Part B), shown after epochs 1, 5 and 10 as the
+  // course shows them. flow-time's course run is being trained (weights/in-progress/); until it
+  // ships, the cpu preset's.
   'flow-time': presetRun('flow-time', 'cpu'),
-  'flow-class': presetRun('flow-class', 'cpu'),
+  'flow-class': presetRun('flow-class', 'course', 5),
   'flow-time-reflow': {
     run: 'flow-time-reflow',
     command:
