@@ -161,13 +161,16 @@ async function main(): Promise<void> {
   const steps = a.steps;
   const warmup = a.warmup;
   const rows: Row[] = [];
-  // Without the addon first (the engine as it was), then with it, when it is loaded.
+  // Without the addon first (the engine as it was), then with it, when it is loaded; not when the
+  // addon left the wasm kernels one thread (lib/engine tryWasm): that row would not be the engine
+  // a machine without the addon runs.
   const variants: Array<[string, boolean]> = info.native
-    ? [
-        [info.name, false],
-        [`${info.name} + ${info.native}`, true],
-      ]
+    ? [...(info.wasmThreads === undefined ? [[info.name, false] as [string, boolean]] : []), [`${info.name} + ${info.native}`, true]]
     : [[info.name, true]];
+  if (info.native && info.wasmThreads !== undefined)
+    console.log(
+      `${info.name} row left out (its kernels run on ${info.wasmThreads} thread beside the addon): DIFFUSION_NATIVE=0 npm run bench measures it`,
+    );
   // bf16 convolutions (fp32 accumulation and weights) where the addon and the CPU have them.
   const ours16 = info.native ? setNativePrecision('bf16') : { precision: 'fp32' as const, why: 'no oneDNN addon' };
   setNativePrecision('fp32');

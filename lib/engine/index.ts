@@ -19,7 +19,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerThreadedWasm, wasmThreadsLoaded } from './wasmThreaded';
 import { registerWasmTrainingKernels } from './kernels';
-import { nativeWanted, registerNativeKernels, setNativePrecision, type Precision } from './native';
+import { nativeStatus, nativeWanted, registerNativeKernels, setNativePrecision, type Precision } from './native';
 import { setLevers, type Levers } from './levers';
 import { describeAdapter, type AdapterReport } from './webgpu';
 import { setting } from '../config';
@@ -42,6 +42,8 @@ export interface EngineInfo {
   adapter?: AdapterReport;
   /** Why a more preferred engine was skipped, one short line each. */
   skipped: string[];
+  /** The wasm kernels' own threads when fewer than `threads` (with the addon: 1, see tryWasm). */
+  wasmThreads?: number;
   /** The DIFFUSION_THREADS value the wasm thread count came from, when it was set. */
   threadsSetting?: string;
   /** 'oneDNN 2.6.3' when the native addon runs the convolutions (wasm and cpu engines). */
@@ -85,6 +87,7 @@ export function engineInfo(): EngineInfo | undefined {
 export function describeEngine(info: EngineInfo): string {
   let s = `engine: ${info.name}${info.native ? ` + ${info.native}` : ''} (backend ${info.backend}, ${info.threads} thread${info.threads === 1 ? '' : 's'}`;
   if (info.threadsSetting !== undefined) s += ` from DIFFUSION_THREADS=${info.threadsSetting}`;
+  if (info.wasmThreads !== undefined) s += `, wasm kernels on ${info.wasmThreads}`;
   if (info.precision === 'bf16') s += ', bf16 convolutions';
   if (info.adapter) {
     const a = info.adapter;
@@ -126,12 +129,25 @@ function withNative(info: EngineInfo, backend: 'wasm' | 'cpu', threads: number):
 }
 
 async function tryWasm(threads: number): Promise<EngineInfo> {
-  registerThreadedWasm(threads);
+  // With the addon, the heavy kernels run on oneDNN's OpenMP threads, which spin for a while after
+  // each call; wasm kernels with worker threads of their own then wait for a free core (on 2 cores a
+  // 0.05 ms multiply took 0.8 ms right after a convolution). So the wasm kernels, light once the
+  // addon takes the heavy ones, run on the calling thread alone, and only oneDNN has `threads`.
+  const withAddon = nativeStatus().addon !== undefined;
+  registerThreadedWasm(withAddon ? 1 : threads);
   registerWasmTrainingKernels();
   if (!(await tf.setBackend('wasm'))) throw new Error('wasm backend failed to start');
   const loaded = wasmThreadsLoaded();
-  // oneDNN gets the same thread count; its pool and XNNPACK's never run at once (kernels are synchronous).
-  return withNative({ name: 'wasm', backend: 'wasm', threads: loaded, skipped: [], precision: 'fp32' }, 'wasm', loaded);
+  const info = withNative(
+    { name: 'wasm', backend: 'wasm', threads: loaded, skipped: [], precision: 'fp32' },
+    'wasm',
+    withAddon ? threads : loaded,
+  );
+  if (info.native && loaded !== threads) {
+    info.threads = threads;
+    info.wasmThreads = loaded;
+  }
+  return info;
 }
 
 async function tryCpu(threads: number): Promise<EngineInfo> {

@@ -101,6 +101,21 @@ export interface NativeAddon {
   ): void;
   /** Per-channel sums out [C] of x [rows, C]. */
   channelSum(x: Float32Array, c: number, out: Float32Array): void;
+  /** One Adam update of a parameter (lib/tensor/fusedOps adamStep): pOut, mOut, vOut from p, g, m, v (all n values). */
+  adam(
+    p: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    stepSize: number,
+    sqrtBc2: number,
+    pOut: Float32Array,
+    mOut: Float32Array,
+    vOut: Float32Array,
+  ): void;
   /**
    * out = a op b (0 add, 1 sub, 2 mul) over out [outer, inner, C]; each operand of a kind:
    * 0 the whole tensor, 1 [outer, C] (one value per sample and channel), 2 [C], 3 one value.
@@ -389,6 +404,14 @@ function pointwiseKernels(access: TensorAccess, addon: NativeAddon): Record<stri
       addon.bnGeluGrad(v(dz), v(x), c, v(mean), v(invStd), v(gamma), v(beta), dx!, dgamma!, dbeta!, dbias!);
       return outs.map((o) => o.info);
     },
+    [NATIVE_POINTWISE.adam]: ({ inputs: { p, g, m, v }, backend, attrs }) => {
+      const { beta1, beta2, eps, stepSize, sqrtBc2 } = attrs as Record<string, number>;
+      const outs = [0, 1, 2].map(() => access.output(backend, p.shape));
+      // Views taken after every allocation: an allocation may grow (and so replace) the wasm heap.
+      const [po, mo, vo] = outs.map((o) => r(backend, o.info));
+      addon.adam(r(backend, p), r(backend, g), r(backend, m), r(backend, v), beta1!, beta2!, eps!, stepSize!, sqrtBc2!, po!, mo!, vo!);
+      return outs.map((o) => o.info);
+    },
     [NATIVE_POINTWISE.bnGrad]: ({ inputs: { dy, x, mean, invStd, gamma }, backend }) => {
       const c = channels(x);
       const dx = access.output(backend, x.shape);
@@ -407,7 +430,8 @@ function pointwiseKernels(access: TensorAccess, addon: NativeAddon): Record<stri
  * ({dy, x}); training BatchNorm statistics ({x} → [mean, variance]), apply
  * ({x, mean, invStd, gamma, beta}) and gradient ({dy, x, mean, invStd, gamma} → [dx, dγ, dβ]);
  * BatchNorm then GELU in one pass ({x, mean, invStd, gamma, beta}) and its gradient
- * ({dz, x, mean, invStd, gamma, beta} → [dx, dγ, dβ, dbias]).
+ * ({dz, x, mean, invStd, gamma, beta} → [dx, dγ, dβ, dbias]); one Adam update ({p, g, m, v} and
+ * the attrs of fusedOps' FusedAdam → [p', m', v']).
  */
 export const NATIVE_POINTWISE = {
   gelu: 'NativeGelu',
@@ -417,6 +441,7 @@ export const NATIVE_POINTWISE = {
   bnGrad: 'NativeBNGrad',
   bnGeluApply: 'NativeBNGeluApply',
   bnGeluGrad: 'NativeBNGeluGrad',
+  adam: 'NativeAdam',
 } as const;
 
 /**

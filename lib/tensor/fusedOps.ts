@@ -227,7 +227,9 @@ export function adamStep(
   stepSize: number,
   sqrtBc2: number,
 ): tf.Tensor[] {
-  return run('FusedAdam', { p, g, m, v }, { beta1, beta2, eps, stepSize, sqrtBc2 }) as tf.Tensor[];
+  // The addon's kernel (vectorized, on its threads) where it serves this backend.
+  const kernel = native(NATIVE_POINTWISE.adam) ? NATIVE_POINTWISE.adam : 'FusedAdam';
+  return run(kernel, { p, g, m, v }, { beta1, beta2, eps, stepSize, sqrtBc2 }) as tf.Tensor[];
 }
 
 const KERNELS: Record<string, KernelFunc> = {

@@ -335,6 +335,17 @@ class Call {
     return true;
   }
 
+  // A finite number (NaN and ±Infinity refused).
+  bool Real(size_t at, const char* name, double* out) {
+    if (failed_) return false;
+    const Napi::Value v = info_[at];
+    if (!v.IsNumber()) return Fail(std::string(name) + " must be a number, got " + Describe(v));
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!std::isfinite(d)) return Fail(std::string(name) + " must be a finite number, got " + Describe(v));
+    *out = d;
+    return true;
+  }
+
   // A Float32Array of any length.
   bool Floats(size_t at, const char* name, float** data, size_t* len) {
     if (failed_) return false;
@@ -585,6 +596,19 @@ Napi::Value BnGeluGrad(const Napi::CallbackInfo& info) {
   return Run(c, [&] { pointwise::BatchNormGeluGrad(dz, x, rows, ch, mean, invStd, gamma, beta, dx, dgamma, dbeta, dbias); });
 }
 
+// One Adam update of a parameter (PyTorch's semantics): pOut, mOut, vOut from p, g, m, v.
+Napi::Value Adam(const Napi::CallbackInfo& info) {
+  Call c(info, "adam", 12, "(p, g, m, v, beta1, beta2, eps, stepSize, sqrtBc2, pOut, mOut, vOut)");
+  float *p = nullptr, *g = nullptr, *m = nullptr, *v = nullptr, *po = nullptr, *mo = nullptr, *vo = nullptr;
+  size_t n = 0;
+  pointwise::AdamHyper h{};
+  c.Floats(0, "p (argument 0)", &p, &n) && c.Floats(1, "g (argument 1)", n, &g) && c.Floats(2, "m (argument 2)", n, &m) &&
+      c.Floats(3, "v (argument 3)", n, &v) && c.Real(4, "beta1 (argument 4)", &h.beta1) && c.Real(5, "beta2 (argument 5)", &h.beta2) &&
+      c.Real(6, "eps (argument 6)", &h.eps) && c.Real(7, "stepSize (argument 7)", &h.stepSize) && c.Real(8, "sqrtBc2 (argument 8)", &h.sqrtBc2) &&
+      c.Floats(9, "pOut (argument 9)", n, &po) && c.Floats(10, "mOut (argument 10)", n, &mo) && c.Floats(11, "vOut (argument 11)", n, &vo);
+  return Run(c, [&] { pointwise::Adam(p, g, m, v, n, h, po, mo, vo); });
+}
+
 // Per-channel sums of x [rows, C] into out [C].
 Napi::Value ChannelSum(const Napi::CallbackInfo& info) {
   Call c(info, "channelSum", 3, "(x, C, out)");
@@ -725,6 +749,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("channelSum", Napi::Function::New(env, ChannelSum));
   exports.Set("bnGeluApply", Napi::Function::New(env, BnGeluApply));
   exports.Set("bnGeluGrad", Napi::Function::New(env, BnGeluGrad));
+  exports.Set("adam", Napi::Function::New(env, Adam));
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("threads", Napi::Function::New(env, Threads));

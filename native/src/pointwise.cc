@@ -120,28 +120,42 @@ void GeluGrad(const float* dy, const float* x, float* dx, size_t n) {
   ParallelRanges(n, 1 << 14, [&](size_t b, size_t e) { GeluGradRange(dy, x, dx, b, e); });
 }
 
-// Shifted one-pass statistics in float64 (shift K = the channel's first value keeps the
-// cancellation in Σd² − (Σd)²/n small whatever the mean); per-thread partial sums, then combined.
+// In float64, rounded only on the stores, as lib/tensor/fusedOps' JS kernel (float32 arithmetic
+// lost 2e-6 of m where β1·m and (1−β1)·g nearly cancel); memory-bound either way.
+void Adam(const float* p, const float* g, const float* m, const float* v, size_t n, const AdamHyper& h, float* po, float* mo, float* vo) {
+  const double b1 = h.beta1, c1 = 1 - h.beta1, b2 = h.beta2, c2 = 1 - h.beta2;
+  const double eps = h.eps, step = h.stepSize, sqrtBc2 = h.sqrtBc2;
+  ParallelRanges(n, 1 << 14, [&](size_t b, size_t e) {
+    for (size_t i = b; i < e; i++) {
+      const double gi = g[i];
+      const double m1 = b1 * m[i] + c1 * gi;
+      const double v1 = b2 * v[i] + c2 * gi * gi;
+      mo[i] = float(m1);
+      vo[i] = float(v1);
+      po[i] = float(p[i] - step * m1 / (std::sqrt(v1) / sqrtBc2 + eps));
+    }
+  });
+}
+
+// Shifted one-pass statistics: Σd and Σd² of d = x − K per channel (K = the channel's first value
+// keeps the cancellation in Σd² − (Σd)²/n small whatever the mean), in float over blocks of 64
+// rows and float64 across them (ChannelSums).
 void BatchNormStats(const float* x, size_t rows, size_t c, float* mean, float* variance) {
-  std::vector<double> K(x, x + c);
-  const int nt = omp_get_max_threads();
-  std::vector<double> s(size_t(nt) * c, 0.0), q(size_t(nt) * c, 0.0);
-  ParallelRanges(rows, 64, [&](size_t b, size_t e) {
-    double* ps = &s[size_t(omp_get_thread_num()) * c];
-    double* pq = &q[size_t(omp_get_thread_num()) * c];
-    for (size_t r = b; r < e; r++) {
-      const float* xr = x + r * c;
-      for (size_t k = 0; k < c; k++) {
-        const double d = double(xr[k]) - K[k];
-        ps[k] += d;
-        pq[k] += d * d;
-      }
+  const std::vector<float> K(x, x + c);
+  const float* pK = K.data();
+  const auto sums = ChannelSums<2>(rows, c, [&](size_t r, const std::array<float*, 2>& acc) {
+    const float* __restrict xr = x + r * c;
+    float* __restrict ps = acc[0];
+    float* __restrict pq = acc[1];
+    for (size_t k = 0; k < c; k++) {
+      const float d = xr[k] - pK[k];
+      ps[k] += d;
+      pq[k] += d * d;
     }
   });
   const double n = double(rows);
   for (size_t k = 0; k < c; k++) {
-    double sk = 0, qk = 0;
-    for (int t = 0; t < nt; t++) sk += s[size_t(t) * c + k], qk += q[size_t(t) * c + k];
+    const double sk = sums[0][k], qk = sums[1][k];
     mean[k] = float(K[k] + sk / n);
     variance[k] = float(std::max(0.0, (qk - sk * sk / n) / n));
   }
@@ -339,6 +353,7 @@ void BatchNormGeluApply(const float* x, size_t rows, size_t c, const float* mean
 // saved but x): pass 1 writes g = dz·GELU'(y) into dx and sums Σg and Σg·x (float64); pass 2
 // turns dx into A·g + B·x + C (as BatchNormGrad) and sums it: dbias = Σdx, the gradient of a bias
 // added to x before the normalization (zero but for rounding, since BN removes any shift).
+// (Recomputing g in pass 2 instead of storing it ran 3× slower.)
 void BatchNormGeluGrad(const float* dz, const float* x, size_t rows, size_t c, const float* mean, const float* invStd, const float* gamma,
                        const float* beta, float* dx, float* dgamma, float* dbeta, float* dbias) {
   std::vector<float> scale, shift;
@@ -352,14 +367,17 @@ void BatchNormGeluGrad(const float* dz, const float* x, size_t rows, size_t c, c
     float* __restrict gr = dx + r * c;
     float* __restrict sa = acc[0];
     float* __restrict sb = acc[1];
+    // Two loops over the row: GCC vectorizes the element-wise one only without the sums in it (one
+    // loop ran 5× slower), and the second reads g back from L1.
     for (size_t k = 0; k < c; k++) {
       const float y = xr[k] * sc[k] + sh[k];
       const float cdf = 0.5f + 0.5f * Erf(y * kSqrtHalf);
       const float pdf = kInvSqrt2Pi * ExpNonPositive(-0.5f * y * y);
-      const float g = dzr[k] * (cdf + y * pdf);
-      gr[k] = g;
-      sa[k] += g;
-      sb[k] += g * xr[k];
+      gr[k] = dzr[k] * (cdf + y * pdf);
+    }
+    for (size_t k = 0; k < c; k++) {
+      sa[k] += gr[k];
+      sb[k] += gr[k] * xr[k];
     }
   });
   std::vector<float> A, B, C;

@@ -8,6 +8,15 @@ namespace pointwise {
 void Gelu(const float* x, float* y, size_t n);
 // dx = dy·(Φ(x) + x·φ(x)), n values.
 void GeluGrad(const float* dy, const float* x, float* dx, size_t n);
+
+// Adam's hyperparameters for one step t: stepSize = lr / (1 − β1^t), sqrtBc2 = √(1 − β2^t).
+struct AdamHyper {
+  double beta1, beta2, eps, stepSize, sqrtBc2;
+};
+
+// One Adam update (PyTorch's formula) of n values: m' = β1·m + (1−β1)·g, v' = β2·v + (1−β2)·g²,
+// p' = p − stepSize · m' / (√v' / sqrtBc2 + eps), into po, mo, vo.
+void Adam(const float* p, const float* g, const float* m, const float* v, size_t n, const AdamHyper& h, float* po, float* mo, float* vo);
 // Per-channel mean and biased variance of x [rows, c].
 void BatchNormStats(const float* x, size_t rows, size_t c, float* mean, float* variance);
 // y = (x − mean)·invStd·γ + β per channel, x and y [rows, c].

@@ -24,6 +24,7 @@ type Fn =
   | 'copyChunks'
   | 'channelSum'
   | 'binary'
+  | 'adam'
   | 'setThreads'
   | 'threads'
   | 'version'
@@ -40,6 +41,7 @@ const FNS: Fn[] = [
   'copyChunks',
   'channelSum',
   'binary',
+  'adam',
   'setThreads',
   'threads',
   'version',
@@ -210,6 +212,10 @@ function validCase(): Case {
       const [ka, kb] = [int(0, 3), int(0, 3)];
       return v([int(0, 2), arr(len(ka)), ka, arr(len(kb)), kb, arr(outer * inner * c), outer, inner, c]);
     }
+    case 'adam': {
+      const n = int(0, 300);
+      return v([arr(n), arr(n), arr(n), arr(n), 0.9, 0.999, 1e-8, rng() * 1e-2, 0.5 + rng() / 2, arr(n), arr(n), arr(n)]);
+    }
     case 'setThreads':
       return v([int(1, 3)]);
     default:
@@ -238,7 +244,10 @@ const FLOAT_ARGS: Partial<Record<Fn, number[]>> = {
   copyChunks: [0, 3],
   channelSum: [0, 2],
   binary: [1, 3, 5],
+  adam: [0, 1, 2, 3, 9, 10, 11],
 };
+/** Indices of a function's finite-number (not whole-number) arguments. */
+const REAL_ARGS: Partial<Record<Fn, number[]>> = { adam: [4, 5, 6, 7, 8] };
 
 /** A valid call made invalid by one mutation that no reading of the arguments can accept. */
 function invalidCase(): Case {
@@ -246,7 +255,14 @@ function invalidCase(): Case {
   const args = [...c.args];
   const nums = NUMBER_ARGS[c.fn] ?? [];
   const floats = FLOAT_ARGS[c.fn] ?? [];
-  const kinds = ['drop', 'extra', ...(nums.length ? ['number', 'number'] : []), ...(floats.length ? ['floats', 'floats'] : [])];
+  const reals = REAL_ARGS[c.fn] ?? [];
+  const kinds = [
+    'drop',
+    'extra',
+    ...(nums.length ? ['number', 'number'] : []),
+    ...(floats.length ? ['floats', 'floats'] : []),
+    ...(reals.length ? ['real'] : []),
+  ];
   if (c.fn === 'conv') kinds.push('geom', 'geom', 'range');
   if (c.fn === 'copyChunks' && (args[7] as number) > 0 && (args[6] as number) > 0) kinds.push('overflow', 'overflow', 'past');
   if (c.fn === 'setThreads') kinds.push('range');
@@ -266,6 +282,11 @@ function invalidCase(): Case {
       const bad = pick(NOT_A_WHOLE_NUMBER)();
       args[i] = bad;
       return out(`argument ${i} = ${typeof bad === 'number' ? bad : typeof bad}`);
+    }
+    case 'real': {
+      const i = pick(reals);
+      args[i] = pick([NaN, Infinity, -Infinity, '0.9', undefined, null, arr(1)]);
+      return out(`argument ${i} not a finite number`);
     }
     case 'floats': {
       const i = pick(floats);

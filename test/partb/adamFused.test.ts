@@ -1,6 +1,7 @@
 /**
- * The one-pass Adam kernel (lever fusedAdam) against a float64 plain-TypeScript Adam (PyTorch
- * semantics) and against the composite (13-kernel) update, over three steps, on wasm and cpu.
+ * The one-pass Adam kernels (lever fusedAdam: the JS kernel, and the addon's float32 one where it is
+ * loaded) against a float64 plain-TypeScript Adam (PyTorch semantics) and against the composite
+ * (13-kernel) update, over three steps, on wasm and cpu.
  */
 import { test } from 'node:test';
 import * as assert from 'node:assert/strict';
@@ -8,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initEngine } from '../../lib/engine';
 import { Adam } from '../../lib/training/adam';
 import { withLevers } from '../../lib/engine/levers';
+import { NATIVE_POINTWISE } from '../../lib/engine/native';
 import { mulberry32 } from '../helpers';
 
 const N = 257;
@@ -57,22 +59,31 @@ for (const engine of ['wasm', 'cpu'] as const) {
     // Gradients of very different sizes, including exact zeros and sign flips.
     const grads = [0, 1, 2].map((s) => p0.map((_, i) => (i % 17 === 0 ? 0 : (r() - 0.5) * 10 ** ((i % 7) - 4 + s))));
     const ref = reference(p0, grads);
-    const fusedOut = withLevers({ fusedAdam: true }, () => run3(p0, grads));
     const composite = withLevers({ fusedAdam: false }, () => run3(p0, grads));
-    ['p', 'm', 'v'].forEach((name, j) => {
-      for (let i = 0; i < N; i++) {
-        const scale = Math.abs(ref[j][i]) + (name === 'p' ? 1e-3 * LR : 0);
-        assert.ok(
-          Math.abs(fusedOut[j][i] - ref[j][i]) <= 1e-6 * scale + 1e-12,
-          `${name}[${i}]: fused ${fusedOut[j][i]} vs float64 ${ref[j][i]}`,
-        );
-        assert.ok(
-          Math.abs(fusedOut[j][i] - composite[j][i]) <= 1e-5 * scale + 1e-12,
-          `${name}[${i}]: fused ${fusedOut[j][i]} vs composite ${composite[j][i]}`,
-        );
-      }
-    });
-    // The parameters moved (by about lr per step where the gradient is non-zero).
-    assert.ok(Math.abs(fusedOut[0][1] - p0[1]) > 1e-4);
+    const addon = tf.getKernel(NATIVE_POINTWISE.adam, engine) !== undefined;
+    for (const native of addon ? [false, true] : [false]) {
+      const kernel = native ? NATIVE_POINTWISE.adam : 'FusedAdam';
+      const prof = await tf.profile(() => void withLevers({ fusedAdam: true, native }, () => run3(p0, grads)));
+      assert.ok(
+        prof.kernels.some((k) => k.name === kernel),
+        `${kernel} ran: ${[...new Set(prof.kernels.map((k) => k.name))].join(', ')}`,
+      );
+      const fusedOut = withLevers({ fusedAdam: true, native }, () => run3(p0, grads));
+      ['p', 'm', 'v'].forEach((name, j) => {
+        for (let i = 0; i < N; i++) {
+          const scale = Math.abs(ref[j][i]) + (name === 'p' ? 1e-3 * LR : 0);
+          assert.ok(
+            Math.abs(fusedOut[j][i] - ref[j][i]) <= 1e-6 * scale + 1e-12,
+            `${kernel} ${name}[${i}]: ${fusedOut[j][i]} vs float64 ${ref[j][i]}`,
+          );
+          assert.ok(
+            Math.abs(fusedOut[j][i] - composite[j][i]) <= 1e-5 * scale + 1e-12,
+            `${kernel} ${name}[${i}]: ${fusedOut[j][i]} vs composite ${composite[j][i]}`,
+          );
+        }
+      });
+      // The parameters moved (by about lr per step where the gradient is non-zero).
+      assert.ok(Math.abs(fusedOut[0][1] - p0[1]) > 1e-4);
+    }
   });
 }
