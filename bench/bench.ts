@@ -164,9 +164,9 @@ async function main(): Promise<void> {
   // Without the addon first (the engine as it was), then with it, when it is loaded; not when the
   // addon left the wasm kernels one thread (lib/engine tryWasm): that row would not be the engine
   // a machine without the addon runs.
-  const variants: Array<[string, boolean]> = info.native
-    ? [...(info.wasmThreads === undefined ? [[info.name, false] as [string, boolean]] : []), [`${info.name} + ${info.native}`, true]]
-    : [[info.name, true]];
+  const variants: Array<[string, boolean]> = [];
+  if (!info.native || info.wasmThreads === undefined) variants.push([info.name, !info.native]);
+  if (info.native) variants.push([`${info.name} + ${info.native}`, true]);
   if (info.native && info.wasmThreads !== undefined)
     console.log(
       `${info.name} row left out (its kernels run on ${info.wasmThreads} thread beside the addon): DIFFUSION_NATIVE=0 npm run bench measures it`,

@@ -34,9 +34,10 @@ import { samplePartB } from '../lib/algorithms/partBSampling';
 import { describeConfig, findModel } from '../lib/models/registry';
 import { DDPMScheduler, type VarianceType } from '../lib/schedulers/ddpm';
 import {
+  checkpointEpoch,
   manifestPath,
+  runWeightsFile,
   shippedCheckpoints,
-  shippedMiddleEpoch,
   shippedRunName,
   shippedWeightsPath,
   trainCommand,
@@ -54,10 +55,9 @@ function ship(model: ShippedModel): void {
   if (!fs.existsSync(final)) throw new Error(`${final} is missing: run \`${trainCommand(model)}\` first`);
   const m = JSON.parse(fs.readFileSync(path.join(dir, 'manifest.json'), 'utf8'));
   // Each checkpoint the model ships (early after epoch 1, middle after shippedMiddleEpoch, final), copied atomically.
-  const epochOf = { early: 1, middle: shippedMiddleEpoch(model), final: undefined };
   for (const which of shippedCheckpoints(model)) {
-    const epoch = epochOf[which];
-    const from = epoch === undefined ? final : path.join(dir, `epoch-${epoch}.weights`);
+    const epoch = checkpointEpoch(model, which);
+    const from = path.join(dir, runWeightsFile(model, which));
     const to = shippedWeightsPath(model, which);
     if (!fs.existsSync(from)) {
       m[`${which}Weights`] = null;

@@ -75,6 +75,17 @@ export function shippedCheckpoints(model: ShippedModel): ShippedCheckpoint[] {
   return shippedMiddleEpoch(model) === undefined ? ['early', 'final'] : ['early', 'middle', 'final'];
 }
 
+/** The epoch after which a checkpoint was saved: early 1, middle shippedMiddleEpoch; undefined for final (the run's end). */
+export function checkpointEpoch(model: ShippedModel, which: ShippedCheckpoint): number | undefined {
+  return which === 'early' ? 1 : which === 'middle' ? shippedMiddleEpoch(model) : undefined;
+}
+
+/** The file of a training run's folder holding a checkpoint: epoch-K.weights (checkpointEpoch), or final.weights. */
+export function runWeightsFile(model: ShippedModel, which: ShippedCheckpoint): string {
+  const epoch = checkpointEpoch(model, which);
+  return epoch === undefined ? 'final.weights' : `epoch-${epoch}.weights`;
+}
+
 /** weights/partb-<model>.weights, or -early (after epoch 1) or -middle (after shippedMiddleEpoch) before the extension. */
 export function shippedWeightsPath(model: ShippedModel, which: ShippedCheckpoint = 'final'): string {
   return path.join(weightsDir(), `partb-${model}${which === 'final' ? '' : `-${which}`}.weights`);

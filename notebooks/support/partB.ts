@@ -21,7 +21,13 @@ import { loadUNetWeights } from '../../lib/models/unetWeights';
 import type { WeightsHeader } from '../../lib/weights/headers';
 import type { PartBModel } from '../../lib/weights/runConfig';
 import type { UNet } from '../../lib/models/unet';
-import { shippedCheckpoints, shippedMiddleEpoch, shippedWeightsPath, trainCommand } from '../../lib/weights/shipped';
+import {
+  runWeightsFile,
+  shippedCheckpoints,
+  shippedWeightsPath,
+  trainCommand,
+  type ShippedCheckpoint,
+} from '../../lib/weights/shipped';
 import { setting } from '../../lib/config';
 import { PROJECT_ROOT as REPO_ROOT, runsDir } from '../../lib/paths';
 
@@ -41,16 +47,10 @@ export function weightFiles(
   model: PartBModel,
   retrained: boolean,
 ): { early: string; middle?: string; final: string } {
-  const middleEpoch = shippedMiddleEpoch(model);
-  if (retrained) {
-    const dir = path.join(NOTEBOOK_RUNS, `${model}-cpu`);
-    return {
-      early: path.join(dir, 'epoch-1.weights'),
-      ...(middleEpoch === undefined ? {} : { middle: path.join(dir, `epoch-${middleEpoch}.weights`) }),
-      final: path.join(dir, 'final.weights'),
-    };
-  }
-  return Object.fromEntries(shippedCheckpoints(model).map((c) => [c, shippedWeightsPath(model, c)])) as {
+  const dir = path.join(NOTEBOOK_RUNS, `${model}-cpu`);
+  const file = (which: ShippedCheckpoint) =>
+    retrained ? path.join(dir, runWeightsFile(model, which)) : shippedWeightsPath(model, which);
+  return Object.fromEntries(shippedCheckpoints(model).map((c) => [c, file(c)])) as {
     early: string;
     middle?: string;
     final: string;
