@@ -137,12 +137,15 @@ async function main(): Promise<void> {
       throw new Error(
         `--reflow-from ${reflowFrom} does not exist: pass the trained flow model's weights (e.g. weights/partb-${model}.weights)`,
       );
-    // The reflow run continues the trained network: its width comes from the file.
+    // The reflow run continues the trained network: its width and time conditioning come from the file.
     const from = parseUNetHeader(readTensorFileMeta(reflowFrom), reflowFrom).config;
     if (modelNameOf(from) !== model) throw new CliError(`--reflow-from ${reflowFrom} holds the ${modelNameOf(from)} model, not ${model}`);
     if (args.D !== undefined && args.D !== from.D)
       throw new CliError(`--D ${args.D} contradicts --reflow-from ${reflowFrom}, which has D ${from.D}: drop --D`);
     config.D = from.D;
+    // The architecture is the teacher's, conditioning included (a multiplicative course model stays one).
+    if (from.timeConditioning !== undefined && from.timeConditioning !== 'additive') config.timeConditioning = from.timeConditioning;
+    else delete config.timeConditioning;
     config.reflowPairs = 'pairs.tensors';
     config.imagesPerEpoch = args.pairs;
     if (args.epochs === undefined) config.epochs = 4;

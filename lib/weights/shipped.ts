@@ -25,6 +25,8 @@ interface Shipping {
   command: string;
   /** The epoch whose weights ship as `middle`, if any. */
   middleEpoch?: number;
+  /** false: no `early` weights (a reflow round's first epoch is no stage of training anyone shows). */
+  early?: false;
 }
 
 /** A model of a preset: trained into runs/partb/<model>-<preset>, then shipped by partb-quality. */
@@ -45,15 +47,15 @@ const SHIPPING: Readonly<Record<ShippedModel, Shipping>> = {
   time: presetRun('time', 'cpu'),
   class: presetRun('class', 'cpu'),
   // The current course's settings (SPEC-flow.md Part B), shown after epochs 1, 5 and 10 as the
-  // course shows them. flow-time's course run is being trained (weights/in-progress/); until it
-  // ships, the cpu preset's.
-  'flow-time': presetRun('flow-time', 'cpu'),
+  // course shows them.
+  'flow-time': presetRun('flow-time', 'course', 5),
   'flow-class': presetRun('flow-class', 'course', 5),
   'flow-time-reflow': {
     run: 'flow-time-reflow',
     command:
       'npm run train -- --model flow-time --reflow-from weights/partb-flow-time.weights --pairs 3200 --pair-steps 16 --out runs/partb/flow-time-reflow && ' +
       'npm run partb-quality -- --ship --models flow-time-reflow',
+    early: false,
   },
   classifier: { run: null, command: 'npm run train -- --model classifier' },
 };
@@ -70,9 +72,10 @@ export function shippedMiddleEpoch(model: ShippedModel): number | undefined {
   return SHIPPING[model].middleEpoch;
 }
 
-/** The checkpoints a model ships, in training order: early, middle where it has one, final. */
+/** The checkpoints a model ships, in training order: early (unless it ships none), middle where it has one, final. */
 export function shippedCheckpoints(model: ShippedModel): ShippedCheckpoint[] {
-  return shippedMiddleEpoch(model) === undefined ? ['early', 'final'] : ['early', 'middle', 'final'];
+  const early: ShippedCheckpoint[] = SHIPPING[model].early === false ? [] : ['early'];
+  return shippedMiddleEpoch(model) === undefined ? [...early, 'final'] : [...early, 'middle', 'final'];
 }
 
 /** The epoch after which a checkpoint was saved: early 1, middle shippedMiddleEpoch; undefined for final (the run's end). */

@@ -225,6 +225,49 @@ test('flow models: train writes velocity-trained weights; reflow makes pairs fro
   const rh = parseUNetHeader(loadTensorFile(path.join(rf, 'final.weights')).meta, 'reflow');
   assert.equal(rh.config.reflowPairs, 'pairs.tensors');
   assert.equal(rh.config.imagesPerEpoch, 64);
+  assert.equal(rh.config.timeConditioning, undefined, 'an additive teacher gives an additive student');
+  // A course teacher (multiplicative time conditioning): its student keeps the conditioning, so its weights load.
+  const course = path.join(root, 'flow-course');
+  const c = train([
+    '--model',
+    'flow-time',
+    '--preset',
+    'course',
+    '--D',
+    '2',
+    '--batch',
+    '2',
+    '--images-per-epoch',
+    '4',
+    '--epochs',
+    '1',
+    '--out',
+    course,
+  ]);
+  assert.equal(c.status, 0, c.stderr);
+  assert.equal(
+    parseUNetHeader(loadTensorFile(path.join(course, 'final.weights')).meta, 'course').config.timeConditioning,
+    'multiplicative',
+  );
+  const rfc = path.join(root, 'reflow-course');
+  const cr = train([
+    '--model',
+    'flow-time',
+    '--reflow-from',
+    path.join(course, 'final.weights'),
+    '--pairs',
+    '64',
+    '--pair-steps',
+    '2',
+    '--batch',
+    '32',
+    '--epochs',
+    '1',
+    '--out',
+    rfc,
+  ]);
+  assert.equal(cr.status, 0, cr.stderr);
+  assert.equal(parseUNetHeader(loadTensorFile(path.join(rfc, 'final.weights')).meta, 'reflow').config.timeConditioning, 'multiplicative');
   const more = train(['--model', 'flow-time', '--resume', '--out', rf, '--epochs', '2']);
   assert.equal(more.status, 0, more.stderr);
   assert.equal(finalLosses(rf).length, 4, '2 epochs of 2 steps on the same pairs');
