@@ -46,4 +46,16 @@ enum BinaryOp { kAdd = 0, kSub = 1, kMul = 2 };
 enum OperandKind { kFull = 0, kPerSample = 1, kPerChannel = 2, kScalar = 3 };
 // out = a op b over out [outer, inner, c], each operand broadcast by its kind.
 void Binary(int op, const float* a, int kindA, const float* b, int kindB, float* out, size_t outer, size_t inner, size_t c);
+// Direct convolutions with one output channel (the UNet's last layer, where oneDNN's kernels,
+// blocked over 16 output channels, waste 15 of 16 lanes): x NHWC [n,h,w,ci], the filter HWIO
+// [fh,fw,ci,1], y and dy [n,ho,wo]. Dilations count from 1 (none), as TF.js's; pads are the
+// top and left ones (the bottom and right follow from ho and wo). Accumulation in float over each
+// output's taps; the filter gradient sums each row in float and the rows in float64.
+struct ConvGeometry {
+  int n, h, w, ci, ho, wo, fh, fw, sh, sw, dh, dw, pt, pl;
+};
+// y = conv(x, w) + bias (bias may be null), then act: 0 none, 1 ReLU, 2 exact GELU.
+void ConvOneOutForward(const ConvGeometry& g, const float* x, const float* w, const float* bias, int act, float* y);
+// dw = the filter gradient of conv(x, w) for dy.
+void ConvOneOutBackwardFilter(const ConvGeometry& g, const float* x, const float* dy, float* dw);
 }  // namespace pointwise

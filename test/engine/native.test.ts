@@ -67,7 +67,13 @@ const CONV_CASES: ConvCase[] = [
   { n: 7, h: 4, w: 4, cin: 9, cout: 17, k: 3, s: 1, pad: 1 },
   // A 1×1 strided convolution whose dW oneDNN 2.6.3 gets wrong (heap corruption): dW falls back.
   { n: 1, h: 6, w: 6, cin: 3, cout: 1, k: 1, s: 2, pad: 'valid' },
-  // The Part B UNet's layers (D = 8, batch 4): ConvBlock, DownConv, the 7×7 bottleneck.
+  // One output channel: the addon's direct kernels (not oneDNN), strides, pads and dilations included.
+  { n: 3, h: 9, w: 7, cin: 5, cout: 1, k: 3, s: 1, pad: 1 },
+  { n: 2, h: 10, w: 11, cin: 3, cout: 1, k: 4, s: 2, pad: 'same' },
+  { n: 2, h: 9, w: 9, cin: 17, cout: 1, k: 3, s: 3, pad: 'valid' },
+  { n: 2, h: 12, w: 10, cin: 4, cout: 1, k: 3, s: 1, pad: 'same', dil: 2 },
+  // The Part B UNet's layers (D = 8, batch 4): ConvBlock, DownConv, the 7×7 bottleneck, the last layer.
+  { n: 4, h: 28, w: 28, cin: 8, cout: 1, k: 3, s: 1, pad: 1 },
   { n: 4, h: 28, w: 28, cin: 1, cout: 8, k: 3, s: 1, pad: 1 },
   { n: 4, h: 28, w: 28, cin: 16, cout: 8, k: 3, s: 1, pad: 1 },
   { n: 4, h: 28, w: 28, cin: 8, cout: 8, k: 3, s: 2, pad: 1 },
@@ -120,11 +126,12 @@ test(
   },
 );
 
-test('fused conv2d with bias and linear/relu (oneDNN) matches the cpu backend; other activations fall back', { skip }, async () => {
+test('fused conv2d with bias and linear/relu (oneDNN, or the direct kernels) matches the cpu backend; other activations fall back', { skip }, async () => {
   await initEngine({ engine: 'wasm', quiet: true });
   const rng = mulberry32(5);
   for (const activation of ['linear', 'relu', 'elu'] as const) {
-    for (const c of CONV_CASES.slice(0, 8)) {
+    // The first eight cases, and those of the direct kernels (one output channel).
+    for (const c of CONV_CASES.filter((k, i) => i < 8 || k.cout === 1)) {
       const xa = rand(rng, c.n * c.h * c.w * c.cin);
       const wa = rand(rng, c.k * c.k * c.cin * c.cout);
       const ba = rand(rng, c.cout);
