@@ -202,24 +202,26 @@ test('flow models: train writes velocity-trained weights; reflow makes pairs fro
     /--reflow-from needs a flow model/,
   );
   refused(['--model', 'flow-time', '--resume', '--out', out, '--epochs', '3', '--model', 'time'], /--model time contradicts .*flow-time/);
-  // One reflow round: 8 pairs of 2 Euler steps, 1 epoch, then resumed for a second.
+  // One reflow round: 64 pairs of 2 Euler steps, 1 epoch (then resumed for a second), from a teacher's weights.
+  const reflow = (teacher: string, dir: string) =>
+    train([
+      '--model',
+      'flow-time',
+      '--reflow-from',
+      teacher,
+      '--pairs',
+      '64',
+      '--pair-steps',
+      '2',
+      '--batch',
+      '32',
+      '--epochs',
+      '1',
+      '--out',
+      dir,
+    ]);
   const rf = path.join(root, 'reflow');
-  const pairsRun = train([
-    '--model',
-    'flow-time',
-    '--reflow-from',
-    path.join(out, 'final.weights'),
-    '--pairs',
-    '64',
-    '--pair-steps',
-    '2',
-    '--batch',
-    '32',
-    '--epochs',
-    '1',
-    '--out',
-    rf,
-  ]);
+  const pairsRun = reflow(path.join(out, 'final.weights'), rf);
   assert.equal(pairsRun.status, 0, pairsRun.stderr);
   assert.ok(fs.existsSync(path.join(rf, 'pairs.tensors')));
   const rh = parseUNetHeader(loadTensorFile(path.join(rf, 'final.weights')).meta, 'reflow');
@@ -250,22 +252,7 @@ test('flow models: train writes velocity-trained weights; reflow makes pairs fro
     'multiplicative',
   );
   const rfc = path.join(root, 'reflow-course');
-  const cr = train([
-    '--model',
-    'flow-time',
-    '--reflow-from',
-    path.join(course, 'final.weights'),
-    '--pairs',
-    '64',
-    '--pair-steps',
-    '2',
-    '--batch',
-    '32',
-    '--epochs',
-    '1',
-    '--out',
-    rfc,
-  ]);
+  const cr = reflow(path.join(course, 'final.weights'), rfc);
   assert.equal(cr.status, 0, cr.stderr);
   assert.equal(parseUNetHeader(loadTensorFile(path.join(rfc, 'final.weights')).meta, 'reflow').config.timeConditioning, 'multiplicative');
   const more = train(['--model', 'flow-time', '--resume', '--out', rf, '--epochs', '2']);
