@@ -126,35 +126,39 @@ test(
   },
 );
 
-test('fused conv2d with bias and linear/relu (oneDNN, or the direct kernels) matches the cpu backend; other activations fall back', { skip }, async () => {
-  await initEngine({ engine: 'wasm', quiet: true });
-  const rng = mulberry32(5);
-  for (const activation of ['linear', 'relu', 'elu'] as const) {
-    // The first eight cases, and those of the direct kernels (one output channel).
-    for (const c of CONV_CASES.filter((k, i) => i < 8 || k.cout === 1)) {
-      const xa = rand(rng, c.n * c.h * c.w * c.cin);
-      const wa = rand(rng, c.k * c.k * c.cin * c.cout);
-      const ba = rand(rng, c.cout);
-      const f = () =>
-        tf.tidy(
-          () =>
-            tf.fused
-              .conv2d({
-                x: tf.tensor4d(xa, [c.n, c.h, c.w, c.cin]),
-                filter: tf.tensor4d(wa, [c.k, c.k, c.cin, c.cout]),
-                strides: c.s,
-                pad: c.pad,
-                bias: tf.tensor1d(ba),
-                activation,
-              })
-              .dataSync()
-              .slice() as Float32Array,
-        );
-      const { got, ref } = await onBoth(f);
-      assert.ok(relErr(got, ref) < 1e-5, `${activation} ${JSON.stringify(c)}: ${relErr(got, ref)}`);
+test(
+  'fused conv2d with bias and linear/relu (oneDNN, or the direct kernels) matches the cpu backend; other activations fall back',
+  { skip },
+  async () => {
+    await initEngine({ engine: 'wasm', quiet: true });
+    const rng = mulberry32(5);
+    for (const activation of ['linear', 'relu', 'elu'] as const) {
+      // The first eight cases, and those of the direct kernels (one output channel).
+      for (const c of CONV_CASES.filter((k, i) => i < 8 || k.cout === 1)) {
+        const xa = rand(rng, c.n * c.h * c.w * c.cin);
+        const wa = rand(rng, c.k * c.k * c.cin * c.cout);
+        const ba = rand(rng, c.cout);
+        const f = () =>
+          tf.tidy(
+            () =>
+              tf.fused
+                .conv2d({
+                  x: tf.tensor4d(xa, [c.n, c.h, c.w, c.cin]),
+                  filter: tf.tensor4d(wa, [c.k, c.k, c.cin, c.cout]),
+                  strides: c.s,
+                  pad: c.pad,
+                  bias: tf.tensor1d(ba),
+                  activation,
+                })
+                .dataSync()
+                .slice() as Float32Array,
+          );
+        const { got, ref } = await onBoth(f);
+        assert.ok(relErr(got, ref) < 1e-5, `${activation} ${JSON.stringify(c)}: ${relErr(got, ref)}`);
+      }
     }
-  }
-});
+  },
+);
 
 test('conv2dTranspose (oneDNN backward data) matches the cpu backend, the UNet up-convolutions included', { skip }, async () => {
   await initEngine({ engine: 'wasm', quiet: true });
