@@ -72,6 +72,11 @@ const CONV_CASES: ConvCase[] = [
   { n: 2, h: 10, w: 11, cin: 3, cout: 1, k: 4, s: 2, pad: 'same' },
   { n: 2, h: 9, w: 9, cin: 17, cout: 1, k: 3, s: 3, pad: 'valid' },
   { n: 2, h: 12, w: 10, cin: 4, cout: 1, k: 3, s: 1, pad: 'same', dil: 2 },
+  // …and the channel counts whose kernels hold 16·C channels in registers (C = 1, 2, 4, 8).
+  { n: 2, h: 8, w: 8, cin: 16, cout: 1, k: 3, s: 1, pad: 1 },
+  { n: 1, h: 7, w: 9, cin: 32, cout: 1, k: 4, s: 2, pad: 'same' },
+  { n: 2, h: 6, w: 6, cin: 64, cout: 1, k: 3, s: 1, pad: 1 },
+  { n: 1, h: 5, w: 5, cin: 128, cout: 1, k: 2, s: 1, pad: 'valid' },
   // The Part B UNet's layers (D = 8, batch 4): ConvBlock, DownConv, the 7×7 bottleneck, the last layer.
   { n: 4, h: 28, w: 28, cin: 8, cout: 1, k: 3, s: 1, pad: 1 },
   { n: 4, h: 28, w: 28, cin: 1, cout: 8, k: 3, s: 1, pad: 1 },
