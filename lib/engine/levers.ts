@@ -30,7 +30,7 @@ export interface Levers {
   fusedAdam: boolean;
   /** GELU's hand-written gradient from saved x/√2 and Φ(x) (7 kernels) instead of autodiff of the erf composite (10). */
   geluGrad: boolean;
-  /** Eval-mode UNet forward with each BatchNorm folded into its convolution (weights W·a, shift (b−μ)·a+β, computed once per forward): saves the BN pass and the bias add. */
+  /** Eval-mode UNet forward with each BatchNorm folded into its convolution (weights W·a, shift (b−μ)·a+β, computed once and reused until a weight or running statistic changes): saves the BN pass and the bias add. */
   foldBatchNorm: boolean;
   /** The UNet convolutions' bias add fused into the convolution kernel instead of a separate add. */
   fusedBias: boolean;

@@ -70,6 +70,13 @@ export class ParamStore {
   readonly convKinds = new Map<string, 'conv2d' | 'convTranspose2d'>();
   /** Eval-mode BatchNorm folding in force for the current forward pass (set by UNet.apply; see foldBatchNorm). */
   folding?: BatchNormFolding;
+  /**
+   * The last folding computed, kept across eval passes (a sampler calls the network hundreds of
+   * times with the same weights), with the tensors it was computed from: every parameter and
+   * buffer's dataId, which a Variable replaces on each assign (Adam, EMA swaps, loading weights,
+   * running statistics), so a changed weight always refolds.
+   */
+  private foldCache?: { from: object[]; folding: BatchNormFolding };
   private pending: Array<[tf.Variable, tf.Tensor]> = [];
 
   constructor(private readonly rng: Rng) {}
@@ -130,7 +137,39 @@ export class ParamStore {
     return n;
   }
 
+  /**
+   * The BatchNorm folding of the current weights (foldBatchNorm): the cached one while no parameter
+   * or buffer has been assigned since it was computed, otherwise a new one (the old one is freed).
+   * The tensors belong to the store (kept out of every tidy; freed by dispose).
+   */
+  currentFolding(): BatchNormFolding {
+    const from = [...this.params.values(), ...this.buffers.values()].map((v) => v.dataId);
+    const cached = this.foldCache;
+    if (cached && cached.from.length === from.length && cached.from.every((id, i) => id === from[i])) return cached.folding;
+    this.dropFolding();
+    let folding: BatchNormFolding | undefined;
+    tf.tidy(() => {
+      // The tidy frees the intermediates (scales, shifts); the folded weights and biases are kept.
+      folding = foldBatchNorm(this);
+      for (const c of folding.convs.values()) {
+        tf.keep(c.weight);
+        tf.keep(c.bias);
+      }
+    });
+    // Not cached before the first forward pass has named the convolutions (UNet.build's pass).
+    if (this.convKinds.size > 0) this.foldCache = { from, folding: folding! };
+    return folding!;
+  }
+
+  /** Frees the cached folding (dispose, or weights that changed). */
+  private dropFolding(): void {
+    if (!this.foldCache) return;
+    for (const c of this.foldCache.folding.convs.values()) tf.dispose([c.weight, c.bias]);
+    this.foldCache = undefined;
+  }
+
   dispose(): void {
+    this.dropFolding();
     this.discardPending();
     for (const v of this.params.values()) v.dispose();
     for (const v of this.buffers.values()) v.dispose();
@@ -301,11 +340,12 @@ function foldedBN(s: ParamStore, bn: string, bias: tf.Tensor1D): [tf.Tensor1D, t
 
 /**
  * Runs fn (a forward pass on s) with the store's BatchNorms folded when `fold` is set: the folded
- * weights are computed once, here, from the weights as they are now, and dropped afterwards.
+ * weights of the weights as they are now, computed once and reused until a weight changes
+ * (ParamStore.currentFolding).
  */
 function withFoldedBatchNorm<T>(s: ParamStore, fold: boolean, fn: () => T): T {
   if (!fold) return fn();
-  s.folding = foldBatchNorm(s);
+  s.folding = s.currentFolding();
   try {
     return fn();
   } finally {
@@ -447,6 +487,9 @@ export class UNet {
     if (!(Number.isInteger(config.D) && config.D > 0)) throw new Error(`UNet hidden size D must be a positive integer, got ${config.D}`);
     this.store = new ParamStore(new Rng(seed));
     this.build();
+    // The eval-mode folding is held by the model from the start (and refolded in place when the
+    // weights change), so that a sampling loop's tensor count stays flat from its first call.
+    if (levers().foldBatchNorm) this.store.currentFolding();
   }
 
   /** Creates every parameter by running one eval pass on a dummy batch of one. */

@@ -19,7 +19,9 @@ function randomizeBN(net: UNet, seed: number): void {
     const vals = Float32Array.from({ length: v.size }, () =>
       name.endsWith('running_var') ? 0.2 + 2 * r() : name.endsWith('.weight') ? 0.5 + r() : r() - 0.5,
     );
-    v.assign(tf.tensor(vals, v.shape));
+    const t = tf.tensor(vals, v.shape);
+    v.assign(t);
+    t.dispose();
   }
 }
 
@@ -86,4 +88,36 @@ test('folded eval follows every weight change: the folded weights are recomputed
   assert.ok(moved > 1e-4, 'the output changed with the weights');
   assert.ok(diff <= 1e-5, `folded vs unfolded after the change: ${diff}`);
   net.dispose();
+});
+
+test('the folding is cached across eval passes, refolded after any assign, and freed with the model', async () => {
+  await initEngine({ engine: 'wasm', quiet: true });
+  const start = tf.memory().numTensors;
+  const net = new UNet({ kind: 'time', D: 6 }, 7);
+  randomizeBN(net, 14);
+  const first = net.store.currentFolding();
+  assert.equal(net.store.currentFolding(), first, 'no weight changed: the same folding');
+  const held = tf.memory().numTensors;
+  withLevers({ foldBatchNorm: true }, () => [outputs(net, false), outputs(net, false)]);
+  assert.equal(tf.memory().numTensors, held, 'eval passes with an unchanged folding allocate nothing that stays');
+  assert.equal(net.store.currentFolding(), first);
+  // Only a running statistic changes (as a training step's commitBatchNorm does): refold, free the old one.
+  const mean = net.store.buffers.get('up1.up.bn.running_mean')!;
+  tf.tidy(() => mean.assign(tf.add(mean, 0.25)));
+  const second = net.store.currentFolding();
+  assert.notEqual(second, first);
+  assert.ok(
+    [...first.convs.values()].every((c) => c.weight.isDisposed && c.bias.isDisposed),
+    'the stale folding is freed',
+  );
+  assert.equal(tf.memory().numTensors, held);
+  const folded = withLevers({ foldBatchNorm: true }, () => outputs(net, false));
+  const unfolded = withLevers({ foldBatchNorm: false }, () => outputs(net, false));
+  for (let i = 0; i < folded.length; i++) assert.ok(Math.abs(folded[i] - unfolded[i]) <= 1e-5, `output ${i} after the statistic changed`);
+  net.dispose();
+  assert.ok(
+    [...second.convs.values()].every((c) => c.weight.isDisposed),
+    'dispose frees the folding',
+  );
+  assert.equal(tf.memory().numTensors, start, 'nothing of the model is left');
 });
