@@ -457,24 +457,28 @@ void Activate(int act, const float* a, float* out, size_t n) {
 }
 }  // namespace
 
-// Σ over the k taps of dot(x pixel, filter tap), ci = 16·C channels: 2·C sums in flight (taps
-// taken in pairs), since one FMA chain would wait on each FMA's latency.
-template <int C>
+// Σ over the k taps of dot(x pixel, filter tap), ci = 16·C channels. One FMA chain would wait on
+// each FMA's latency, so C sums are in flight, 2·C with Pair (taps taken in pairs). With 512-bit
+// registers (32 of them) 2·C sums of 16 lanes fit; with AVX2's 16 registers of 8 lanes a Vec16 takes
+// two, and more than 8 Vec16 accumulators spill to memory (3.5× slower at ci = 64).
+template <int C, bool Pair>
 float TapDots(int k, const int* pix, const int* tap, const float* xn, const float* w, size_t ci) {
   Vec16 a[C] = {}, b[C] = {};
   int t = 0;
-  for (; t + 1 < k; t += 2) {
-    const float* x0 = xn + size_t(pix[t]) * ci;
-    const float* w0 = w + size_t(tap[t]) * ci;
-    const float* x1 = xn + size_t(pix[t + 1]) * ci;
-    const float* w1 = w + size_t(tap[t + 1]) * ci;
+  if (Pair) {
+    for (; t + 1 < k; t += 2) {
+      const float* x0 = xn + size_t(pix[t]) * ci;
+      const float* w0 = w + size_t(tap[t]) * ci;
+      const float* x1 = xn + size_t(pix[t + 1]) * ci;
+      const float* w1 = w + size_t(tap[t + 1]) * ci;
 #pragma GCC unroll 8
-    for (int j = 0; j < C; j++) {
-      a[j] += Load(x0 + size_t(j) * kLanes) * Load(w0 + size_t(j) * kLanes);
-      b[j] += Load(x1 + size_t(j) * kLanes) * Load(w1 + size_t(j) * kLanes);
+      for (int j = 0; j < C; j++) {
+        a[j] += Load(x0 + size_t(j) * kLanes) * Load(w0 + size_t(j) * kLanes);
+        b[j] += Load(x1 + size_t(j) * kLanes) * Load(w1 + size_t(j) * kLanes);
+      }
     }
   }
-  if (t < k) {
+  for (; t < k; t++) {
     const float* x0 = xn + size_t(pix[t]) * ci;
     const float* w0 = w + size_t(tap[t]) * ci;
 #pragma GCC unroll 8
@@ -482,8 +486,23 @@ float TapDots(int k, const int* pix, const int* tap, const float* xn, const floa
   }
   Vec16 s = {};
 #pragma GCC unroll 8
-  for (int j = 0; j < C; j++) s += a[j] + b[j];
+  for (int j = 0; j < C; j++) s += Pair ? a[j] + b[j] : a[j];
   return Sum(s);
+}
+
+#if defined(__AVX512F__)
+constexpr bool kWideRegisters = true;
+#else
+constexpr bool kWideRegisters = false;
+#endif
+
+// ci = 64 and 128 with at most 8 Vec16 accumulators where registers are 256-bit (128 as two halves).
+float TapDots64(int k, const int* pix, const int* tap, const float* xn, const float* w, size_t ci) {
+  return kWideRegisters ? TapDots<4, true>(k, pix, tap, xn, w, ci) : TapDots<4, false>(k, pix, tap, xn, w, ci);
+}
+float TapDots128(int k, const int* pix, const int* tap, const float* xn, const float* w, size_t ci) {
+  if (kWideRegisters) return TapDots<8, true>(k, pix, tap, xn, w, ci);
+  return TapDots<4, false>(k, pix, tap, xn, w, ci) + TapDots<4, false>(k, pix, tap, xn + 64, w + 64, ci);
 }
 
 // The same for any channel count: whole chunks one after the other, then the rest one by one.
@@ -502,7 +521,7 @@ float TapDotsAny(int k, const int* pix, const int* tap, const float* xn, const f
 
 void ConvOneOutForward(const ConvGeometry& g, const float* x, const float* w, const float* bias, int act, float* y) {
   const size_t ci = size_t(g.ci), rows = size_t(g.n) * g.ho, taps = size_t(g.fh) * g.fw;
-  const auto dots = ci == 16 ? TapDots<1> : ci == 32 ? TapDots<2> : ci == 64 ? TapDots<4> : ci == 128 ? TapDots<8> : TapDotsAny;
+  const auto dots = ci == 16 ? TapDots<1, true> : ci == 32 ? TapDots<2, true> : ci == 64 ? TapDots64 : ci == 128 ? TapDots128 : TapDotsAny;
   ParallelRanges(rows, 4, [&](size_t b, size_t e) {
     std::vector<int> pix(taps), tap(taps);
     std::vector<float> row(size_t(g.wo));
@@ -535,6 +554,13 @@ void RowTapGrad(const ConvGeometry& g, const float* xrow, const float* dyrow, in
   for (int j = 0; j < C; j++) Store(acc + size_t(j) * kLanes, Load(acc + size_t(j) * kLanes) + a[j]);
 }
 
+// ci = 128: 8 Vec16 accumulators where registers are 512-bit, else two halves of 4 (see TapDots).
+void RowTapGrad128(const ConvGeometry& g, const float* xrow, const float* dyrow, int kw, size_t ci, float* acc) {
+  if (kWideRegisters) return RowTapGrad<8>(g, xrow, dyrow, kw, ci, acc);
+  RowTapGrad<4>(g, xrow, dyrow, kw, ci, acc);
+  RowTapGrad<4>(g, xrow + 64, dyrow, kw, ci, acc + 64);
+}
+
 void RowTapGradAny(const ConvGeometry& g, const float* xrow, const float* dyrow, int kw, size_t ci, float* acc) {
   for (int wo = 0; wo < g.wo; wo++) {
     const int iw = wo * g.sw - g.pl + kw * g.dw;
@@ -547,7 +573,7 @@ void RowTapGradAny(const ConvGeometry& g, const float* xrow, const float* dyrow,
 
 void ConvOneOutBackwardFilter(const ConvGeometry& g, const float* x, const float* dy, float* dw) {
   const size_t ci = size_t(g.ci), taps = size_t(g.fh) * g.fw, k = taps * ci, rows = size_t(g.n) * g.ho;
-  const auto rowGrad = ci == 16 ? RowTapGrad<1> : ci == 32 ? RowTapGrad<2> : ci == 64 ? RowTapGrad<4> : ci == 128 ? RowTapGrad<8> : RowTapGradAny;
+  const auto rowGrad = ci == 16 ? RowTapGrad<1> : ci == 32 ? RowTapGrad<2> : ci == 64 ? RowTapGrad<4> : ci == 128 ? RowTapGrad128 : RowTapGradAny;
   const int threads = omp_get_max_threads();
   std::vector<double> part(size_t(threads) * k, 0.0);
   ParallelRanges(rows, 4, [&](size_t b, size_t e) {
