@@ -4,7 +4,7 @@
  * installed on first use into .venv/bench-torch by scripts/pip-venv.sh): eager, channels_last and
  * torch.compile in fp32, and bf16 autocast where the CPU has bf16. Every row is compared with
  * PyTorch's best fp32 variant at its D and with its bf16 autocast. Warm-up excluded, median of
- * several steps. When the oneDNN addon is loaded, one row per engine variant: without it (lever
+ * several steps; with --rounds N, every engine N times in turn and the median of the rounds. When the oneDNN addon is loaded, one row per engine variant: without it (lever
  * native off) and with it.
  *
  * Options: see USAGE (--help). Environment: DIFFUSION_ENGINE / DIFFUSION_THREADS choose the engine (see README).
@@ -128,7 +128,7 @@ function torchPython(): string {
   return `${TORCH_VENV}/bin/python`;
 }
 
-const USAGE = `usage: npm run bench -- [--D 32,64] [--batch 64] [--steps 5] [--warmup 2] [--torch-variants eager,channels_last,compile,bf16] [--debian-torch] [--no-torch]
+const USAGE = `usage: npm run bench -- [--D 32,64] [--batch 64] [--steps 5] [--warmup 2] [--rounds 1] [--torch-variants eager,channels_last,compile,bf16] [--debian-torch] [--no-torch]
 Training and inference images/s of the Part B class-conditioned UNet on the chosen engine (DIFFUSION_ENGINE), and in
 PyTorch ${TORCH_REQUIREMENTS[0]!.split('==')[1]} (installed into .venv/bench-torch on first use) in the same run, with the ratios.`;
 
@@ -144,9 +144,24 @@ const BENCH_OPTIONS = {
     default: [...TORCH_VARIANTS],
     help: 'PyTorch variants: eager fp32, channels_last fp32, torch.compile fp32, bf16 autocast',
   },
+  rounds: {
+    type: 'number',
+    integer: true,
+    min: 1,
+    default: 1,
+    help: 'rounds of every engine in turn (ours, then PyTorch), each row the median over them: on a shared machine whose speed drifts by 10-15% over minutes, 3 keep a drift from landing on one side only',
+  },
   'debian-torch': { type: 'boolean', help: "also Debian's PyTorch (/usr/bin/python3, 1.13), eager" },
   'no-torch': { type: 'boolean', help: 'skip PyTorch' },
 } as const;
+
+/** One row per engine and D (as in the first round), its img/s the median over the rounds. */
+function medianRows<R extends { engine: string; D: number; train_img_s: number; infer_img_s: number }>(rounds: R[][]): R[] {
+  return (rounds[0] ?? []).map((first) => {
+    const same = rounds.flatMap((rs) => rs.filter((r) => r.engine === first.engine && r.D === first.D));
+    return { ...first, train_img_s: median(same.map((r) => r.train_img_s)), infer_img_s: median(same.map((r) => r.infer_img_s)) };
+  });
+}
 
 /** a / b as "1.23×", or – when b is missing. */
 function ratio(a: number, b?: number): string {
@@ -160,7 +175,6 @@ async function main(): Promise<void> {
   const batch = a.batch;
   const steps = a.steps;
   const warmup = a.warmup;
-  const rows: Row[] = [];
   // Without the addon first (the engine as it was), then with it, when it is loaded; not when the
   // addon left the wasm kernels one thread (lib/engine tryWasm): that row would not be the engine
   // a machine without the addon runs.
@@ -176,24 +190,37 @@ async function main(): Promise<void> {
   setNativePrecision('fp32');
   if (ours16.precision === 'bf16') variants.push([`${info.name} + ${info.native} bf16`, true]);
   else console.log(`bf16 row left out: ${ours16.why}`);
-  for (const D of Ds) {
-    for (const [engine, native] of variants) {
-      const precision = engine.endsWith(' bf16') ? 'bf16' : 'fp32';
-      setNativePrecision(precision);
-      const row = withLevers({ native }, () => benchTfjs(engine, D, batch, warmup, steps));
-      setNativePrecision('fp32');
-      rows.push(row);
-      console.log(
-        `tfjs ${engine}: D=${D} batch=${batch} train ${row.train_img_s.toFixed(1)} img/s, infer ${row.infer_img_s.toFixed(1)} img/s`,
-      );
+  const threads = info.threads || os.cpus().length;
+  const python = a['no-torch'] ? undefined : torchPython();
+  // Every round measures every engine once, ours then PyTorch's, so that a drift of the machine's
+  // speed falls on both sides; each row is then the median of its rounds.
+  const oursByRound: Row[][] = [];
+  const torchByRound: TorchRow[][] = [];
+  for (let round = 1; round <= a.rounds; round++) {
+    if (a.rounds > 1) console.log(`round ${round} of ${a.rounds}`);
+    const ours: Row[] = [];
+    for (const D of Ds) {
+      for (const [engine, native] of variants) {
+        const precision = engine.endsWith(' bf16') ? 'bf16' : 'fp32';
+        setNativePrecision(precision);
+        const row = withLevers({ native }, () => benchTfjs(engine, D, batch, warmup, steps));
+        setNativePrecision('fp32');
+        ours.push(row);
+        console.log(
+          `tfjs ${engine}: D=${D} batch=${batch} train ${row.train_img_s.toFixed(1)} img/s, infer ${row.infer_img_s.toFixed(1)} img/s`,
+        );
+      }
     }
+    oursByRound.push(ours);
+    const theirs: TorchRow[] = [];
+    if (python) {
+      theirs.push(...benchTorch(python, a['torch-variants'], Ds, batch, warmup, steps, threads));
+      if (a['debian-torch']) theirs.push(...benchTorch('/usr/bin/python3', ['eager'], Ds, batch, warmup, steps, threads));
+    }
+    torchByRound.push(theirs);
   }
-  const torch: TorchRow[] = [];
-  if (!a['no-torch']) {
-    const threads = info.threads || os.cpus().length;
-    torch.push(...benchTorch(torchPython(), a['torch-variants'], Ds, batch, warmup, steps, threads));
-    if (a['debian-torch']) torch.push(...benchTorch('/usr/bin/python3', ['eager'], Ds, batch, warmup, steps, threads));
-  }
+  const rows = medianRows(oursByRound);
+  const torch = medianRows(torchByRound);
   // The references: PyTorch's best fp32 variant (per D, per measure) and its bf16 autocast.
   const best = (D: number, key: 'train_img_s' | 'infer_img_s') => {
     const fp32 = torch.filter((t) => t.D === D && t.variant !== 'bf16' && t.version === torch[0]?.version);
@@ -224,6 +251,7 @@ async function main(): Promise<void> {
       engine: info.name,
       threads: info.threads,
       cpu: os.cpus()[0]?.model,
+      rounds: a.rounds,
       rows: all.map((r, i) => ({
         ...r,
         train_img_s: round(r.train_img_s),

@@ -247,7 +247,7 @@ test('bench: --steps 0 and unknown flags refused (no NaN table)', () => {
   refused(
     'bench/bench.js',
     ['--bogus'],
-    /unknown option --bogus; options are --D --batch --steps --warmup --torch-variants --debian-torch --no-torch --help/,
+    /unknown option --bogus; options are --D --batch --steps --warmup --torch-variants --rounds --debian-torch --no-torch --help/,
   );
   refused(
     'bench/bench.js',
@@ -255,8 +255,24 @@ test('bench: --steps 0 and unknown flags refused (no NaN table)', () => {
     /--torch-variants must be one of eager, channels_last, compile, bf16, got "jit"/,
   );
   refused('bench/bench.js', ['--D', '32,abc'], /--D must be an integer, got "abc"/);
+  refused('bench/bench.js', ['--rounds', '0', '--no-torch'], /--rounds must be at least 1, got 0/);
   refused('bench/batchsize.js', ['--batches', '0,64'], /--batches must be at least 1, got 0/);
   refused('bench/profile.js', ['--mode', 'both'], /--mode must be one of train, infer, got "both"/);
+});
+
+test('bench --rounds 2: every engine measured in each round, one row per engine and D in the JSON', () => {
+  const r = run('bench/bench.js', ['--no-torch', '--D', '4,6', '--batch', '2', '--steps', '1', '--warmup', '0', '--rounds', '2']);
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal((r.stdout.match(/^round \d of 2$/gm) ?? []).length, 2);
+  const result = JSON.parse(r.stdout.trim().split('\n').pop()!) as { rounds: number; rows: Array<{ D: number; train_img_s: number }> };
+  assert.equal(result.rounds, 2);
+  const engines = (r.stdout.match(/^tfjs .*: D=4 /gm) ?? []).length / 2; // measured lines: engines × rounds
+  assert.ok(engines >= 1 && Number.isInteger(engines));
+  assert.deepEqual(
+    result.rows.map((row) => row.D),
+    [...Array<number>(engines).fill(4), ...Array<number>(engines).fill(6)],
+  );
+  assert.ok(result.rows.every((row) => row.train_img_s > 0));
 });
 
 test('the other commands: bad options refused with one line, exit 2', () => {
@@ -339,7 +355,7 @@ test('--help on every command: exit 0, the usage line and every option', () => {
       'probe',
       'summary',
     ],
-    'bench/bench.js': ['D', 'batch', 'steps', 'warmup', 'torch-variants', 'debian-torch', 'no-torch'],
+    'bench/bench.js': ['D', 'batch', 'steps', 'warmup', 'torch-variants', 'rounds', 'debian-torch', 'no-torch'],
     'bench/batchsize.js': ['D', 'batches', 'rounds'],
     'bench/profile.js': ['D', 'batch', 'model', 'mode', 'calls'],
   };
