@@ -4,8 +4,8 @@
  * installed on first use into .venv/bench-torch by scripts/pip-venv.sh): eager, channels_last and
  * torch.compile in fp32, and bf16 autocast where the CPU has bf16. Every row is compared with
  * PyTorch's best fp32 variant at its D and with its bf16 autocast. Warm-up excluded, median of
- * several steps; with --rounds N, every engine N times in turn and the median of the rounds. When the oneDNN addon is loaded, one row per engine variant: without it (lever
- * native off) and with it.
+ * several steps; with --rounds N, every engine N times in turn and the median of the rounds. When
+ * the oneDNN addon is loaded, one row per engine variant: without it (lever native off) and with it.
  *
  * Options: see USAGE (--help). Environment: DIFFUSION_ENGINE / DIFFUSION_THREADS choose the engine (see README).
  * The last line printed is one JSON object (the machine-readable result), every row in it.
