@@ -3,11 +3,12 @@
     {
       "target_name": "diffusion_native",
       "sources": ["src/addon.cc", "src/pointwise.cc"],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "<!@(node onednn-flags.cjs include)"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17", "-O3", "-fno-trapping-math", "-fopenmp"],
       "cflags_cc!": ["-fno-exceptions"],
-      "libraries": ["-ldnnl", "-fopenmp"],
+      "libraries": ["<!@(node onednn-flags.cjs libs)", "-fopenmp"],
+      "ldflags": ["-Wl,-rpath,'$$ORIGIN/../../onednn/install/lib'"],
       "conditions": [
         ["OS=='linux'", {"cflags_cc": ["-march=native"]}],
         ["OS=='mac'", {
