@@ -40,6 +40,8 @@ export interface Levers {
   fusedConvGelu: boolean;
   /** The native addon's kernels when it is loaded (lib/engine/native.ts): convolutions (forward, both gradients, conv2dTranspose) in oneDNN, GELU and training BatchNorm in vectorized C++; off = the wasm or cpu kernels and the JS passes. */
   native: boolean;
+  /** With bf16 convolutions (setNativePrecision('bf16')), the bf16 copy of a training convolution's input made for the forward pass, and of dy made for the data gradient, kept by the addon and reused by the filter gradient instead of converted again (each released when its tensor is freed). */
+  keepBf16: boolean;
 }
 
 /** Every lever on: the engine as it runs by default. */
@@ -58,6 +60,7 @@ export const DEFAULT_LEVERS: Readonly<Levers> = Object.freeze({
   fusedBnGelu: true,
   fusedConvGelu: true,
   native: true,
+  keepBf16: true,
 });
 
 /** The names of the levers, in declaration order. */

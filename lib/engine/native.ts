@@ -40,7 +40,13 @@ export interface NativeAddon {
     out: Float32Array,
     geom: Int32Array,
     act: 0 | 1 | 2,
+    keepA?: number,
+    keepB?: number,
   ): void;
+  /** Forgets the bf16 copy conv kept under id (keepA/keepB); nothing kept: nothing to do. */
+  releaseBf16(id: number): void;
+  /** How many bf16 copies conv keeps now. */
+  keptBf16(): number;
   gelu(x: Float32Array, y: Float32Array): void;
   geluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array): void;
   bnStats(x: Float32Array, c: number, mean: Float32Array, variance: Float32Array): void;
@@ -293,6 +299,49 @@ function supported(op: 0 | 1 | 2, info: backend_util.Conv2DInfo, dataFormat: str
 
 type Args = { inputs: Record<string, TensorInfo>; backend: object; attrs: NamedAttrMap };
 
+/** Whether the addon's convolutions run in bf16 now (setNativePrecision). */
+let bf16Convolutions = false;
+
+/**
+ * The ids under which the addon keeps bf16 copies of tensors (conv's keepA/keepB), by the
+ * tensor's dataId. A dataId's values never change while it lives, and an id is never reused, so
+ * a kept copy always holds its tensor's values; it is released when the backend frees that
+ * memory (watchDisposal), so that the copies live exactly as long as the tensors.
+ */
+const keptIds = new Map<object, number>();
+let nextKeptId = 1;
+const watched = new WeakSet<object>();
+
+/** Wraps a backend's disposeData (once) to release the kept copy of the data it frees. */
+function watchDisposal(backend: object, addon: NativeAddon): void {
+  if (watched.has(backend)) return;
+  watched.add(backend);
+  const b = backend as { disposeData(dataId: object, force?: boolean): boolean };
+  const dispose = b.disposeData.bind(backend);
+  b.disposeData = (dataId: object, force?: boolean) => {
+    const freed = dispose(dataId, force);
+    const id = freed ? keptIds.get(dataId) : undefined;
+    if (id !== undefined) {
+      keptIds.delete(dataId);
+      addon.releaseBf16(id);
+    }
+    return freed;
+  };
+}
+
+/**
+ * The id to keep t's bf16 copy under (0: none): in bf16, with the lever on. `create` false gives
+ * only an id that already has a copy (a later reader, such as the filter gradient).
+ */
+function keepId(backend: object, addon: NativeAddon, t: TensorInfo, create: boolean): number {
+  if (!bf16Convolutions || !levers().keepBf16) return 0;
+  const id = keptIds.get(t.dataId);
+  if (id !== undefined || !create) return id ?? 0;
+  watchDisposal(backend, addon);
+  keptIds.set(t.dataId, nextKeptId);
+  return nextKeptId++;
+}
+
 /** The native kernel functions for one backend, each falling back to the kernel it replaced. */
 function nativeKernels(backendName: 'wasm' | 'cpu', addon: NativeAddon, fallback: Map<string, KernelFunc>): KernelConfig[] {
   const access = ACCESS[backendName];
@@ -326,7 +375,9 @@ function nativeKernels(backendName: 'wasm' | 'cpu', addon: NativeAddon, fallback
     const out = access.output(backend, info.outShape);
     const b = bias ? access.read(backend, bias) : null;
     const act = activation === 'relu' ? 1 : activation === 'gelu' ? 2 : 0;
-    addon.conv(0, access.read(backend, x), access.read(backend, filter), b, out.view, geometry(info), act);
+    // A training forward pass (a gradient tape records it) keeps x's bf16 copy for dW.
+    const keepX = keepId(backend, addon, x, tf.engine().state.gradientDepth > 0);
+    addon.conv(0, access.read(backend, x), access.read(backend, filter), b, out.view, geometry(info), act, keepX, 0);
     return out.info;
   };
 
@@ -342,7 +393,11 @@ function nativeKernels(backendName: 'wasm' | 'cpu', addon: NativeAddon, fallback
     const info = convInfo(xShape, filterShape, attrs);
     if (!supported(op, info, attrs.dataFormat, a, b)) return fall(name, args);
     const out = access.output(backend, [...(op === 1 ? xShape : filterShape)]);
-    addon.conv(op, access.read(backend, a), access.read(backend, b), null, out.view, geometry(info), 0);
+    // dx keeps dy's bf16 copy for the dW that follows it (conv2d's gradient computes both from
+    // the same dy); dW reuses the copies that exist and keeps nothing new.
+    const keepA = keepId(backend, addon, a, op === 1);
+    const keepB = op === 2 ? keepId(backend, addon, b, false) : 0;
+    addon.conv(op, access.read(backend, a), access.read(backend, b), null, out.view, geometry(info), 0, keepA, keepB);
     return out.info;
   };
 
@@ -513,6 +568,7 @@ function cpuFlags(): string {
  */
 export function setNativePrecision(want: Precision, flags = cpuFlags()): { precision: Precision; why?: string } {
   const addon = nativeStatus().addon;
+  bf16Convolutions = false;
   if (want === 'fp32') {
     addon?.setPrecision(0);
     return { precision: 'fp32' };
@@ -521,6 +577,7 @@ export function setNativePrecision(want: Precision, flags = cpuFlags()): { preci
   if (!cpuHasBf16(flags)) return { precision: 'fp32', why: 'this CPU has no bf16 instructions (AVX512-BF16 or AMX): running fp32' };
   try {
     addon.setPrecision(1);
+    bf16Convolutions = true;
   } catch (e) {
     addon.setPrecision(0);
     return { precision: 'fp32', why: `${String((e as Error).message).split('\n')[0]}: running fp32` };

@@ -10,6 +10,9 @@
 //     geom: Int32Array [N, H, W, Cin, Ho, Wo, Cout, fh, fw, sh, sw, dh, dw, padTop, padLeft,
 //                       padBottom, padRight] (TF.js dilations: 1 = none)
 //     activation (forward only): 0 none, 1 relu, 2 exact GELU
+//   conv(op, a, b, bias, out, geom, activation, keepA, keepB)   the same; in bf16, a and b's bf16
+//     copies are kept under the ids keepA, keepB (≥ 1; 0: not kept) for later calls to reuse
+//   releaseBf16(id), keptBf16()       forget a kept copy; how many are kept
 //   gelu(x, y), geluGrad(dy, x, dx)                  exact GELU and its gradient (pointwise.cc)
 //   bnStats(x, C, mean, variance), bnApply(x, C, mean, invStd, gamma, beta, y),
 //   bnGrad(dy, x, C, mean, invStd, gamma, dx, dgamma, dbeta)   training BatchNorm over [rows, C]
@@ -94,6 +97,75 @@ uint16_t* ToBf16(const float* x, size_t n, std::vector<uint16_t>& buf) {
   pointwise::ToBf16(x, buf.data(), n);
   return buf.data();
 }
+
+// bf16 copies of activations kept between calls under the caller's ids (conv's keepA, keepB).
+// In bf16 training a convolution's input, converted for the forward pass, is read again by its
+// filter gradient, and dy by both gradients; PyTorch's autocast keeps such activations in bf16.
+// The caller (lib/engine/native.ts) gives each id to one tensor, whose values never change, and
+// releases it when the tensor's memory is freed. Past kKeptBytes nothing more is kept (the call
+// converts into its scratch buffer, as without an id), and freed buffers are reused (a fresh
+// multi-megabyte allocation costs about as much as the conversion it saves).
+class Bf16Store {
+ public:
+  static constexpr size_t kKeptBytes = size_t(1) << 30;
+  static constexpr size_t kPoolBuffers = 64;
+
+  // The bf16 copy of x (n values) kept under id, converted on the first call; null when the store
+  // is full. (Nothing kept is freed here: the other operand of the same call may be a kept copy.)
+  const uint16_t* Get(int64_t id, const float* x, size_t n) {
+    auto it = kept_.find(id);
+    if (it != kept_.end() && it->second.n == n) return it->second.data.get();
+    if (it != kept_.end() || bytes_ + 2 * n > kKeptBytes) return nullptr;
+    Buf b = Take(n);
+    pointwise::ToBf16(x, b.data.get(), n);
+    bytes_ += 2 * n;
+    return kept_.emplace(id, std::move(b)).first->second.data.get();
+  }
+  void Release(int64_t id) {
+    auto it = kept_.find(id);
+    if (it != kept_.end()) Forget(it);
+  }
+  void Clear() {
+    kept_.clear();
+    pool_.clear();
+    bytes_ = 0;
+  }
+  size_t Size() const { return kept_.size(); }
+
+ private:
+  struct Buf {
+    std::unique_ptr<uint16_t[]> data;
+    size_t cap = 0;
+    size_t n = 0;
+  };
+  // The smallest pooled buffer that holds n values, else a new one (not zeroed: it is written whole).
+  Buf Take(size_t n) {
+    size_t best = pool_.size();
+    for (size_t i = 0; i < pool_.size(); i++)
+      if (pool_[i].cap >= n && (best == pool_.size() || pool_[i].cap < pool_[best].cap)) best = i;
+    Buf b;
+    if (best < pool_.size()) {
+      b = std::move(pool_[best]);
+      pool_.erase(pool_.begin() + std::ptrdiff_t(best));
+    } else {
+      b.data.reset(new uint16_t[n]);
+      b.cap = n;
+    }
+    b.n = n;
+    return b;
+  }
+  void Forget(std::unordered_map<int64_t, Buf>::iterator it) {
+    bytes_ -= 2 * it->second.n;
+    pool_.push_back(std::move(it->second));
+    kept_.erase(it);
+    if (pool_.size() > kPoolBuffers) pool_.erase(pool_.begin());
+  }
+  std::unordered_map<int64_t, Buf> kept_;
+  std::vector<Buf> pool_;
+  size_t bytes_ = 0;
+};
+
+Bf16Store g_kept;
 
 // The primitives, least recently used first out once there are kCacheCapacity: each holds
 // oneDNN's kernel and its filter scratch (about 80 KB for the Part B UNet's layers), so an
@@ -424,7 +496,7 @@ std::string GeometryError(const Geom& g, uint64_t* src, uint64_t* dst, uint64_t*
 bool Unsafe1x1BackwardFilter(const Geom& g) { return g.fh == 1 && g.fw == 1 && (g.sh > 1 || g.sw > 1); }
 
 Napi::Value Conv(const Napi::CallbackInfo& info) {
-  Call c(info, "conv", 7, "(op, a, b, bias, out, geom, activation)");
+  Call c(info, "conv", info.Length() == 9 ? 9 : 7, "(op, a, b, bias, out, geom, activation[, keepA, keepB])");
   int64_t op = 0, act = 0;
   float *a = nullptr, *b = nullptr, *out = nullptr, *bias = nullptr;
   size_t na = 0, nb = 0, nout = 0, nbias = 0;
@@ -432,6 +504,8 @@ Napi::Value Conv(const Napi::CallbackInfo& info) {
   if (!c.Int(0, "op", 0, 2, &op) || !c.Floats(1, "a", &a, &na) || !c.Floats(2, "b", &b, &nb)) return c.Undefined();
   if (!info[3].IsNull() && !info[3].IsUndefined() && !c.Floats(3, "bias (or null)", &bias, &nbias)) return c.Undefined();
   if (!c.Floats(4, "out", &out, &nout) || !c.Ints(5, "geom", 17, &gv) || !c.Int(6, "activation", 0, 2, &act)) return c.Undefined();
+  int64_t keepA = 0, keepB = 0;
+  if (info.Length() == 9 && (!c.Int(7, "keepA", 0, kMaxWhole, &keepA) || !c.Int(8, "keepB", 0, kMaxWhole, &keepB))) return c.Undefined();
   if (act != 0 && op != kForward) c.Fail("activation must be 0 (none), 1 (relu) or 2 (gelu), the last two forward only");
   if (!c.ok()) return c.Undefined();
   Geom g;
@@ -475,11 +549,16 @@ Napi::Value Conv(const Napi::CallbackInfo& info) {
     auto& s = Stream();
     // bf16: the activations read as bf16 copies (the filters are converted by their reorder).
     const dt in = e.bf16 ? dt::bf16 : dt::f32;
-    auto act16 = [&](float* v, size_t n, std::vector<uint16_t>& buf) -> void* { return e.bf16 ? static_cast<void*>(ToBf16(v, n, buf)) : v; };
+    // A kept copy (keep id ≥ 1) or one in the scratch buffer; never the filter (b of ops 0 and 1).
+    auto act16 = [&](float* v, size_t n, std::vector<uint16_t>& buf, int64_t keep) -> void* {
+      if (!e.bf16) return v;
+      const uint16_t* kept = keep > 0 ? g_kept.Get(keep, v, n) : nullptr;
+      return kept ? const_cast<uint16_t*>(kept) : ToBf16(v, n, buf);
+    };
     auto srcMd = Md(g.Src(), tag::nhwc, in);
     auto dstMd = Md(g.Dst(), tag::nhwc, in);
     if (op == kForward) {
-      memory srcM(srcMd, Engine(), act16(a, na, g_bf16A)), dstM(Md(g.Dst(), tag::nhwc), Engine(), out), wUser(e.weiUser, Engine(), b);
+      memory srcM(srcMd, Engine(), act16(a, na, g_bf16A, keepA)), dstM(Md(g.Dst(), tag::nhwc), Engine(), out), wUser(e.weiUser, Engine(), b);
       memory w = wUser;
       if (e.reorderWei) {
         e.weiReorder.execute(s, wUser, *e.weiScratch);
@@ -490,7 +569,7 @@ Napi::Value Conv(const Napi::CallbackInfo& info) {
       e.prim.execute(s, args);
     } else if (op == kBackwardData) {
       if (e.bf16Out && g_bf16Out.size() < nout) g_bf16Out.resize(nout);
-      memory dDst(dstMd, Engine(), act16(a, na, g_bf16A)), wUser(e.weiUser, Engine(), b);
+      memory dDst(dstMd, Engine(), act16(a, na, g_bf16A, keepA)), wUser(e.weiUser, Engine(), b);
       memory dSrc = e.bf16Out ? memory(srcMd, Engine(), g_bf16Out.data()) : memory(Md(g.Src(), tag::nhwc), Engine(), out);
       memory w = wUser;
       if (e.reorderWei) {
@@ -503,7 +582,8 @@ Napi::Value Conv(const Napi::CallbackInfo& info) {
         pointwise::FromBf16(g_bf16Out.data(), out, nout);
       }
     } else {
-      memory srcM(srcMd, Engine(), act16(a, na, g_bf16A)), dDst(dstMd, Engine(), act16(b, nb, g_bf16B)), dwUser(e.weiUser, Engine(), out);
+      memory srcM(srcMd, Engine(), act16(a, na, g_bf16A, keepA)), dDst(dstMd, Engine(), act16(b, nb, g_bf16B, keepB)),
+          dwUser(e.weiUser, Engine(), out);
       memory dw = e.reorderWei ? *e.weiScratch : dwUser;
       e.prim.execute(s, {{DNNL_ARG_SRC, srcM}, {DNNL_ARG_DIFF_DST, dDst}, {DNNL_ARG_DIFF_WEIGHTS, dw}});
       if (e.reorderWei) e.weiReorder.execute(s, *e.weiScratch, dwUser);
@@ -713,7 +793,21 @@ Napi::Value SetPrecision(const Napi::CallbackInfo& info) {
       }
     }
     g_bf16 = v == 1;
+    g_kept.Clear();
   });
+}
+
+// releaseBf16(id): forget the bf16 copy kept under id (none kept: nothing to do).
+Napi::Value ReleaseBf16(const Napi::CallbackInfo& info) {
+  Call c(info, "releaseBf16", 1, "(id)");
+  int64_t id = 0;
+  c.Int(0, "id", 1, kMaxWhole, &id);
+  return Run(c, [&] { g_kept.Release(id); });
+}
+
+Napi::Value KeptBf16(const Napi::CallbackInfo& info) {
+  Call c(info, "keptBf16", 0, "()");
+  return c.ok() ? Napi::Number::New(info.Env(), double(g_kept.Size())) : c.Undefined();
 }
 
 Napi::Value Precision(const Napi::CallbackInfo& info) {
@@ -767,6 +861,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("threads", Napi::Function::New(env, Threads));
   exports.Set("setPrecision", Napi::Function::New(env, SetPrecision));
   exports.Set("precision", Napi::Function::New(env, Precision));
+  exports.Set("releaseBf16", Napi::Function::New(env, ReleaseBf16));
+  exports.Set("keptBf16", Napi::Function::New(env, KeptBf16));
   exports.Set("version", Napi::Function::New(env, Version));
   exports.Set("cachedPrimitives", Napi::Function::New(env, CachedPrimitives));
   exports.Set("cacheCapacity", Napi::Function::New(env, CacheCapacity));
