@@ -42,6 +42,8 @@ export interface Levers {
   native: boolean;
   /** With bf16 convolutions (setNativePrecision('bf16')), the bf16 copy of a training convolution's input made for the forward pass, and of dy made for the data gradient, kept by the addon and reused by the filter gradient instead of converted again (each released when its tensor is freed). */
   keepBf16: boolean;
+  /** With the addon loaded, Adam updates every parameter in one kernel (the addon's adamMany: one pass over all values, PyTorch's multi-tensor Adam) instead of one kernel per parameter. */
+  adamMany: boolean;
 }
 
 /** Every lever on: the engine as it runs by default. */
@@ -61,6 +63,7 @@ export const DEFAULT_LEVERS: Readonly<Levers> = Object.freeze({
   fusedConvGelu: true,
   native: true,
   keepBf16: true,
+  adamMany: true,
 });
 
 /** The names of the levers, in declaration order. */

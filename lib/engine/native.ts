@@ -105,6 +105,8 @@ export interface NativeAddon {
     dbeta: Float32Array,
     dbias: Float32Array,
   ): void;
+  /** adam for every parameter at once: arrays holds p, g, m, v, pOut, mOut, vOut of each in turn. */
+  adamMany(arrays: Float32Array[], beta1: number, beta2: number, eps: number, stepSize: number, sqrtBc2: number): void;
   /** Per-channel sums out [C] of x [rows, C]. */
   channelSum(x: Float32Array, c: number, out: Float32Array): void;
   /** One Adam update of a parameter (lib/tensor/fusedOps adamStep): pOut, mOut, vOut from p, g, m, v (all n values). */
@@ -467,6 +469,21 @@ function pointwiseKernels(access: TensorAccess, addon: NativeAddon): Record<stri
       addon.adam(r(backend, p), r(backend, g), r(backend, m), r(backend, v), beta1!, beta2!, eps!, stepSize!, sqrtBc2!, po!, mo!, vo!);
       return outs.map((o) => o.info);
     },
+    // Inputs p0, g0, m0, v0, p1, … (attr count); outputs p0', m0', v0', p1', ….
+    [NATIVE_POINTWISE.adamMany]: ({ inputs, backend, attrs }) => {
+      const { count, beta1, beta2, eps, stepSize, sqrtBc2 } = attrs as Record<string, number>;
+      const input = (name: string, k: number) => inputs[`${name}${k}`]!;
+      const outs = Array.from({ length: 3 * count! }, (_, i) => access.output(backend, input('p', Math.floor(i / 3)).shape));
+      // Views taken after every allocation: an allocation may grow (and so replace) the wasm heap.
+      const arrays: Float32Array[] = [];
+      for (let k = 0; k < count!; k++)
+        arrays.push(
+          ...['p', 'g', 'm', 'v'].map((n) => r(backend, input(n, k))),
+          ...outs.slice(3 * k, 3 * k + 3).map((o) => r(backend, o.info)),
+        );
+      addon.adamMany(arrays, beta1!, beta2!, eps!, stepSize!, sqrtBc2!);
+      return outs.map((o) => o.info);
+    },
     [NATIVE_POINTWISE.bnGrad]: ({ inputs: { dy, x, mean, invStd, gamma }, backend }) => {
       const c = channels(x);
       const dx = access.output(backend, x.shape);
@@ -486,7 +503,8 @@ function pointwiseKernels(access: TensorAccess, addon: NativeAddon): Record<stri
  * ({x, mean, invStd, gamma, beta}) and gradient ({dy, x, mean, invStd, gamma} → [dx, dγ, dβ]);
  * BatchNorm then GELU in one pass ({x, mean, invStd, gamma, beta}) and its gradient
  * ({dz, x, mean, invStd, gamma, beta} → [dx, dγ, dβ, dbias]); one Adam update ({p, g, m, v} and
- * the attrs of fusedOps' FusedAdam → [p', m', v']).
+ * the attrs of fusedOps' FusedAdam → [p', m', v']), and of every parameter at once
+ * ({p0, g0, m0, v0, p1, …}, attrs with count → [p0', m0', v0', p1', …]).
  */
 export const NATIVE_POINTWISE = {
   gelu: 'NativeGelu',
@@ -497,6 +515,7 @@ export const NATIVE_POINTWISE = {
   bnGeluApply: 'NativeBNGeluApply',
   bnGeluGrad: 'NativeBNGeluGrad',
   adam: 'NativeAdam',
+  adamMany: 'NativeAdamMany',
 } as const;
 
 /**

@@ -232,6 +232,31 @@ export function adamStep(
   return run(kernel, { p, g, m, v }, { beta1, beta2, eps, stepSize, sqrtBc2 }) as tf.Tensor[];
 }
 
+/**
+ * adamStep for several parameters: [p', m', v'] of each. With the addon (lever adamMany) one
+ * kernel updates them all in one pass, PyTorch's multi-tensor (foreach) Adam; else one adamStep each.
+ */
+export function adamSteps(
+  params: ReadonlyArray<{ p: tf.Tensor; g: tf.Tensor; m: tf.Tensor; v: tf.Tensor }>,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  stepSize: number,
+  sqrtBc2: number,
+): tf.Tensor[][] {
+  if (!(levers().adamMany && native(NATIVE_POINTWISE.adamMany)) || params.length === 0)
+    return params.map(({ p, g, m, v }) => adamStep(p, g, m, v, beta1, beta2, eps, stepSize, sqrtBc2));
+  for (const { p, g, m, v } of params)
+    if (![g, m, v].every((t) => tf.util.arraysEqual(t.shape, p.shape)) || [p, g, m, v].some((t) => t.dtype !== 'float32'))
+      throw new Error(
+        `adamSteps: p, g, m, v must be float32 of one shape, got ${[p, g, m, v].map((t) => `[${t.shape}] ${t.dtype}`).join(', ')}`,
+      );
+  const inputs: Record<string, tf.Tensor> = {};
+  params.forEach(({ p, g, m, v }, k) => Object.assign(inputs, { [`p${k}`]: p, [`g${k}`]: g, [`m${k}`]: m, [`v${k}`]: v }));
+  const out = run(NATIVE_POINTWISE.adamMany, inputs, { count: params.length, beta1, beta2, eps, stepSize, sqrtBc2 }) as tf.Tensor[];
+  return params.map((_, k) => out.slice(3 * k, 3 * k + 3));
+}
+
 const KERNELS: Record<string, KernelFunc> = {
   FusedAdam: adamKernel,
   FusedBNGradFast: bnGradFastKernel,

@@ -3,7 +3,7 @@
  * p ← p − lr · m̂ / (√v̂ + eps). Its state (m, v, step) is a flat name → tensor map for checkpoints.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { adamStep, fusedAdamAvailable } from '../tensor/fusedOps';
+import { adamSteps, fusedAdamAvailable } from '../tensor/fusedOps';
 
 export class Adam {
   readonly m = new Map<string, tf.Variable>();
@@ -35,20 +35,23 @@ export class Adam {
     this.step++;
     const bc1 = 1 - this.beta1 ** this.step;
     const bc2 = 1 - this.beta2 ** this.step;
-    const oneKernel = fusedAdamAvailable();
+    const state = (name: string) => ({ p: params.get(name)!, m: this.m.get(name)!, v: this.v.get(name)! });
+    if (fusedAdamAvailable()) {
+      // Same update in one pass per parameter, or over all of them (lib/tensor/fusedOps.ts), not
+      // 13 kernel launches per parameter.
+      const list = [...grads].map(([name, g]) => ({ ...state(name), g }));
+      const updated = adamSteps(list, this.beta1, this.beta2, this.eps, lr / bc1, Math.sqrt(bc2));
+      list.forEach(({ p, m, v }, k) => {
+        const [p1, m1, v1] = updated[k]!;
+        m.assign(m1!);
+        v.assign(v1!);
+        p.assign(p1!);
+        tf.dispose([p1!, m1!, v1!]);
+      });
+      return;
+    }
     for (const [name, g] of grads) {
-      const p = params.get(name)!;
-      const m = this.m.get(name)!;
-      const v = this.v.get(name)!;
-      if (oneKernel) {
-        // Same update in one JS pass per parameter (lib/tensor/fusedOps.ts), no 13 kernel launches.
-        const [p1, m1, v1] = adamStep(p, g, m, v, this.beta1, this.beta2, this.eps, lr / bc1, Math.sqrt(bc2));
-        m.assign(m1);
-        v.assign(v1);
-        p.assign(p1);
-        tf.dispose([p1, m1, v1]);
-        continue;
-      }
+      const { p, m, v } = state(name);
       tf.tidy(() => {
         const m1 = tf.add(tf.mul(m, this.beta1), tf.mul(g, 1 - this.beta1));
         const v1 = tf.add(tf.mul(v, this.beta2), tf.mul(tf.square(g), 1 - this.beta2));

@@ -17,6 +17,7 @@
 //   bnStats(x, C, mean, variance), bnApply(x, C, mean, invStd, gamma, beta, y),
 //   bnGrad(dy, x, C, mean, invStd, gamma, dx, dgamma, dbeta)   training BatchNorm over [rows, C]
 //   copyChunks(src, srcStride, srcOff, dst, dstStride, dstOff, chunk, outer)   strided copies (Concat, SplitV)
+//   adam(p, g, m, v, beta1, beta2, eps, stepSize, sqrtBc2, pOut, mOut, vOut), adamMany(arrays, …)   Adam
 //   setThreads(n), threads(), version(), cachedPrimitives(), cacheCapacity(), clearCache()
 //   setPrecision(bf16), precision()   convolutions in fp32 (0) or with bf16 inputs, fp32 accumulation and outputs (1)
 //
@@ -701,6 +702,41 @@ Napi::Value Adam(const Napi::CallbackInfo& info) {
   return Run(c, [&] { pointwise::Adam(p, g, m, v, n, h, po, mo, vo); });
 }
 
+// adamMany(arrays, beta1, beta2, eps, stepSize, sqrtBc2): adam for every parameter at once;
+// arrays holds [p, g, m, v, pOut, mOut, vOut] for each parameter in turn (7·k Float32Arrays, the
+// seven of a parameter of one length).
+Napi::Value AdamMany(const Napi::CallbackInfo& info) {
+  Call c(info, "adamMany", 6, "(arrays, beta1, beta2, eps, stepSize, sqrtBc2)");
+  pointwise::AdamHyper h{};
+  std::vector<pointwise::AdamArrays> list;
+  if (c.ok() && !info[0].IsArray()) c.Fail("arrays must be an Array of Float32Arrays, got " + Describe(info[0]));
+  if (c.ok()) {
+    const auto arr = info[0].As<Napi::Array>();
+    const uint32_t len = arr.Length();
+    if (len % 7 != 0) c.Fail("arrays must hold 7 Float32Arrays per parameter (p, g, m, v, pOut, mOut, vOut), got " + std::to_string(len));
+    for (uint32_t k = 0; c.ok() && k < len / 7; k++) {
+      float* f[7];
+      size_t n = 0;
+      for (uint32_t j = 0; j < 7 && c.ok(); j++) {
+        const Napi::Value v = arr.Get(7 * k + j);
+        if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+          c.Fail("arrays[" + std::to_string(7 * k + j) + "] must be a Float32Array, got " + Describe(v));
+          break;
+        }
+        auto a = v.As<Napi::Float32Array>();
+        if (j == 0) n = a.ElementLength();
+        else if (a.ElementLength() != n)
+          c.Fail("arrays[" + std::to_string(7 * k + j) + "] holds " + std::to_string(a.ElementLength()) + " values, its parameter's p " + std::to_string(n));
+        f[j] = a.Data();
+      }
+      if (c.ok()) list.push_back({f[0], f[1], f[2], f[3], f[4], f[5], f[6], n});
+    }
+  }
+  c.Real(1, "beta1", &h.beta1) && c.Real(2, "beta2", &h.beta2) && c.Real(3, "eps", &h.eps) && c.Real(4, "stepSize", &h.stepSize) &&
+      c.Real(5, "sqrtBc2", &h.sqrtBc2);
+  return Run(c, [&] { pointwise::AdamMany(list.data(), list.size(), h); });
+}
+
 // Per-channel sums of x [rows, C] into out [C].
 Napi::Value ChannelSum(const Napi::CallbackInfo& info) {
   Call c(info, "channelSum", 3, "(x, C, out)");
@@ -856,6 +892,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("bnGeluApply", Napi::Function::New(env, BnGeluApply));
   exports.Set("bnGeluGrad", Napi::Function::New(env, BnGeluGrad));
   exports.Set("adam", Napi::Function::New(env, Adam));
+  exports.Set("adamMany", Napi::Function::New(env, AdamMany));
   exports.Set("binary", Napi::Function::New(env, Binary));
   exports.Set("setThreads", Napi::Function::New(env, SetThreads));
   exports.Set("threads", Napi::Function::New(env, Threads));

@@ -122,17 +122,34 @@ void GeluGrad(const float* dy, const float* x, float* dx, size_t n) {
 
 // In float64, rounded only on the stores, as lib/tensor/fusedOps' JS kernel (float32 arithmetic
 // lost 2e-6 of m where β1·m and (1−β1)·g nearly cancel); memory-bound either way.
-void Adam(const float* p, const float* g, const float* m, const float* v, size_t n, const AdamHyper& h, float* po, float* mo, float* vo) {
+// Adam on values [b, e) of one parameter (float64 arithmetic, as the JS kernel).
+inline void AdamRange(const AdamArrays& a, size_t b, size_t e, const AdamHyper& h) {
   const double b1 = h.beta1, c1 = 1 - h.beta1, b2 = h.beta2, c2 = 1 - h.beta2;
   const double eps = h.eps, step = h.stepSize, sqrtBc2 = h.sqrtBc2;
-  ParallelRanges(n, 1 << 14, [&](size_t b, size_t e) {
-    for (size_t i = b; i < e; i++) {
-      const double gi = g[i];
-      const double m1 = b1 * m[i] + c1 * gi;
-      const double v1 = b2 * v[i] + c2 * gi * gi;
-      mo[i] = float(m1);
-      vo[i] = float(v1);
-      po[i] = float(p[i] - step * m1 / (std::sqrt(v1) / sqrtBc2 + eps));
+  for (size_t i = b; i < e; i++) {
+    const double gi = a.g[i];
+    const double m1 = b1 * a.m[i] + c1 * gi;
+    const double v1 = b2 * a.v[i] + c2 * gi * gi;
+    a.mo[i] = float(m1);
+    a.vo[i] = float(v1);
+    a.po[i] = float(a.p[i] - step * m1 / (std::sqrt(v1) / sqrtBc2 + eps));
+  }
+}
+
+void Adam(const float* p, const float* g, const float* m, const float* v, size_t n, const AdamHyper& h, float* po, float* mo, float* vo) {
+  const AdamArrays a{p, g, m, v, po, mo, vo, n};
+  ParallelRanges(n, 1 << 14, [&](size_t b, size_t e) { AdamRange(a, b, e, h); });
+}
+
+void AdamMany(const AdamArrays* list, size_t count, const AdamHyper& h) {
+  // start[k]: where parameter k begins in the concatenation of all values.
+  std::vector<size_t> start(count + 1, 0);
+  for (size_t k = 0; k < count; k++) start[k + 1] = start[k] + list[k].n;
+  ParallelRanges(start[count], 1 << 14, [&](size_t b, size_t e) {
+    size_t k = size_t(std::upper_bound(start.begin(), start.end(), b) - start.begin()) - 1;
+    for (; k < count && start[k] < e; k++) {
+      const size_t lo = std::max(b, start[k]), hi = std::min(e, start[k + 1]);
+      if (lo < hi) AdamRange(list[k], lo - start[k], hi - start[k], h);
     }
   });
 }

@@ -17,6 +17,15 @@ struct AdamHyper {
 // One Adam update (PyTorch's formula) of n values: m' = β1·m + (1−β1)·g, v' = β2·v + (1−β2)·g²,
 // p' = p − stepSize · m' / (√v' / sqrtBc2 + eps), into po, mo, vo.
 void Adam(const float* p, const float* g, const float* m, const float* v, size_t n, const AdamHyper& h, float* po, float* mo, float* vo);
+// One parameter's arrays for AdamMany: p, g, m, v in; po, mo, vo out; n values each.
+struct AdamArrays {
+  const float *p, *g, *m, *v;
+  float *po, *mo, *vo;
+  size_t n;
+};
+// The same update of every parameter in one parallel pass over all their values (PyTorch's
+// multi-tensor Adam, foreach=True): one dispatch instead of one per parameter.
+void AdamMany(const AdamArrays* list, size_t count, const AdamHyper& h);
 // Per-channel mean and biased variance of x [rows, c].
 void BatchNormStats(const float* x, size_t rows, size_t c, float* mean, float* variance);
 // y = (x − mean)·invStd·γ + β per channel, x and y [rows, c].

@@ -136,57 +136,70 @@ test('a bf16 training step of the Part B UNet: the loss within 2% of fp32, tenso
   }
 });
 
-test('bf16 training keeps each activation bf16 copy for the filter gradient (lever keepBf16): the same steps bit for bit, every copy released', { skip }, async () => {
-  const addon = nativeStatus().addon!;
-  const x = tf.tidy(() => tf.randomUniform([8, 28, 28, 1], 0, 1, 'float32', 9)) as tf.Tensor4D;
-  const labels = Array.from({ length: 8 }, (_, i) => i % 10);
-  const run = async (keepBf16: boolean) =>
-    withLevers({ keepBf16 }, () => {
-      const trainer = new Trainer(presetConfig('class', 'cpu', { D: 16, batch: 8, seed: 4 }));
-      const losses = [1, 2].map(() => trainer.trainStep(x, labels, 1e-3));
-      const weights = [...trainer.net.store.params.values()].map((v) => v.dataSync().slice());
-      trainer.dispose();
-      return { losses, weights };
-    });
-  try {
-    await initEngine({ engine: 'wasm', quiet: true, precision: 'bf16' });
-    assert.equal(addon.keptBf16(), 0);
-    // Inside a recorded forward pass the conv inputs' copies are kept; after the gradients, none.
-    const w = tf.tidy(() => tf.randomNormal([3, 3, 1, 8], 0, 0.3, 'float32', 1)) as tf.Tensor4D;
-    let keptInForward = 0;
-    const input = tf.add(x, 0); // its own memory: x's copy would live as long as x
-    const g = tf.grads((xx: tf.Tensor) => {
-      const y = tf.conv2d(xx as tf.Tensor4D, w, 1, 'same');
-      keptInForward = addon.keptBf16();
-      return tf.sum(tf.square(y));
-    })([input]);
-    assert.ok(keptInForward >= 1, `copies kept in the forward pass: ${keptInForward}`);
-    tf.dispose([...g, input, w]);
-    assert.equal(addon.keptBf16(), 0, 'copies left after the gradient');
-    const before = tf.memory().numTensors;
-    const kept = await run(true);
-    assert.equal(addon.keptBf16(), 0, 'copies left after training');
-    assert.equal(tf.memory().numTensors, before, 'tensor count');
-    const plain = await run(false);
-    assert.deepEqual(kept.losses, plain.losses);
-    kept.weights.forEach((v, i) => assert.deepEqual(v, plain.weights[i], `parameter ${i}`));
-  } finally {
-    await initEngine({ quiet: true, precision: 'fp32' });
-    x.dispose();
-  }
-});
+test(
+  'bf16 training keeps each activation bf16 copy for the filter gradient (lever keepBf16): the same steps bit for bit, every copy released',
+  { skip },
+  async () => {
+    const addon = nativeStatus().addon!;
+    const x = tf.tidy(() => tf.randomUniform([8, 28, 28, 1], 0, 1, 'float32', 9)) as tf.Tensor4D;
+    const labels = Array.from({ length: 8 }, (_, i) => i % 10);
+    const run = async (keepBf16: boolean) =>
+      withLevers({ keepBf16 }, () => {
+        const trainer = new Trainer(presetConfig('class', 'cpu', { D: 16, batch: 8, seed: 4 }));
+        const losses = [1, 2].map(() => trainer.trainStep(x, labels, 1e-3));
+        const weights = [...trainer.net.store.params.values()].map((v) => v.dataSync().slice());
+        trainer.dispose();
+        return { losses, weights };
+      });
+    try {
+      await initEngine({ engine: 'wasm', quiet: true, precision: 'bf16' });
+      assert.equal(addon.keptBf16(), 0);
+      // Inside a recorded forward pass the conv inputs' copies are kept; after the gradients, none.
+      const w = tf.tidy(() => tf.randomNormal([3, 3, 1, 8], 0, 0.3, 'float32', 1)) as tf.Tensor4D;
+      let keptInForward = 0;
+      const input = tf.add(x, 0); // its own memory: x's copy would live as long as x
+      const g = tf.grads((xx: tf.Tensor) => {
+        const y = tf.conv2d(xx as tf.Tensor4D, w, 1, 'same');
+        keptInForward = addon.keptBf16();
+        return tf.sum(tf.square(y));
+      })([input]);
+      assert.ok(keptInForward >= 1, `copies kept in the forward pass: ${keptInForward}`);
+      tf.dispose([...g, input, w]);
+      assert.equal(addon.keptBf16(), 0, 'copies left after the gradient');
+      const before = tf.memory().numTensors;
+      const kept = await run(true);
+      assert.equal(addon.keptBf16(), 0, 'copies left after training');
+      assert.equal(tf.memory().numTensors, before, 'tensor count');
+      const plain = await run(false);
+      assert.deepEqual(kept.losses, plain.losses);
+      kept.weights.forEach((v, i) => assert.deepEqual(v, plain.weights[i], `parameter ${i}`));
+    } finally {
+      await initEngine({ quiet: true, precision: 'fp32' });
+      x.dispose();
+    }
+  },
+);
 
-test('the addon refuses bad keep ids and release ids with one line', { skip: nativeStatus().addon ? false : 'the oneDNN addon is not built' }, () => {
-  const addon = nativeStatus().addon!;
-  const g = Int32Array.from([1, 3, 3, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0]);
-  const x = new Float32Array(9);
-  const call = (...extra: unknown[]) => () =>
-    (addon.conv as (...a: unknown[]) => void)(0, x, new Float32Array(1), null, new Float32Array(9), g, 0, ...extra);
-  assert.throws(call(-1, 0), /^Error: diffusion_native\.conv: keepA must be a whole number from 0 to /);
-  assert.throws(call(1, 'b'), /^Error: diffusion_native\.conv: keepB must be a number, got a string$/);
-  assert.throws(call(1), /expected 7 arguments .*, got 8$/);
-  assert.throws(() => (addon.releaseBf16 as (v: unknown) => void)(0), /^Error: diffusion_native\.releaseBf16: id must be a whole number from 1 to /);
-  assert.throws(() => (addon.releaseBf16 as (v: unknown) => void)(NaN), /^Error: diffusion_native\.releaseBf16: id must be/);
-  addon.releaseBf16(123456); // nothing kept under it: nothing to do
-  call(0, 0)();
-});
+test(
+  'the addon refuses bad keep ids and release ids with one line',
+  { skip: nativeStatus().addon ? false : 'the oneDNN addon is not built' },
+  () => {
+    const addon = nativeStatus().addon!;
+    const g = Int32Array.from([1, 3, 3, 1, 3, 3, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0]);
+    const x = new Float32Array(9);
+    const call =
+      (...extra: unknown[]) =>
+      () =>
+        (addon.conv as (...a: unknown[]) => void)(0, x, new Float32Array(1), null, new Float32Array(9), g, 0, ...extra);
+    assert.throws(call(-1, 0), /^Error: diffusion_native\.conv: keepA must be a whole number from 0 to /);
+    assert.throws(call(1, 'b'), /^Error: diffusion_native\.conv: keepB must be a number, got a string$/);
+    assert.throws(call(1), /expected 7 arguments .*, got 8$/);
+    assert.throws(
+      () => (addon.releaseBf16 as (v: unknown) => void)(0),
+      /^Error: diffusion_native\.releaseBf16: id must be a whole number from 1 to /,
+    );
+    assert.throws(() => (addon.releaseBf16 as (v: unknown) => void)(NaN), /^Error: diffusion_native\.releaseBf16: id must be/);
+    addon.releaseBf16(123456); // nothing kept under it: nothing to do
+    call(0, 0)();
+  },
+);
