@@ -6,7 +6,7 @@ import { DEFAULT_LEVERS, LEVER_NAMES, levers, setLevers, withLevers } from '../.
 
 test('every lever is on by default and levers() is read-only', () => {
   assert.deepEqual(levers(), DEFAULT_LEVERS);
-  assert.ok(LEVER_NAMES.length === 14 && LEVER_NAMES.every((n) => DEFAULT_LEVERS[n] === true));
+  assert.ok(LEVER_NAMES.length === 16 && LEVER_NAMES.every((n) => DEFAULT_LEVERS[n] === true));
   assert.throws(() => {
     (levers() as { reduce: boolean }).reduce = false;
   }, TypeError);
