@@ -4,7 +4,8 @@
  * installed on first use into .venv/bench-torch by scripts/pip-venv.sh): eager, channels_last and
  * torch.compile in fp32, and bf16 autocast where the CPU has bf16. Every row is compared with
  * PyTorch's best fp32 variant at its D and with its bf16 autocast. Warm-up excluded, median of
- * several steps; with --rounds N, every engine N times in turn and the median of the rounds. When
+ * several steps; with --rounds N, every engine N times in turn (D by D, ours then PyTorch's), each
+ * row's img/s the median of the rounds and each ratio the median of the rounds' ratios. When
  * the oneDNN addon is loaded, one row per engine variant: without it (lever native off) and with it.
  *
  * Options: see USAGE (--help). Environment: DIFFUSION_ENGINE / DIFFUSION_THREADS choose the engine (see README).
@@ -163,11 +164,6 @@ function medianRows<R extends { engine: string; D: number; train_img_s: number; 
   });
 }
 
-/** a / b as "1.23×", or – when b is missing. */
-function ratio(a: number, b?: number): string {
-  return b === undefined ? '–' : `${(a / b).toFixed(2)}×`;
-}
-
 async function main(): Promise<void> {
   const { values: a } = parseCommandLine(process.argv.slice(2), BENCH_OPTIONS, USAGE);
   const info = await initEngine();
@@ -197,13 +193,17 @@ async function main(): Promise<void> {
   else console.log(`bf16 row left out: ${ours16.why}`);
   const threads = info.threads || os.cpus().length;
   const python = a['no-torch'] ? undefined : torchPython();
-  // Every round measures every engine once, ours then PyTorch's, so that a drift of the machine's
-  // speed falls on both sides; each row is then the median of its rounds.
+  // Every round measures every engine once, D by D: ours, then PyTorch's at the same D, so that the
+  // two sides of a ratio are measured a minute apart rather than several; a drift of the machine's
+  // speed then falls on both. Each row's img/s is the median of its rounds; each ratio the median
+  // of the rounds' ratios (a paired comparison: each round's ratio sets both sides of one minute
+  // against each other).
   const oursByRound: Row[][] = [];
   const torchByRound: TorchRow[][] = [];
   for (let round = 1; round <= a.rounds; round++) {
     if (a.rounds > 1) console.log(`round ${round} of ${a.rounds}`);
     const ours: Row[] = [];
+    const theirs: TorchRow[] = [];
     for (const D of Ds) {
       for (const [engine, native] of variants) {
         const precision = engine.endsWith(' bf16') ? 'bf16' : 'fp32';
@@ -215,39 +215,49 @@ async function main(): Promise<void> {
           `tfjs ${engine}: D=${D} batch=${batch} train ${row.train_img_s.toFixed(1)} img/s, infer ${row.infer_img_s.toFixed(1)} img/s`,
         );
       }
+      if (python) {
+        theirs.push(...benchTorch(python, a['torch-variants'], [D], batch, warmup, steps, threads));
+        if (a['debian-torch']) theirs.push(...benchTorch('/usr/bin/python3', ['eager'], [D], batch, warmup, steps, threads));
+      }
     }
     oursByRound.push(ours);
-    const theirs: TorchRow[] = [];
-    if (python) {
-      theirs.push(...benchTorch(python, a['torch-variants'], Ds, batch, warmup, steps, threads));
-      if (a['debian-torch']) theirs.push(...benchTorch('/usr/bin/python3', ['eager'], Ds, batch, warmup, steps, threads));
-    }
     torchByRound.push(theirs);
   }
   const rows = medianRows(oursByRound);
   const torch = medianRows(torchByRound);
-  // The references: PyTorch's best fp32 variant (per D, per measure) and its bf16 autocast.
-  const best = (D: number, key: 'train_img_s' | 'infer_img_s') => {
-    const fp32 = torch.filter((t) => t.D === D && t.variant !== 'bf16' && t.version === torch[0]?.version);
+  type Key = 'train_img_s' | 'infer_img_s';
+  // The references of one round: PyTorch's best fp32 variant (per D, per measure) and its bf16 autocast.
+  const bestIn = (ts: TorchRow[], D: number, key: Key) => {
+    const fp32 = ts.filter((t) => t.D === D && t.variant !== 'bf16' && t.version === ts[0]?.version);
     return fp32.length ? Math.max(...fp32.map((t) => t[key])) : undefined;
   };
-  const bf16 = (D: number, key: 'train_img_s' | 'infer_img_s') => torch.find((t) => t.D === D && t.variant === 'bf16')?.[key];
+  const bf16In = (ts: TorchRow[], D: number, key: Key) => ts.find((t) => t.D === D && t.variant === 'bf16')?.[key];
+  // A row's ratio to a reference: the median over the rounds of that round's ratio.
+  const pairedRatio = (engine: string, D: number, key: Key, ref: typeof bestIn): number | undefined => {
+    const each = oursByRound.map((ours, i) => {
+      const mine = [...ours, ...torchByRound[i]!].find((r) => r.engine === engine && r.D === D)?.[key];
+      const theirs = ref(torchByRound[i]!, D, key);
+      return mine === undefined || theirs === undefined ? undefined : mine / theirs;
+    });
+    return each.includes(undefined) ? undefined : median(each as number[]);
+  };
   console.log(
     '\n| engine | D | batch | train img/s | infer img/s | train vs best fp32 | infer vs best fp32 | train vs bf16 | infer vs bf16 |',
   );
   console.log('|---|---|---|---|---|---|---|---|---|');
   const all = [...rows, ...torch.map((t) => ({ ...t, batch }))].sort((x, y) => x.D - y.D);
   const ratios = all.map((r) => ({
-    train_vs_best_fp32: best(r.D, 'train_img_s') && r.train_img_s / best(r.D, 'train_img_s')!,
-    infer_vs_best_fp32: best(r.D, 'infer_img_s') && r.infer_img_s / best(r.D, 'infer_img_s')!,
-    train_vs_bf16: bf16(r.D, 'train_img_s') && r.train_img_s / bf16(r.D, 'train_img_s')!,
-    infer_vs_bf16: bf16(r.D, 'infer_img_s') && r.infer_img_s / bf16(r.D, 'infer_img_s')!,
+    train_vs_best_fp32: pairedRatio(r.engine, r.D, 'train_img_s', bestIn),
+    infer_vs_best_fp32: pairedRatio(r.engine, r.D, 'infer_img_s', bestIn),
+    train_vs_bf16: pairedRatio(r.engine, r.D, 'train_img_s', bf16In),
+    infer_vs_bf16: pairedRatio(r.engine, r.D, 'infer_img_s', bf16In),
   }));
-  all.forEach((r) => {
+  const x = (v?: number) => (v === undefined ? '–' : `${v.toFixed(2)}×`);
+  all.forEach((r, i) => {
+    const q = ratios[i]!;
     console.log(
       `| ${r.engine} | ${r.D} | ${r.batch} | ${r.train_img_s.toFixed(1)} | ${r.infer_img_s.toFixed(1)} | ` +
-        `${ratio(r.train_img_s, best(r.D, 'train_img_s'))} | ${ratio(r.infer_img_s, best(r.D, 'infer_img_s'))} | ` +
-        `${ratio(r.train_img_s, bf16(r.D, 'train_img_s'))} | ${ratio(r.infer_img_s, bf16(r.D, 'infer_img_s'))} |`,
+        `${x(q.train_vs_best_fp32)} | ${x(q.infer_vs_best_fp32)} | ${x(q.train_vs_bf16)} | ${x(q.infer_vs_bf16)} |`,
     );
   });
   const round = (v?: number) => (v === undefined ? undefined : Math.round(v * 100) / 100);
